@@ -1,0 +1,1 @@
+"""Device drivers speaking real protocols, plus same-protocol simulators; nothing here knows about MQTT or SQLite."""

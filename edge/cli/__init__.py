@@ -1,0 +1,33 @@
+"""The `store-edge` command line: one sub-module per area registers its sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from edge import __version__
+
+# Each module exposes `register(subparsers)`; the order is the order of `--help`.
+_COMMAND_MODULES = ("edge.cli.daemon",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="store-edge",
+        description="Supermarket gateway daemon: shelf labels, AI scales, audience screens, MQTT sync.",
+    )
+    parser.add_argument("--version", action="version", version=f"store-edge {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
