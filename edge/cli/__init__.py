@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 
 from edge import __version__
 
-# Each module exposes `register(subparsers)`; the order is the order of `--help`.
-_COMMAND_MODULES = ("edge.cli.daemon",)
+
+def _command_modules() -> list[str]:
+    """Every module of this package registers its own sub-commands, so areas stay independent."""
+    return sorted(f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"store-edge {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in _COMMAND_MODULES:
+    for name in _command_modules():
         importlib.import_module(name).register(subparsers)
     return parser
 
