@@ -1,0 +1,1 @@
+"""Bluetooth SIG Electronic Shelf Label driver: codec, access point over bleak, GATT-level simulator."""

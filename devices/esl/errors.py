@@ -1,0 +1,47 @@
+"""One exception hierarchy for the ESL driver, so callers catch by meaning, not by library."""
+
+from __future__ import annotations
+
+
+class EslError(Exception):
+    """Base of every error the ESL driver raises."""
+
+
+class EslProtocolError(EslError, ValueError):
+    """Bytes that do not form a valid ESL/OTS record (truncated, malformed, out of range)."""
+
+
+class FramebufferError(EslError, ValueError):
+    """An image that cannot be packed for, or unpacked from, a label's display."""
+
+
+class TransportUnavailable(EslError):
+    """The object transfer channel cannot be used on this host (no AF_BLUETOOTH, no LE L2CAP)."""
+
+
+class LabelUnreachable(EslError):
+    """The label could not be connected after retries, or the link was lost."""
+
+
+class LabelTimeout(EslError):
+    """The label did not answer within the allowed time."""
+
+
+class LabelRejected(EslError):
+    """The label answered a command with an ESL Error response; carries its error code."""
+
+    def __init__(self, error_code: int, message: str | None = None) -> None:
+        self.error_code = error_code
+        super().__init__(message or f"label rejected the command with error 0x{error_code:02X}")
+
+
+class LabelBusy(LabelRejected):
+    """The label answered Retry (0x0A): not a failure, ask again later."""
+
+
+class ObjectTransferError(EslError):
+    """An Object Transfer (image upload) step failed; carries the OTS result code when there is one."""
+
+    def __init__(self, message: str, result_code: int | None = None) -> None:
+        self.result_code = result_code
+        super().__init__(message)
