@@ -12,7 +12,7 @@ from edge import __version__
 
 def _command_modules() -> list[str]:
     """Every module of this package registers its own sub-commands, so areas stay independent."""
-    return sorted(f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__))
+    return sorted(f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
 def build_parser() -> argparse.ArgumentParser:

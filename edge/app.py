@@ -1,0 +1,165 @@
+"""The daemon's lifecycle: open the store, start the link, the scheduler, the jobs and the web API; stop cleanly.
+
+One process, one event loop. READY=1 goes to systemd once local start-up is done
+(configuration valid, store open and migrated), not when the broker answers: a store
+with its WAN down must still run its shelves and scales.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from dataclasses import asdict
+from typing import Any
+
+import structlog
+
+from edge import __version__
+from edge.component import Component, Supervised, supervise
+from edge.config import Config
+from edge.core_commands import register_core_commands
+from edge.scheduler import Scheduler
+from edge.store import Store
+from edge.store.db import utc_now
+from edge.sync.commands import CommandRegistry, Dispatcher, purge_inbox
+from edge.sync.link import SyncLink
+from edge.systemd import Notifier
+from edge.web import WebServer, build_app
+
+log = structlog.get_logger("app")
+
+STOP_TIMEOUT_S = 5.0
+
+
+class App:
+    """Everything one daemon runs, wired together; `run()` returns after a clean stop."""
+
+    def __init__(self, config: Config, notifier: Notifier | None = None) -> None:
+        self.config = config
+        self.started = time.monotonic()
+        self.notifier = notifier or Notifier()
+        self.store = Store(config.database_path, max_outbox=config.outbox.max_events)
+        self.registry = CommandRegistry()
+        register_core_commands(self.registry, config, self.started)
+        self.scheduler = Scheduler(config.database_path)
+        self.link = SyncLink(config, self.store, Dispatcher(self.registry, self.store), __version__)
+        self.jobs: list[Component] = []
+        self._supervised: list[Supervised] = []
+        self.web: WebServer | None = None
+        self._stopping = asyncio.Event()
+
+    def request_stop(self) -> None:
+        """Begin a clean stop (SIGTERM, SIGINT, or the demo ending)."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Start everything, serve until asked to stop, then drain and stop within a few seconds."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.request_stop)
+            except (NotImplementedError, RuntimeError):
+                pass  # not the main thread (tests run the app in-process)
+        self.scheduler.every("inbox.purge", 3600, self._purge_inbox)
+        self.scheduler.start()
+        await self.link.refresh_depth()
+        for component in [self.link, *self.jobs]:
+            entry = Supervised(component)
+            entry.task = asyncio.create_task(supervise(entry), name=f"component-{component.name}")
+            self._supervised.append(entry)
+        if self.config.http.enabled:
+            token = self.config.http.token_file.read_text().strip() if self.config.http.token_file else None
+            self.web = WebServer(build_app(self.status, token), self.config.http.host, self.config.http.port)
+            await self.web.start()
+        self.notifier.send(READY=1, STATUS="running")
+        log.info("daemon.ready", store_id=self.config.store.id, version=__version__, jobs=[j.name for j in self.jobs])
+        watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+        try:
+            await self._stopping.wait()
+        finally:
+            watchdog.cancel()
+            await self._stop()
+
+    async def _stop(self) -> None:
+        self.notifier.send(STOPPING=1, STATUS="stopping")
+        log.info("daemon.stopping")
+        components = [e.component for e in self._supervised]
+        results = await asyncio.wait_for(
+            asyncio.gather(*(c.stop() for c in reversed(components)), return_exceptions=True), STOP_TIMEOUT_S
+        )
+        for component, result in zip(reversed(components), results):
+            if isinstance(result, Exception):
+                log.warning("component.stop.failed", component=component.name, error=repr(result))
+        for entry in self._supervised:
+            if entry.task is not None:
+                entry.task.cancel()
+        await asyncio.gather(*(e.task for e in self._supervised if e.task), return_exceptions=True)
+        self.scheduler.shutdown()
+        if self.web is not None:
+            await self.web.stop()
+        self.store.close()
+        log.info("daemon.stopped")
+
+    async def _watchdog(self) -> None:
+        """WATCHDOG=1 while the loop runs and the store answers; a device fault must not get the daemon killed."""
+        interval = (self.notifier.watchdog_s or 20.0) / 3
+        while True:
+            try:
+                await asyncio.wait_for(self.store.read(lambda db: db.execute("SELECT 1").fetchone()), interval)
+            except TimeoutError:
+                log.error("watchdog.store.stuck")
+            else:
+                self.notifier.send(WATCHDOG=1, STATUS=self._status_line())
+            await asyncio.sleep(interval)
+
+    def _status_line(self) -> str:
+        link = self.link.health()
+        jobs = " ".join(f"{e.component.name}={'ok' if e.component.healthy else 'unhealthy'}" for e in self._supervised[1:])
+        return f"link={link.state} outbox={link.outbox_depth} {jobs}".strip()
+
+    async def _purge_inbox(self) -> None:
+        days = self.config.outbox.inbox_retention_days
+        removed = await self.store.write(lambda tx: purge_inbox(tx, days))
+        if removed:
+            log.info("inbox.purged", removed=removed)
+
+    async def status(self) -> dict[str, Any]:
+        """What `store-edge status` shows: jobs, devices, outbox depth, last sync."""
+        await self.link.refresh_depth()
+        link = asdict(self.link.health())
+        components = {
+            e.component.name: {
+                "healthy": e.component.healthy,
+                "restarts": e.restarts,
+                "last_crash": e.last_crash,
+                "detail": _jsonable(e.component.health()),
+            }
+            for e in self._supervised
+        }
+        return {
+            "store_id": self.config.store.id,
+            "version": __version__,
+            "now": utc_now(),
+            "uptime_s": round(time.monotonic() - self.started, 1),
+            "schema_version": self.store.schema_version,
+            "link": link,
+            "components": components,
+            "scheduled": [{"id": i, "next_run": t.isoformat() if t else None} for i, t in self.scheduler.pending()],
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    """Dataclasses and other snapshots as plain JSON values."""
+    try:
+        return json.loads(json.dumps(asdict(value) if hasattr(value, "__dataclass_fields__") else value, default=str))
+    except TypeError:
+        return str(value)
+
+
+async def run_daemon(config: Config) -> None:
+    """Entry point of `store-edge run`."""
+    app = App(config)
+    await app.run()
+

@@ -1,0 +1,223 @@
+"""Typed, validated, frozen configuration: every mistake is reported with its key path before anything starts."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+STORE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; `problems` holds one readable line per mistake."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+    def __str__(self) -> str:
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        return f"invalid configuration in {self.source}:\n{lines}"
+
+
+class _Section(BaseModel):
+    """Base of every section: unknown keys are errors (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreSection(_Section):
+    """Who this gateway is."""
+
+    id: Annotated[str, Field(pattern=STORE_ID_PATTERN)]
+    name: str = ""
+    timezone: str = "Asia/Shanghai"
+
+
+class DataSection(_Section):
+    """Where durable state lives (the SQLite database, reports, rendered files)."""
+
+    dir: Path = Path("/var/lib/store-edge")
+
+
+class BrokerSection(_Section):
+    """The MQTT broker at headquarters (or the store's local bridge)."""
+
+    url: str = "mqtt://127.0.0.1:1883"
+    topic_prefix: str = "store-edge/v1"
+    client_id: str | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    session_expiry_s: Annotated[int, Field(ge=0)] = 7 * 24 * 3600
+    reconnect_min_s: Annotated[float, Field(gt=0)] = 0.5
+    reconnect_max_s: Annotated[float, Field(gt=0)] = 60.0
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
+        try:
+            parts.port
+        except ValueError as err:
+            raise ValueError(f"bad port: {err}") from None
+        return value
+
+    @property
+    def tls(self) -> bool:
+        """mqtts:// means TLS, whatever the port."""
+        return urlsplit(self.url).scheme == "mqtts"
+
+    @property
+    def host(self) -> str:
+        """Broker host name from the URL."""
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        """Broker port from the URL, defaulting by scheme."""
+        return urlsplit(self.url).port or (8883 if self.tls else 1883)
+
+    def password(self) -> str | None:
+        """Secrets come from a file (readable only by the service user), never from the config itself."""
+        if self.password_file is None:
+            return None
+        return self.password_file.read_text(encoding="utf-8").strip()
+
+
+class OutboxSection(_Section):
+    """Bounds of the store-and-forward queue."""
+
+    max_events: Annotated[int, Field(ge=100)] = 1_000_000
+    inflight: Annotated[int, Field(ge=1, le=65535)] = 200
+    inbox_retention_days: Annotated[int, Field(ge=7)] = 30
+
+
+class LogSection(_Section):
+    """Log level and line format (journald adds its own timestamps)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["logfmt", "json", "console"] = "logfmt"
+
+
+class HttpSection(_Section):
+    """The local status API (and later the store's web pages)."""
+
+    enabled: bool = True
+    listen: str = "127.0.0.1:8787"
+    token_file: Path | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:8787")
+        return value
+
+    @property
+    def host(self) -> str:
+        """Bind address."""
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        """Bind port (0 picks a free one)."""
+        return int(self.listen.rpartition(":")[2])
+
+
+class Config(_Section):
+    """The whole daemon configuration."""
+
+    store: StoreSection
+    data: DataSection = DataSection()
+    broker: BrokerSection = BrokerSection()
+    outbox: OutboxSection = OutboxSection()
+    log: LogSection = LogSection()
+    http: HttpSection = HttpSection()
+
+    @property
+    def database_path(self) -> Path:
+        """The one SQLite file that holds all durable state."""
+        return self.data.dir / "store-edge.db"
+
+    def redacted(self) -> dict[str, Any]:
+        """The running configuration for `config.get`: paths to secrets stay, secret values never appear."""
+        return self.model_dump(mode="json")
+
+
+ENV_OVERRIDES = {
+    "STORE_EDGE_BROKER": ("broker", "url"),
+    "STORE_EDGE_STORE_ID": ("store", "id"),
+    "STORE_EDGE_DATA_DIR": ("data", "dir"),
+}
+
+
+def _apply_env(raw: dict[str, Any], env: dict[str, str]) -> None:
+    """Environment overrides win over the file, so one file serves many stores and test runs."""
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if env.get(var):
+            raw.setdefault(section, {})[key] = env[var]
+
+
+def _known_keys(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
+    """Field names valid at a key path, for 'did you mean' hints."""
+    current: Any = model
+    for part in path:
+        field = getattr(current, "model_fields", {}).get(part) if isinstance(part, str) else None
+        if field is None:
+            return []
+        current = field.annotation
+    return list(getattr(current, "model_fields", {}))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One line per validation error: key path, what is wrong, and a hint."""
+    loc = tuple(error["loc"])
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        known = _known_keys(Config, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else (f"; known keys: {', '.join(known)}" if known else "")
+        return f"{path}: unknown key{hint}"
+    if kind == "missing":
+        return f"{path}: required value is missing"
+    got = error.get("input")
+    shown = repr(got) if not isinstance(got, dict) else "a table"
+    return f"{path}: {error['msg']} (got {shown})"
+
+
+def parse_config(raw: dict[str, Any], source: str = "<config>", env: dict[str, str] | None = None) -> Config:
+    """Validate a raw TOML document (plus environment overrides) into a frozen Config."""
+    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    _apply_env(raw, dict(os.environ) if env is None else env)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(source, [_describe(e) for e in err.errors()]) from None
+
+
+def load_config(path: Path, env: dict[str, str] | None = None) -> Config:
+    """Read and validate a TOML configuration file; relative data paths are kept relative to the working directory."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(str(path), [f"cannot read file: {err.strerror}"]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(str(path), [f"not valid TOML: {err}"]) from None
+    return parse_config(raw, str(path), env)

@@ -1,0 +1,1 @@
+"""Electronic shelf labels: turning product prices into e-paper label images."""

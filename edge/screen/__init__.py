@@ -1,0 +1,1 @@
+"""Interactive screens: private face detection, anonymous tracking and audience measures."""

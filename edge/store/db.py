@@ -1,0 +1,263 @@
+"""One SQLite file in WAL mode, written by a single thread that group-commits, read by another.
+
+Why one writer thread: SQLite allows one writer at a time anyway; funnelling every write
+through one thread removes lock contention, keeps the event loop free, and lets many
+small writes (an event here, a command there) share one fsync (group commit). Every
+write function runs inside a SAVEPOINT, so one failing write never spoils the others
+in its batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+import structlog
+
+from edge.store.migrations import migrate
+
+T = TypeVar("T")
+log = structlog.get_logger("store")
+
+_BATCH_MAX = 500
+
+
+def utc_now() -> str:
+    """RFC 3339 UTC timestamp with milliseconds, the contract's time format."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection with the pragmas every connection to our file needs."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # FULL: a commit that returned survives power loss, not only a killed process.
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+@dataclass
+class Tx:
+    """The handle a write function gets: the database, plus event emission and change notices."""
+
+    db: sqlite_utils.Database
+    _touched: set[str] = field(default_factory=set)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The raw connection, for SQL that sqlite-utils does not express well."""
+        return self.db.conn
+
+    def emit(self, kind: str, data: dict[str, Any]) -> int:
+        """Queue an event in the outbox, atomically with the state change of this transaction; returns its seq."""
+        cur = self.conn.execute(
+            "INSERT INTO outbox (id, kind, ts, data) VALUES (?, ?, ?, ?)",
+            (str(uuid.uuid4()), kind, utc_now(), json.dumps(data, ensure_ascii=False, separators=(",", ":"))),
+        )
+        self._touched.add("outbox")
+        return int(cur.lastrowid or 0)
+
+    def notify(self, topic: str) -> None:
+        """Wake whoever waits on `topic` once this transaction has committed."""
+        self._touched.add(topic)
+
+
+@dataclass
+class _Write:
+    fn: Callable[[Tx], Any]
+    future: Future[Any]
+
+
+class Store:
+    """The daemon's only durable state; use `write` for changes and `read` for queries."""
+
+    def __init__(self, path: Path, max_outbox: int = 1_000_000) -> None:
+        self.path = path
+        self.max_outbox = max_outbox
+        path.parent.mkdir(parents=True, exist_ok=True)
+        init = _connect(path)
+        try:
+            self.schema_version = migrate(init)
+        finally:
+            init.close()
+        self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-reader")
+        self._read_db: sqlite_utils.Database | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiters: dict[str, asyncio.Event] = {}
+        self._closed = False
+        self._writer.start()
+
+    # -- async API ---------------------------------------------------------------------------
+
+    async def write(self, fn: Callable[[Tx], T]) -> T:
+        """Run `fn` in one transaction on the writer thread; returns once it is durably committed."""
+        return await asyncio.wrap_future(self.submit(fn))
+
+    async def read(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """Run a query off the event loop on a read connection (WAL: readers never block the writer)."""
+        self._loop = self._loop or asyncio.get_running_loop()
+        return await self._loop.run_in_executor(self._reader, self._run_read, fn)
+
+    def changed(self, topic: str) -> asyncio.Event:
+        """An event set after any commit that touched `topic`; the waiter clears it before re-reading."""
+        self._loop = self._loop or asyncio.get_running_loop()
+        return self._waiters.setdefault(topic, asyncio.Event())
+
+    # -- sync API (writer thread, tests, CLI) ------------------------------------------------
+
+    def submit(self, fn: Callable[[Tx], T]) -> Future[T]:
+        """Queue a write from any thread; the future resolves after commit."""
+        if self._closed:
+            raise RuntimeError("store is closed")
+        try:
+            self._loop = self._loop or asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        fut: Future[T] = Future()
+        self._queue.put(_Write(fn, fut))
+        return fut
+
+    def write_sync(self, fn: Callable[[Tx], T]) -> T:
+        """Blocking write, for code that has no event loop (CLI, tests, scheduled callbacks in threads)."""
+        return self.submit(fn).result()
+
+    def read_sync(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """Blocking read on the read connection."""
+        return self._reader.submit(self._run_read, fn).result()
+
+    def close(self) -> None:
+        """Finish queued writes, then stop the threads."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._writer.join(timeout=30)
+        self._reader.shutdown(wait=True)
+
+    # -- threads -----------------------------------------------------------------------------
+
+    def _run_read(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        if self._read_db is None:
+            self._read_db = sqlite_utils.Database(_connect(self.path))
+        return fn(self._read_db)
+
+    def _write_loop(self) -> None:
+        db = sqlite_utils.Database(_connect(self.path))
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < _BATCH_MAX:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._commit_batch(db, batch)
+        db.conn.close()
+
+    def _commit_batch(self, db: sqlite_utils.Database, batch: list[_Write]) -> None:
+        """Group commit: one transaction and one fsync for the whole batch, a savepoint per write."""
+        conn = db.conn
+        results: list[tuple[_Write, bool, Any]] = []
+        touched: set[str] = set()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for item in batch:
+                if not item.future.set_running_or_notify_cancel():
+                    continue
+                tx = Tx(db)
+                conn.execute("SAVEPOINT w")
+                try:
+                    value = item.fn(tx)
+                except BaseException as err:  # the caller gets the error; the batch goes on
+                    conn.execute("ROLLBACK TO w")
+                    conn.execute("RELEASE w")
+                    results.append((item, False, err))
+                    continue
+                conn.execute("RELEASE w")
+                touched |= tx._touched
+                results.append((item, True, value))
+            if "outbox" in touched:
+                self._enforce_outbox_bound(Tx(db))
+            conn.execute("COMMIT")
+        except BaseException as err:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            log.error("store.commit.failed", error=str(err), batch=len(batch))
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(err)
+            return
+        for item, ok, value in results:
+            if ok:
+                item.future.set_result(value)
+            else:
+                item.future.set_exception(value)
+        self._wake(touched)
+
+    def _enforce_outbox_bound(self, tx: Tx) -> None:
+        """When the outbox is full, drop the oldest events and say so in an `outbox.overflow` event."""
+        low, high = tx.conn.execute("SELECT min(seq), max(seq) FROM outbox").fetchone()
+        if low is None or high - low + 1 <= self.max_outbox:
+            return
+        cut = high - self.max_outbox + 1  # keep room for the overflow notice itself
+        dropped = tx.conn.execute("DELETE FROM outbox WHERE seq <= ?", (cut,)).rowcount
+        log.warning("outbox.overflow", dropped=dropped, first_seq=low, last_seq=cut)
+        tx.emit("outbox.overflow", {"dropped": dropped, "first_seq": low, "last_seq": cut})
+
+    def _wake(self, topics: set[str]) -> None:
+        if not topics or self._loop is None or self._loop.is_closed():
+            return
+
+        def wake() -> None:
+            for topic in topics:
+                event = self._waiters.get(topic)
+                if event is not None:
+                    event.set()
+
+        try:
+            self._loop.call_soon_threadsafe(wake)
+        except RuntimeError:  # loop closed while we committed
+            pass
+
+    # -- small shared helpers ----------------------------------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        """A value from the key/value table (read connection)."""
+        row = self.read_sync(lambda db: db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone())
+        return row[0] if row else default
+
+
+def set_meta(tx: Tx, key: str, value: str) -> None:
+    """Store a small named value in the same transaction as the caller's other work."""
+    tx.conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
+def get_meta(db: sqlite_utils.Database, key: str) -> str | None:
+    """Read a small named value with any connection."""
+    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return row[0] if row else None

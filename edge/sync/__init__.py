@@ -1,0 +1,1 @@
+"""The link to headquarters: MQTT topics, commands with de-duplicated replies, and the outbox drain."""

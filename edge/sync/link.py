@@ -1,0 +1,339 @@
+"""The sync link: keeps one MQTT session up, drains the outbox in order, serves commands, announces status.
+
+Delivery rule: an event leaves the outbox only when the broker acknowledged it with a
+success PUBACK. After any disconnect the drain starts again at the oldest event still in
+the outbox, so delivery is at least once and in `seq` order; consumers drop repeats by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from edge.config import Config
+from edge.store import Store, Tx
+from edge.store.db import get_meta, set_meta, utc_now
+from edge.sync.commands import Dispatcher
+from edge.sync.mqtt_session import Incoming, MqttError, MqttSession, SessionSettings
+from edge.sync.topics import Topics
+
+log = structlog.get_logger("sync")
+
+CONNECT_TIMEOUT_S = 15.0
+TELEMETRY_EVERY_S = 30.0
+
+
+class LinkState(enum.Enum):
+    """Where the reconnect loop stands."""
+
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+
+
+@dataclass
+class LinkHealth:
+    """A snapshot for `status` and telemetry."""
+
+    state: str
+    outbox_depth: int
+    last_sync: str | None
+    connected_since: str | None
+    last_error: str | None
+    events_sent: int
+    commands_handled: int
+
+
+@dataclass
+class _Drain:
+    """Per-session bookkeeping of messages in flight."""
+
+    inflight: dict[int, int] = field(default_factory=dict)
+    acked: list[int] = field(default_factory=list)
+    progress: asyncio.Event = field(default_factory=asyncio.Event)
+    failure: str | None = None
+
+
+def envelope(seq: int, event_id: str, kind: str, ts: str, data: str) -> str:
+    """The contract's event envelope, built around the stored JSON text without re-encoding it."""
+    return f'{{"id":{json.dumps(event_id)},"seq":{seq},"ts":"{ts}","kind":{json.dumps(kind)},"data":{data}}}'
+
+
+def backoff_delay(attempt: int, low: float, high: float, rng: random.Random) -> float:
+    """Capped exponential back-off with full jitter, so a store fleet does not reconnect in lock-step."""
+    ceiling = min(high, low * (2 ** min(attempt, 16)))
+    return rng.uniform(low, ceiling)
+
+
+class SyncLink:
+    """The connection to headquarters, as a long-running component."""
+
+    name = "sync"
+
+    def __init__(self, config: Config, store: Store, dispatcher: Dispatcher, version: str) -> None:
+        self._config = config
+        self._store = store
+        self._dispatcher = dispatcher
+        self._version = version
+        self.topics = Topics(config.broker.topic_prefix, config.store.id)
+        self.state = LinkState.DISCONNECTED
+        self._session: MqttSession | None = None
+        self._rng = random.Random()
+        self._last_error: str | None = None
+        self._connected_since: str | None = None
+        self._events_sent = 0
+        self._commands_handled = 0
+        self._depth = 0
+        self._last_sync: str | None = None
+        self._telemetry: dict[str, dict[str, Any]] = {}
+        self._birth = 0
+        self._pending: tuple[_Drain, asyncio.Queue[Incoming]] | None = None
+
+    # -- component interface -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Reconnect forever: WARNING on the first failure of an outage, DEBUG after (no log spam)."""
+        attempt = 0
+        b = self._config.broker
+        while True:
+            self.state = LinkState.CONNECTING
+            try:
+                session = await self._open()
+            except MqttError as err:
+                self._last_error = str(err)
+                (log.warning if attempt == 0 else log.debug)("link.connect.failed", error=str(err), attempt=attempt)
+            else:
+                if attempt:
+                    log.info("link.reconnected", after_attempts=attempt)
+                attempt = 0
+                reason = await self._serve(session)
+                self._last_error = reason
+                log.warning("link.lost", reason=reason)
+            self.state = LinkState.DISCONNECTED
+            self._session = None
+            self._connected_since = None
+            await asyncio.sleep(backoff_delay(attempt, b.reconnect_min_s, b.reconnect_max_s, self._rng))
+            attempt += 1
+
+    async def stop(self) -> None:
+        """Say `offline` ourselves (a clean DISCONNECT suppresses the last will), then disconnect."""
+        session = self._session
+        if session is not None and not session.closed.done():
+            birth = self._birth
+            try:
+                session.publish(self.topics.status, self._status_payload("offline", birth), qos=1, retain=True)
+            except MqttError:
+                pass
+            await session.disconnect()
+
+    def health(self) -> LinkHealth:
+        """Link figures for `status` (outbox depth is refreshed by the drain and on each telemetry tick)."""
+        return LinkHealth(
+            state=self.state.value,
+            outbox_depth=self._depth,
+            last_sync=self._last_sync,
+            connected_since=self._connected_since,
+            last_error=self._last_error,
+            events_sent=self._events_sent,
+            commands_handled=self._commands_handled,
+        )
+
+    @property
+    def healthy(self) -> bool:
+        """Connected means healthy; the outbox covers outages, but status should show them."""
+        return self.state is LinkState.CONNECTED
+
+    def set_telemetry(self, kind: str, values: dict[str, Any]) -> None:
+        """Latest-value-wins health figures, sent QoS 0 now if connected, else at the next tick."""
+        self._telemetry[kind] = values
+        session = self._session
+        if session is not None and self.state is LinkState.CONNECTED:
+            self._publish_telemetry(session, kind, values)
+
+    async def refresh_depth(self) -> int:
+        """Count the outbox (cheap: seq is the primary key)."""
+        self._depth = await self._store.read(lambda db: db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        return self._depth
+
+    # -- one session -------------------------------------------------------------------------
+
+    def _status_payload(self, state: str, birth: int) -> bytes:
+        return json.dumps({"state": state, "version": self._version, "since": utc_now(), "birth": birth}).encode()
+
+    async def _open(self) -> MqttSession:
+        """Connect with a persistent session and a last will, subscribe to commands, announce `online`."""
+        b = self._config.broker
+
+        def next_birth(tx: Tx) -> int:
+            value = int(get_meta(tx.db, "birth") or 0) + 1
+            set_meta(tx, "birth", str(value))
+            return value
+
+        self._birth = await self._store.write(next_birth)
+        try:
+            password = b.password()
+        except OSError as err:
+            raise MqttError(f"cannot read broker.password_file: {err}") from None
+        settings = SessionSettings(
+            host=b.host,
+            port=b.port,
+            client_id=b.client_id or f"store-edge-{self._config.store.id}",
+            keepalive_s=b.keepalive_s,
+            session_expiry_s=b.session_expiry_s,
+            will_topic=self.topics.status,
+            will_payload=self._status_payload("offline", self._birth),
+            username=b.username,
+            password=password,
+            tls=b.tls,
+            ca_file=str(b.ca_file) if b.ca_file else None,
+            cert_file=str(b.cert_file) if b.cert_file else None,
+            key_file=str(b.key_file) if b.key_file else None,
+            max_inflight=self._config.outbox.inflight,
+        )
+        drain = _Drain()
+        commands: asyncio.Queue[Incoming] = asyncio.Queue()
+        session = MqttSession(settings, commands.put_nowait, lambda mid, rc: self._on_puback(drain, mid, rc))
+        await session.connect(CONNECT_TIMEOUT_S)
+        try:
+            await session.subscribe(self.topics.commands, qos=1, timeout=CONNECT_TIMEOUT_S)
+            session.publish(self.topics.status, self._status_payload("online", self._birth), qos=1, retain=True)
+        except (MqttError, TimeoutError) as err:
+            session.abort()
+            raise MqttError(f"session set-up failed: {err}") from None
+        self._session = session
+        self._pending = (drain, commands)
+        self.state = LinkState.CONNECTED
+        self._connected_since = utc_now()
+        self._last_sync = self._connected_since
+        log.info("link.connected", broker=f"{b.host}:{b.port}", tls=b.tls, birth=self._birth)
+        return session
+
+    async def _serve(self, session: MqttSession) -> str:
+        """Run drain, acks, commands and telemetry until the session ends; returns why it ended."""
+        assert self._pending is not None
+        drain, commands = self._pending
+        tasks = [
+            asyncio.create_task(self._drain(session, drain), name="link-drain"),
+            asyncio.create_task(self._flush_acks(drain), name="link-acks"),
+            asyncio.create_task(self._serve_commands(session, commands), name="link-commands"),
+            asyncio.create_task(self._telemetry_loop(session), name="link-telemetry"),
+        ]
+        try:
+            done, _ = await asyncio.wait([session.closed, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                if task in done and task.exception() is not None:
+                    err = task.exception()
+                    log.error("link.task.failed", task=task.get_name(), error=repr(err))
+                    session.abort()
+                    return f"{task.get_name()} failed: {err!r}"
+            if drain.failure:
+                session.abort()
+                return drain.failure
+            return session.closed.result() if session.closed.done() else "closed"
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if not session.closed.done():
+                session.abort()
+
+    def _on_puback(self, drain: _Drain, mid: int, reason: int) -> None:
+        seq = drain.inflight.pop(mid, None)
+        if seq is None:
+            return
+        if reason >= 0x80:
+            # Refused by the broker (e.g. 0x87 not authorised): keep the event and fail the session loudly.
+            drain.failure = f"broker refused event seq {seq} (reason code {reason:#x})"
+            log.error("outbox.event.refused", seq=seq, reason_code=reason)
+            if self._session is not None:
+                self._session.abort()
+            return
+        drain.acked.append(seq)
+        drain.progress.set()
+
+    async def _drain(self, session: MqttSession, drain: _Drain) -> None:
+        """Publish outbox rows in seq order, keeping at most `inflight` unacknowledged."""
+        window = self._config.outbox.inflight
+        changed = self._store.changed("outbox")
+        next_seq = 0
+        while True:
+            room = window - len(drain.inflight)
+            if room <= 0:
+                drain.progress.clear()
+                await drain.progress.wait()
+                continue
+            changed.clear()
+            rows = await self._store.read(
+                lambda db: db.execute(
+                    "SELECT seq, id, kind, ts, data FROM outbox WHERE seq >= ? ORDER BY seq LIMIT ?", (next_seq, room)
+                ).fetchall()
+            )
+            if not rows:
+                await changed.wait()
+                continue
+            for seq, event_id, kind, ts, data in rows:
+                mid = session.publish(self.topics.event(kind), envelope(seq, event_id, kind, ts, data), qos=1)
+                drain.inflight[mid] = seq
+                next_seq = seq + 1
+            # Let the socket writer and PUBACK reader run between batches.
+            await asyncio.sleep(0)
+
+    async def _flush_acks(self, drain: _Drain) -> None:
+        """Delete acknowledged events in batches (one transaction per batch)."""
+        while True:
+            await drain.progress.wait()
+            drain.progress.clear()
+            if not drain.acked:
+                continue
+            batch, drain.acked = drain.acked, []
+            stamp = utc_now()
+
+            def delete(tx: Tx) -> int:
+                tx.conn.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in batch])
+                set_meta(tx, "last_sync", stamp)
+                return int(tx.conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+            self._depth = await self._store.write(delete)
+            self._events_sent += len(batch)
+            self._last_sync = stamp
+            drain.progress.set()  # wake the drain if it waits for room
+
+    async def _serve_commands(self, session: MqttSession, commands: asyncio.Queue[Incoming]) -> None:
+        """One command at a time, in arrival order; the broker's copy is acknowledged only after the reply."""
+        while True:
+            msg = await commands.get()
+            name = self.topics.command_name(msg.topic)
+            if name is None:
+                msg.ack()
+                continue
+            started = time.perf_counter()
+            reply = await self._dispatcher.handle(name, msg.payload)
+            if session.closed.done():
+                return  # not acknowledged: the broker redelivers, the inbox answers the same
+            session.publish(self.topics.reply(name), json.dumps(reply, ensure_ascii=False), qos=1)
+            msg.ack()
+            self._commands_handled += 1
+            log.debug("command.replied", command=name, ok=reply.get("ok"), ms=round((time.perf_counter() - started) * 1000, 2))
+
+    async def _telemetry_loop(self, session: MqttSession) -> None:
+        """Send the latest health figures now and then (QoS 0: stale values are worthless)."""
+        while True:
+            depth = await self.refresh_depth()
+            self._telemetry["link"] = {"outbox_depth": depth, "last_sync": self._last_sync, "birth": self._birth}
+            for kind, values in list(self._telemetry.items()):
+                self._publish_telemetry(session, kind, values)
+            await asyncio.sleep(TELEMETRY_EVERY_S)
+
+    def _publish_telemetry(self, session: MqttSession, kind: str, values: dict[str, Any]) -> None:
+        body = {"ts": utc_now(), **values}
+        try:
+            session.publish(self.topics.telemetry(kind), json.dumps(body, ensure_ascii=False), qos=0)
+        except MqttError as err:
+            log.debug("telemetry.publish.failed", kind=kind, error=str(err))
