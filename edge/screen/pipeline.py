@@ -1,0 +1,35 @@
+"""One frame through detection, tracking and measures: the blocking unit the screen job runs in an executor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edge.screen.detector import FaceDetector
+from edge.screen.measures import AudienceMeter
+from edge.screen.tracker import Tracker
+
+
+class ScreenPipeline:
+    """Detector → tracker → meter for one screen; not thread-safe, call it from one worker at a time."""
+
+    def __init__(self, detector: FaceDetector, tracker: Tracker, meter: AudienceMeter) -> None:
+        self.detector = detector
+        self.tracker = tracker
+        self.meter = meter
+
+    def process(self, image: np.ndarray, ts: float) -> list[dict[str, Any]]:
+        """Analyse one frame taken at `ts`; returns `engaged` and `audience` events. Raises `FrameError`."""
+        faces = self.detector.detect(image)
+        update = self.tracker.update(faces, ts)
+        return self.meter.observe(update, ts, image.shape[1])
+
+    @property
+    def people_in_view(self) -> int:
+        """Open tracks right now (for a health line; never published per person)."""
+        return len(self.tracker.tracks)
+
+    def close(self, ts: float) -> list[dict[str, Any]]:
+        """End all tracks and close the current period, e.g. when the job stops."""
+        return self.meter.flush(ts, self.tracker.close_all())
