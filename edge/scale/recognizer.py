@@ -1,11 +1,50 @@
-"""Produce recognition on the scale: image -> embedding (ONNX, CPU) -> nearest products in a gallery."""
+"""Produce recognition on the scale: image -> embedding (ONNX, CPU) -> nearest products in a gallery.
+
+Everything here blocks (decoding, inference); the daemon calls it in an executor.
+Preprocessing is the one used in training: RGB, centre square crop, bicubic resize to 224x224, (pixel - 127) / 128.
+"""
 
 from __future__ import annotations
 
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
 import numpy as np
-from PIL import Image
+import onnxruntime as ort
+from PIL import Image, UnidentifiedImageError
 
 INPUT_SIZE = 224
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models/produce/produce-effnetlite0-v1.int8.onnx"
+DEFAULT_GALLERY = DEFAULT_MODEL.parent / "gallery.npz"
+
+# "unsure" rule, thresholds chosen on the val split (see models/produce/MODEL_CARD.md):
+# unsure when the best product's score is below UNSURE_SCORE or beats the runner-up by less than UNSURE_MARGIN.
+UNSURE_SCORE = 0.55
+UNSURE_MARGIN = 0.05
+# frames whose 224x224 view has a grey-level standard deviation below this are blank (lens cap, black, white)
+BLANK_STD = 6.0
+
+ImageLike = Union[np.ndarray, Image.Image, bytes]
+
+
+class RecognizerError(Exception):
+    """Base of the recognizer's errors."""
+
+
+class UnusableFrame(RecognizerError):
+    """The frame cannot be recognised: corrupt, wrong shape, or blank."""
+
+
+class EmptyGallery(RecognizerError):
+    """There is nothing to compare against."""
+
+
+class ModelMismatch(RecognizerError):
+    """The gallery was embedded by a different model file than the one doing the query."""
 
 
 def square_box(width: int, height: int) -> tuple[int, int, int, int]:
@@ -26,3 +65,204 @@ def crop_resize(image: Image.Image) -> np.ndarray:
     rgb = image.convert("RGB")
     box = square_box(*rgb.size)
     return np.asarray(rgb.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BICUBIC, box=box))
+
+
+def to_pil(image: ImageLike) -> Image.Image:
+    """Accept a BGR (OpenCV) or grey numpy frame, a PIL image, or encoded image bytes; raise UnusableFrame."""
+    if isinstance(image, Image.Image):
+        return image
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        try:
+            img = Image.open(io.BytesIO(bytes(image)))
+            img.load()
+        except (UnidentifiedImageError, OSError, ValueError) as err:
+            raise UnusableFrame(f"cannot decode image: {err}") from err
+        return img
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim not in (2, 3) or min(image.shape[:2]) < 16:
+            raise UnusableFrame(f"expected a uint8 HxW or HxWx3 frame of 16 px or more, got {image.dtype} {image.shape}")
+        if image.ndim == 2:
+            return Image.fromarray(image, "L")
+        if image.shape[2] != 3:
+            raise UnusableFrame(f"expected 3 channels (BGR), got {image.shape[2]}")
+        return Image.fromarray(np.ascontiguousarray(image[:, :, ::-1]), "RGB")
+    raise UnusableFrame(f"unsupported image type {type(image).__name__}")
+
+
+def preprocess(image: ImageLike) -> np.ndarray:
+    """Image -> model input 1x3x224x224 float32; UnusableFrame when corrupt or blank."""
+    pil = to_pil(image)
+    try:
+        rgb = crop_resize(pil)
+    except (OSError, ValueError) as err:
+        raise UnusableFrame(f"cannot decode image: {err}") from err
+    if float(rgb.astype(np.float32).mean(axis=2).std()) < BLANK_STD:
+        raise UnusableFrame("blank frame (no texture)")
+    return normalise(rgb)
+
+
+@dataclass
+class Gallery:
+    """Confirmed example embeddings per product (keyed by product id / sku), bounded and de-duplicated.
+
+    A product's score for a query is the cosine to the normalised mean of its examples (its prototype).
+    """
+
+    model_version: str = ""
+    max_per_product: int = 32
+    dedupe_cosine: float = 0.98
+    meta: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _items: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
+    _cache: tuple[list[str], np.ndarray] | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        """Number of products."""
+        return len(self._items)
+
+    def __contains__(self, product_id: object) -> bool:
+        """Whether a product has any example."""
+        return product_id in self._items
+
+    def products(self) -> list[str]:
+        """Product ids in insertion order."""
+        return list(self._items)
+
+    def examples(self, product_id: str) -> np.ndarray:
+        """The stored examples of one product (n x dim)."""
+        return np.stack(self._items[product_id])
+
+    def add(self, product_id: str, embedding: np.ndarray) -> bool:
+        """Add one confirmed example; False if it duplicates a stored one. Oldest example drops past the bound."""
+        e = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        norm = float(np.linalg.norm(e))
+        if not np.isfinite(norm) or norm == 0.0:
+            raise ValueError("embedding must be finite and non-zero")
+        e = e / norm
+        stored = self._items.setdefault(product_id, [])
+        if stored and stored[0].shape != e.shape:
+            raise ValueError(f"embedding size {e.shape[0]} does not match the gallery's {stored[0].shape[0]}")
+        if stored and float(np.max(np.stack(stored) @ e)) > self.dedupe_cosine:
+            return False
+        stored.append(e)
+        del stored[: max(0, len(stored) - self.max_per_product)]
+        self._cache = None
+        return True
+
+    def remove(self, product_id: str) -> bool:
+        """Forget a product; False if it was not there."""
+        self._cache = None
+        self.meta.pop(product_id, None)
+        return self._items.pop(product_id, None) is not None
+
+    def prototypes(self) -> tuple[list[str], np.ndarray]:
+        """(product ids, normalised mean embedding per product), cached until the gallery changes."""
+        if not self._items:
+            raise EmptyGallery("the gallery has no products")
+        if self._cache is None:
+            ids = list(self._items)
+            protos = np.stack([np.mean(self._items[p], axis=0) for p in ids])
+            protos /= np.linalg.norm(protos, axis=1, keepdims=True)
+            self._cache = (ids, protos)
+        return self._cache
+
+    def to_arrays(self) -> tuple[list[str], np.ndarray]:
+        """Flatten to (product id per row, embeddings n x dim float32) for persistence (e.g. SQLite blobs)."""
+        ids = [p for p, items in self._items.items() for _ in items]
+        embs = np.stack([e for items in self._items.values() for e in items]) if ids else np.zeros((0, 0), np.float32)
+        return ids, embs
+
+    @classmethod
+    def from_arrays(cls, product_ids: list[str], embeddings: np.ndarray, **kwargs: Any) -> Gallery:
+        """Rebuild from to_arrays() output (rows in insertion order)."""
+        gallery = cls(**kwargs)
+        for pid, emb in zip(product_ids, np.asarray(embeddings)):
+            gallery.add(str(pid), emb)
+        return gallery
+
+    def save(self, path: Path, meta: dict[str, dict[str, Any]] | None = None) -> None:
+        """Write an .npz: rows of (product id, float16 embedding), the model version and per-product metadata."""
+        ids, embs = self.to_arrays()
+        np.savez_compressed(
+            path,
+            product_ids=np.array(ids),
+            embeddings=embs.astype(np.float16),
+            model_version=np.array(self.model_version),
+            meta_json=np.array(json.dumps(meta if meta is not None else self.meta)),
+            max_per_product=np.array(self.max_per_product),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Gallery:
+        """Read a gallery written by save()."""
+        with np.load(path, allow_pickle=False) as z:
+            gallery = cls.from_arrays(
+                [str(p) for p in z["product_ids"]],
+                z["embeddings"].astype(np.float32),
+                model_version=str(z["model_version"]),
+                max_per_product=int(z["max_per_product"]),
+                meta=json.loads(str(z["meta_json"])),
+            )
+        return gallery
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """Top-k products for one frame, best first, with cosine scores, an unsure flag and stage timings (ms)."""
+
+    candidates: list[tuple[str, float]]
+    unsure: bool
+    model_version: str
+    timings: dict[str, float]
+
+
+def is_unsure(scores: list[float]) -> bool:
+    """The documented rule: top score below UNSURE_SCORE, or top-1 minus top-2 below UNSURE_MARGIN."""
+    if not scores:
+        return True
+    second = scores[1] if len(scores) > 1 else -1.0
+    return scores[0] < UNSURE_SCORE or scores[0] - second < UNSURE_MARGIN
+
+
+class Recognizer:
+    """The embedding model on onnxruntime (CPU, one intra-op thread, sequential execution)."""
+
+    def __init__(self, model_path: Path = DEFAULT_MODEL, threads: int = 1) -> None:
+        """Load the ONNX model; its 'version' metadata names the embeddings it makes."""
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self._session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime raises its own untyped errors for missing/bad files
+            raise RecognizerError(f"cannot load model {model_path}: {err}") from err
+        meta = self._session.get_modelmeta().custom_metadata_map
+        self.model_version = meta.get("version", Path(model_path).stem)
+        self._input = self._session.get_inputs()[0].name
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Model alone: a preprocessed 1x3x224x224 input -> its L2-normalised embedding."""
+        return self._session.run(None, {self._input: x})[0][0]
+
+    def embed(self, image: ImageLike) -> np.ndarray:
+        """Image (BGR numpy frame, PIL image or encoded bytes) -> L2-normalised embedding."""
+        return self.run(preprocess(image))
+
+    def recognize(self, image: ImageLike, gallery: Gallery, k: int = 5) -> Recognition:
+        """Nearest k products of the gallery by cosine to their prototypes, with the unsure flag."""
+        if not len(gallery):
+            raise EmptyGallery("the gallery has no products")
+        if gallery.model_version and gallery.model_version != self.model_version:
+            raise ModelMismatch(f"gallery made by {gallery.model_version}, querying with {self.model_version}")
+        t0 = time.perf_counter()
+        x = preprocess(image)
+        t1 = time.perf_counter()
+        emb = self.run(x)
+        t2 = time.perf_counter()
+        ids, protos = gallery.prototypes()
+        sims = protos @ emb
+        top = np.argsort(-sims)[:k]
+        candidates = [(ids[i], float(sims[i])) for i in top]
+        t3 = time.perf_counter()
+        timings = {"preprocess_ms": (t1 - t0) * 1e3, "model_ms": (t2 - t1) * 1e3, "search_ms": (t3 - t2) * 1e3}
+        return Recognition(candidates, is_unsure([s for _, s in candidates]), self.model_version, timings)
