@@ -1,0 +1,72 @@
+"""Tests for the shipped produce model files, galleries and the bag/glare augmentation."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from PIL import Image
+
+from edge.scale.recognizer import DEFAULT_GALLERY, DEFAULT_MODEL, Gallery, Recognizer
+
+PRODUCE = DEFAULT_MODEL.parent
+FP32 = PRODUCE / "produce-effnetlite0-v1.onnx"
+DATA = Path(__file__).resolve().parents[3] / "shared/datasets/grocerystore"
+
+
+def load_bagaug():  # noqa: ANN201 - a script module outside the package
+    """Import models/produce/bagaug.py by path (models/ is not a Python package)."""
+    spec = importlib.util.spec_from_file_location("bagaug", PRODUCE / "bagaug.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("path", [DEFAULT_MODEL, FP32], ids=["int8", "fp32"])
+def test_model_runs_and_outputs_normalised_embeddings(path: Path) -> None:
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (inp,) = sess.get_inputs()
+    assert inp.shape == [1, 3, 224, 224]
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32)
+    (emb,) = sess.run(None, {inp.name: x})
+    assert emb.shape[0] == 1 and emb.shape[1] >= 64
+    assert np.linalg.norm(emb[0]) == pytest.approx(1.0, abs=1e-3)
+    assert "version" in sess.get_modelmeta().custom_metadata_map
+
+
+@pytest.mark.parametrize(
+    ("model", "gallery"),
+    [(DEFAULT_MODEL, DEFAULT_GALLERY), (FP32, PRODUCE / "gallery-fp32.npz")],
+    ids=["int8", "fp32"],
+)
+def test_gallery_matches_its_model_and_covers_all_classes(model: Path, gallery: Path) -> None:
+    rec, g = Recognizer(model), Gallery.load(gallery)
+    assert g.model_version == rec.model_version
+    assert len(g) == 81
+    assert sorted(m["fine_id"] for m in g.meta.values()) == list(range(81))
+    assert {m["coarse_id"] for m in g.meta.values()} == set(range(43))
+    _, protos = g.prototypes()
+    assert protos.shape == (81, rec.embed(Image.new("RGB", (64, 64), "red").point(lambda v: v ^ 0x5A)).shape[0])
+
+
+def test_int8_and_fp32_agree() -> None:
+    frame = np.asarray(Image.radial_gradient("L").convert("RGB").resize((300, 300)))
+    a = Recognizer(DEFAULT_MODEL).embed(frame)
+    b = Recognizer(FP32).embed(frame)
+    assert float(a @ b) > 0.9
+
+
+def test_bag_glare_is_reproducible_and_changes_the_image() -> None:
+    bag_glare = load_bagaug().bag_glare
+    img = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    a = bag_glare(img, np.random.default_rng(7))
+    b = bag_glare(img, np.random.default_rng(7))
+    c = bag_glare(img, np.random.default_rng(8))
+    assert a.shape == img.shape and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert float(np.abs(a.astype(int) - img).mean()) > 5
+    assert a.mean() > img.mean()  # a milky veil and highlights brighten on average
