@@ -147,7 +147,9 @@ def _extra_threads(mode: str) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir() or (os.cpu_count() or 1) < 2, reason="needs Linux, 2+ cores")
+@pytest.mark.skipif(
+    not Path("/proc/self/task").is_dir() or len(os.sched_getaffinity(0)) < 2, reason="needs Linux and 2+ usable cores"
+)
 def test_detection_runs_on_one_thread() -> None:
     """OpenMP would start a worker per core on the first detection; loaded our way it starts none."""
     assert _extra_threads("ours") == 0
