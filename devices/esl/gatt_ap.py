@@ -1,0 +1,365 @@
+"""Connected-mode ESL access point over bleak: one GATT session per label operation.
+
+The bleak client class and the scanner are injected (defaults: bleak's), which is the seam the
+simulator plugs into. Library errors are caught here and re-raised as the driver's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
+
+import structlog
+from bleak import BleakScanner
+from bleak.backends.device import BLEDevice
+from bleak.exc import BleakError
+from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
+
+from devices.esl import ots, uuids
+from devices.esl.codec import (
+    BasicState, BasicStateFlag, Command, DisplayImage, DisplayState, DisplayTimedImage, EslAddress, ErrorCode,
+    ErrorResponse, FactoryReset, LedControl, LedState, LedTimedControl, Ping, ReadSensorData, RefreshDisplay,
+    Response, SensorValue, ServiceReset, Unassociate, UpdateComplete, VendorCommand, VendorResponse,
+    decode_response, encode_command,
+)
+from devices.esl.errors import (
+    EslProtocolError, LabelBusy, LabelRejected, LabelTimeout, LabelUnreachable, ObjectTransferError,
+)
+from devices.esl.info import parse_display_info, parse_image_info, parse_led_info, parse_sensor_info
+from devices.esl.led import LedParams
+from devices.esl.radio import EslRadio, Label, LabelConfig, LabelInfo
+from devices.esl.sensors import SensorReading, interpret
+from devices.esl.transport import L2capCocTransport, ObjectTransport
+
+log = structlog.get_logger(__name__)
+
+_EXPECTED: dict[type, type | None] = {
+    Ping: BasicState, Unassociate: BasicState, ServiceReset: BasicState, UpdateComplete: BasicState,
+    FactoryReset: None, ReadSensorData: SensorValue, RefreshDisplay: DisplayState, DisplayImage: DisplayState,
+    DisplayTimedImage: DisplayState, LedControl: LedState, LedTimedControl: LedState,
+    VendorCommand: VendorResponse,
+}
+
+
+class EslScanner(Protocol):
+    """Finds labels on the air."""
+
+    async def discover(self, timeout: float) -> list[BLEDevice]:
+        """Devices advertising the ESL service."""
+
+    async def find(self, address: str, timeout: float) -> BLEDevice | None:
+        """The device with this address, if it is advertising."""
+
+
+class BleakEslScanner:
+    """The real scanner: bleak, filtered on the ESL service UUID."""
+
+    async def discover(self, timeout: float) -> list[BLEDevice]:
+        """Scan for `timeout` seconds for the ESL service."""
+        return await BleakScanner.discover(timeout=timeout, service_uuids=[uuids.ESL_SERVICE])
+
+    async def find(self, address: str, timeout: float) -> BLEDevice | None:
+        """Scan until the address shows up or `timeout` passes."""
+        return await BleakScanner.find_device_by_address(address, timeout=timeout)
+
+
+def _check_response(cmd: Command, resp: Response) -> Response:
+    """Turn Error responses into typed errors and refuse a response that does not answer `cmd`."""
+    if isinstance(resp, ErrorResponse):
+        if resp.code == ErrorCode.RETRY:
+            raise LabelBusy(resp.code, "label is busy (Retry): ask again later")
+        raise LabelRejected(resp.code, f"label rejected {type(cmd).__name__}: {resp.name} (0x{resp.code:02X})")
+    expected = _EXPECTED.get(type(cmd))
+    if expected is None or not isinstance(resp, expected):
+        raise EslProtocolError(f"{type(cmd).__name__} answered with unexpected {resp!r}")
+    index_pairs = {
+        ReadSensorData: ("sensor_index", "sensor_index"), RefreshDisplay: ("display_index", "display_index"),
+        DisplayImage: ("display_index", "display_index"), DisplayTimedImage: ("display_index", "display_index"),
+        LedControl: ("led_index", "led_index"), LedTimedControl: ("led_index", "led_index"),
+    }
+    if type(cmd) in index_pairs:
+        c, r = index_pairs[type(cmd)]
+        if getattr(cmd, c) != getattr(resp, r):
+            raise EslProtocolError(f"{type(cmd).__name__} answered for another index: {resp!r}")
+    return resp
+
+
+class EslSession:
+    """One open GATT connection to a label; every operation is bounded in time."""
+
+    def __init__(
+        self, client: Any, label: Label, transport_factory: Callable[[], ObjectTransport], timeout: float,
+    ) -> None:
+        """Wrap a connected bleak client."""
+        self._client = client
+        self.label = label
+        self._transport_factory = transport_factory
+        self._timeout = timeout
+        self._queues: dict[str, asyncio.Queue[bytes]] = {}
+
+    async def _gatt(self, what: str, awaitable: Any) -> Any:
+        """Run one GATT operation with the session timeout, mapping bleak errors to ours."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await awaitable
+        except TimeoutError as err:
+            raise LabelTimeout(f"{self.label.ble_address}: {what} timed out after {self._timeout} s") from err
+        except BleakError as err:
+            raise LabelUnreachable(f"{self.label.ble_address}: {what} failed: {err}") from err
+
+    async def _subscribe(self, uuid: str) -> asyncio.Queue[bytes]:
+        """Queue notifications/indications of a characteristic (once per session)."""
+        if uuid not in self._queues:
+            queue: asyncio.Queue[bytes] = asyncio.Queue()
+            await self._gatt(f"subscribe {uuid}", self._client.start_notify(
+                uuid, lambda _char, data: queue.put_nowait(bytes(data))
+            ))
+            self._queues[uuid] = queue
+        return self._queues[uuid]
+
+    async def _request(self, uuid: str, payload: bytes, what: str) -> bytes:
+        """Write to a control point and wait for the next notification on it."""
+        queue = await self._subscribe(uuid)
+        while not queue.empty():
+            stale = queue.get_nowait()
+            log.debug("esl.notification.stale", address=self.label.ble_address, data=stale.hex())
+        await self._gatt(what, self._client.write_gatt_char(uuid, payload, response=True))
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await queue.get()
+        except TimeoutError as err:
+            raise LabelTimeout(f"{self.label.ble_address}: no response to {what} within {self._timeout} s") from err
+
+    async def check_service(self) -> None:
+        """Refuse a device that does not expose the ESL service."""
+        services = self._client.services
+        if services is None or services.get_service(uuids.ESL_SERVICE) is None:
+            raise EslProtocolError(f"{self.label.ble_address} has no ESL service")
+
+    async def write_address(self, address: EslAddress) -> None:
+        """Write the ESL Address characteristic."""
+        await self._gatt("write ESL address", self._client.write_gatt_char(uuids.ESL_ADDRESS, address.encode(), True))
+
+    async def write_config(self, config: LabelConfig) -> None:
+        """Write both key materials and the absolute time."""
+        writes = (
+            (uuids.AP_SYNC_KEY_MATERIAL, config.ap_sync_key.encode()),
+            (uuids.ESL_RESPONSE_KEY_MATERIAL, config.response_key.encode()),
+            (uuids.ESL_CURRENT_ABSOLUTE_TIME, (config.absolute_time_ms & 0xFFFFFFFF).to_bytes(4, "little")),
+        )
+        for uuid, value in writes:
+            await self._gatt(f"write {uuid}", self._client.write_gatt_char(uuid, value, True))
+
+    async def write_time(self, absolute_time_ms: int) -> None:
+        """Set the label's absolute time (ms, wraps at 2^32)."""
+        value = (absolute_time_ms & 0xFFFFFFFF).to_bytes(4, "little")
+        await self._gatt("write time", self._client.write_gatt_char(uuids.ESL_CURRENT_ABSOLUTE_TIME, value, True))
+
+    async def read_char(self, uuid: str) -> bytes:
+        """Read one characteristic."""
+        return bytes(await self._gatt(f"read {uuid}", self._client.read_gatt_char(uuid)))
+
+    async def read_info(self) -> LabelInfo:
+        """Read the four information characteristics."""
+        return LabelInfo(
+            displays=tuple(parse_display_info(await self.read_char(uuids.DISPLAY_INFORMATION))),
+            max_image_index=parse_image_info(await self.read_char(uuids.IMAGE_INFORMATION)),
+            sensors=tuple(parse_sensor_info(await self.read_char(uuids.SENSOR_INFORMATION))),
+            leds=tuple(parse_led_info(await self.read_char(uuids.LED_INFORMATION))),
+        )
+
+    async def command(self, cmd: Command) -> Response | None:
+        """Send one control-point command and return its checked response (None for Factory Reset)."""
+        payload = encode_command(cmd)
+        if isinstance(cmd, FactoryReset):
+            await self._gatt("factory reset", self._client.write_gatt_char(uuids.ESL_CONTROL_POINT, payload, True))
+            return None
+        data = await self._request(uuids.ESL_CONTROL_POINT, payload, type(cmd).__name__)
+        return _check_response(cmd, decode_response(data))
+
+    async def update_complete(self) -> BasicStateFlag:
+        """End the Configuring/Updating state."""
+        resp = await self.command(UpdateComplete(self.label.esl.esl_id))
+        assert isinstance(resp, BasicState)
+        return resp.flags
+
+    async def _oacp(self, req: ots.OacpRequest) -> ots.OacpResponse:
+        """One OACP request/response."""
+        raw = ots.encode_oacp(req)
+        resp = ots.decode_oacp_response(await self._request(uuids.OTS_OACP, raw, f"OACP 0x{raw[0]:02X}"))
+        if resp.request_opcode != raw[0] or not resp.ok:
+            raise ObjectTransferError(f"OACP 0x{raw[0]:02X} failed with result 0x{resp.result:02X}", resp.result)
+        return resp
+
+    async def upload_image(self, image_index: int, data: bytes) -> None:
+        """Write framebuffer bytes into an image slot over OTS and verify its CRC-32."""
+        goto = ots.encode_olcp(ots.OlcpGoTo(ots.image_object_id(image_index)))
+        olcp = ots.decode_olcp_response(await self._request(uuids.OTS_OLCP, goto, "OLCP Go To"))
+        if olcp.request_opcode != ots.OlcpOpcode.GO_TO or not olcp.ok:
+            raise ObjectTransferError(f"image slot {image_index}: Go To failed, 0x{olcp.result:02X}", olcp.result)
+        _, allocated = ots.decode_object_size(await self.read_char(uuids.OTS_OBJECT_SIZE))
+        if len(data) > allocated:
+            raise ObjectTransferError(f"image of {len(data)} octets exceeds the slot's {allocated}")
+        await self._oacp(ots.OacpWrite(0, len(data)))
+        transport = self._transport_factory()
+        try:
+            async with asyncio.timeout(self._timeout):
+                await transport.open(self.label.ble_address, ots.OTS_PSM)
+                await transport.send(data)
+        except TimeoutError as err:
+            raise LabelTimeout(f"{self.label.ble_address}: image transfer timed out") from err
+        finally:
+            await transport.close()
+        crc = await self._oacp(ots.OacpCalculateChecksum(0, len(data)))
+        if crc.checksum != ots.checksum(data):
+            raise ObjectTransferError(
+                f"image slot {image_index}: checksum 0x{crc.checksum:08X} != 0x{ots.checksum(data):08X}"
+            )
+
+
+class GattAccessPoint(EslRadio):
+    """ESL access point that reaches each label over its own GATT connection (bleak)."""
+
+    def __init__(
+        self,
+        *,
+        client_class: Callable[..., Any] = BleakClientWithServiceCache,
+        scanner: EslScanner | None = None,
+        transport_factory: Callable[[], ObjectTransport] = L2capCocTransport,
+        connect_attempts: int = 4,
+        timeout: float = 10.0,
+        find_timeout: float = 10.0,
+        pair: bool = True,
+    ) -> None:
+        """Choose the bleak seam, retry count and per-operation timeout once, at construction."""
+        self._client_class = client_class
+        self._scanner = scanner or BleakEslScanner()
+        self._transport_factory = transport_factory
+        self._attempts = connect_attempts
+        self._timeout = timeout
+        self._find_timeout = find_timeout
+        self._pair = pair
+        self._devices: dict[str, BLEDevice] = {}
+
+    async def discover(self, timeout: float) -> list[str]:
+        """Scan for ESL adverts; remember the devices for the next connection."""
+        try:
+            found = await self._scanner.discover(timeout)
+        except BleakError as err:
+            raise LabelUnreachable(f"scan failed: {err}") from err
+        self._devices.update((d.address, d) for d in found)
+        return [d.address for d in found]
+
+    async def _device(self, address: str) -> BLEDevice:
+        """The BLEDevice for an address, from the last scan or a targeted one."""
+        if address in self._devices:
+            return self._devices[address]
+        try:
+            device = await self._scanner.find(address, self._find_timeout)
+        except BleakError as err:
+            raise LabelUnreachable(f"scan for {address} failed: {err}") from err
+        if device is None:
+            raise LabelUnreachable(f"{address} is not advertising")
+        self._devices[address] = device
+        return device
+
+    @contextlib.asynccontextmanager
+    async def session(self, label: Label) -> AsyncIterator[EslSession]:
+        """Connect (with retries), yield a session, always disconnect."""
+        device = await self._device(label.ble_address)
+        try:
+            client = await establish_connection(
+                self._client_class, device, label.ble_address, max_attempts=self._attempts, pair=self._pair,
+            )
+        except (BleakError, TimeoutError) as err:
+            log.info("esl.connect.failed", address=label.ble_address, error=str(err))
+            raise LabelUnreachable(f"{label.ble_address}: connection failed after retries: {err}") from err
+        try:
+            session = EslSession(client, label, self._transport_factory, self._timeout)
+            await session.check_service()
+            yield session
+        finally:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await client.disconnect()
+            except (BleakError, TimeoutError) as err:
+                log.debug("esl.disconnect.failed", address=label.ble_address, error=str(err))
+
+    async def configure(self, label: Label, config: LabelConfig) -> LabelInfo:
+        """Onboard a label (Configuring state) and end with Update Complete."""
+        async with self.session(label) as s:
+            await s.write_address(label.esl)
+            await s.write_config(config)
+            info = await s.read_info()
+            await s.update_complete()
+            return info
+
+    async def info(self, label: Label) -> LabelInfo:
+        """Read the information characteristics."""
+        async with self.session(label) as s:
+            info = await s.read_info()
+            await s.update_complete()
+            return info
+
+    async def _one(self, label: Label, cmd: Command) -> Response | None:
+        """One command in its own session, closed by Update Complete."""
+        async with self.session(label) as s:
+            resp = await s.command(cmd)
+            await s.update_complete()
+            return resp
+
+    async def ping(self, label: Label) -> BasicStateFlag:
+        """The Basic State bits."""
+        async with self.session(label) as s:
+            resp = await s.command(Ping(label.esl.esl_id))
+            await s.update_complete()
+        assert isinstance(resp, BasicState)
+        return resp.flags
+
+    async def push_image(
+        self, label: Label, display: int, image: bytes, *, image_index: int = 0, show: bool = True,
+    ) -> DisplayState | None:
+        """Upload to a slot over OTS, then Display Image, in one connection."""
+        async with self.session(label) as s:
+            await s.upload_image(image_index, image)
+            resp = await s.command(DisplayImage(label.esl.esl_id, display, image_index)) if show else None
+            await s.update_complete()
+        assert resp is None or isinstance(resp, DisplayState)
+        return resp
+
+    async def display_image(
+        self, label: Label, display: int, image_index: int, *, at_ms: int | None = None,
+    ) -> DisplayState:
+        """Display Image, or Display Timed Image when `at_ms` is given."""
+        esl_id = label.esl.esl_id
+        cmd: Command = (DisplayImage(esl_id, display, image_index) if at_ms is None
+                        else DisplayTimedImage(esl_id, display, image_index, at_ms))
+        resp = await self._one(label, cmd)
+        assert isinstance(resp, DisplayState)
+        return resp
+
+    async def flash_led(self, label: Label, led: int, params: LedParams, *, at_ms: int | None = None) -> LedState:
+        """LED Control, or LED Timed Control when `at_ms` is given."""
+        esl_id = label.esl.esl_id
+        cmd: Command = (LedControl(esl_id, led, params) if at_ms is None
+                        else LedTimedControl(esl_id, led, params, at_ms))
+        resp = await self._one(label, cmd)
+        assert isinstance(resp, LedState)
+        return resp
+
+    async def stop_led(self, label: Label, led: int) -> LedState:
+        """Steady off replaces any running pattern."""
+        return await self.flash_led(label, led, LedParams.off())
+
+    async def read_sensor(self, label: Label, index: int) -> SensorReading:
+        """Read Sensor Data, interpreted with the label's Sensor Information."""
+        async with self.session(label) as s:
+            sensors = parse_sensor_info(await s.read_char(uuids.SENSOR_INFORMATION))
+            if not 0 <= index < len(sensors):
+                raise LabelRejected(ErrorCode.INVALID_PARAMETERS, f"label has no sensor {index}")
+            resp = await s.command(ReadSensorData(label.esl.esl_id, index))
+            await s.update_complete()
+        assert isinstance(resp, SensorValue)
+        return interpret(sensors[index], resp.data)
