@@ -33,10 +33,12 @@ def to_fen(price: Decimal, field: str = "price") -> Decimal:
     """Round a yuan amount to whole fen, rejecting amounts no label can show."""
     if not isinstance(price, Decimal):
         raise LabelContentError(f"{field} must be a Decimal, got {type(price).__name__}")
+    if not price.is_finite():
+        raise LabelContentError(f"{field} is not a finite amount: {price}")
     try:
         rounded = price.quantize(_FEN, rounding=ROUND_HALF_UP)
-    except InvalidOperation as err:
-        raise LabelContentError(f"{field} is not a finite amount: {price}") from err
+    except InvalidOperation as err:  # more digits than the context precision
+        raise LabelContentError(f"{field} out of range 0..{MAX_PRICE}: {price}") from err
     if not Decimal(0) <= rounded <= MAX_PRICE:
         raise LabelContentError(f"{field} out of range 0..{MAX_PRICE}: {price}")
     return rounded
