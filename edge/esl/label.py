@@ -45,8 +45,8 @@ def to_fen(price: Decimal, field: str = "price") -> Decimal:
 
 
 def format_yuan(price: Decimal) -> str:
-    """Print an amount as on a Chinese price tag, e.g. '¥12.80'."""
-    return f"¥{to_fen(price)}"
+    """Print an already validated amount as on a Chinese price tag, e.g. '¥12.80'."""
+    return f"¥{price.quantize(_FEN, rounding=ROUND_HALF_UP)}"
 
 
 @dataclass(frozen=True)
