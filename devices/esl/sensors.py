@@ -48,11 +48,14 @@ def decode_temperature8(data: bytes) -> float | None:
 
 
 def encode_temperature8(celsius: float | None) -> bytes:
-    """Round to 0.5 degC and clamp into -64.0..+63.0 (so 0xFF stays 'unknown')."""
+    """Round to 0.5 degC and clamp into -64.0..+63.5.
+
+    -0.5 degC would be raw 0xFF, which SiLabs reserves for 'unknown', so it is sent as 0.0 degC.
+    """
     if celsius is None:
         return bytes((TEMPERATURE_8_UNKNOWN,))
-    raw = max(-128, min(126, round(celsius * 2)))
-    return raw.to_bytes(1, "little", signed=True)
+    raw = max(-128, min(127, round(celsius * 2)))
+    return (0 if raw == -1 else raw).to_bytes(1, "little", signed=True)
 
 
 def decode_temperature(data: bytes) -> float:

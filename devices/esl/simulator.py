@@ -158,6 +158,7 @@ class SimulatedLabel:
         self.pending_led: dict[int, tuple[int, LedParams]] = {}
         self.service_needed = False
         self.connected = False
+        self.connect_attempts = 0
         self.connections = 0
         self._synced_at = 0.0
         self._unsynced_at = 0.0
@@ -595,6 +596,7 @@ class FakeBleakClient:
     async def connect(self, **_kwargs: Any) -> None:
         """Spend the connection setup time; fail for out-of-range, busy or (randomly) flaky labels."""
         label = self._fleet.label(self.address)
+        label.connect_attempts += 1
         await self._fleet.timing.wait(self._fleet.timing.connect_s)
         if not label.in_range:
             raise BleakError(f"simulated: {self.address} out of range (connection timed out)")
