@@ -374,6 +374,8 @@ class ScaleDriver:
         for attempt in (1, 2):
             try:
                 reply = await self._request(data, accept, self.command_timeout)
+            except TimeoutError as err:
+                raise DeviceUnavailable(f"no reply to {data!r} within {self.command_timeout} s") from err
             finally:
                 await self._resume_stream()
             if not isinstance(reply, mtsics.ErrorReply):
@@ -467,13 +469,13 @@ class ScaleDriver:
             started = self._clock()
             if self.mode == "poll":
                 try:
-                    frame = await self._request(
-                        self._adapter.poll_command, self._adapter.is_weight_reply, self.response_timeout
-                    )
+                    frame = await self._request(self._adapter.poll_command, self._is_poll_reply, self.response_timeout)
                 except TimeoutError:
                     self._mark_silent()
                 else:
                     self._mark_alive()
+                    if isinstance(frame, Garbage):
+                        continue  # the reply was mangled on the line: ask again now
                     reading = self._adapter.reading(frame, self._framer)
                     if reading is not None:
                         self._emit(reading)
@@ -484,12 +486,20 @@ class ScaleDriver:
                 await self._resume_stream()
             await asyncio.sleep(max(0.0, self.poll_interval - (self._clock() - started)))
 
+    def _is_poll_reply(self, frame: Any) -> bool:
+        """A poll is answered by a weight reply, or by garbage (a reply mangled on the line)."""
+        return isinstance(frame, Garbage) or self._adapter.is_weight_reply(frame)
+
     async def _request(self, data: bytes, accept: Callable[[Any], bool], timeout: float) -> Any:
         """One request/response exchange at a time; the reply is the first frame `accept` takes."""
         async with asyncio.timeout(timeout):
+            while self._transport is None:
+                if self._task is None:
+                    raise DeviceUnavailable("scale driver is not started")
+                await self.wait_health(Health.CONNECTED, Health.UNHEALTHY)
             async with self._io_lock:
                 if self._transport is None:
-                    raise DeviceUnavailable("scale is not connected")
+                    raise DeviceUnavailable("scale port closed")
                 future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
                 self._pending = (accept, future)
                 try:
@@ -502,12 +512,14 @@ class ScaleDriver:
     def _on_data(self, data: bytes) -> None:
         """Frame the bytes; route replies to the waiting request, streamed readings to subscribers."""
         for frame in self._framer.feed(data):
+            pending = self._pending
             if isinstance(frame, Garbage):
                 self.garbage_count += 1
                 self._log.debug("scale.garbage", data=frame.data, reason=frame.reason)
+                if pending is not None and not pending[1].done() and pending[0](frame):
+                    pending[1].set_result(frame)
                 continue
             self._last_rx = self._clock()
-            pending = self._pending
             if pending is not None and not pending[1].done() and pending[0](frame):
                 pending[1].set_result(frame)
                 continue

@@ -93,6 +93,8 @@ def parse_line(line: str) -> Reply:
     if match is None or match["status"] is None:
         raise ProtocolError(f"not an MT-SICS reply: {line!r}")
     cmd_id, status, rest = match["id"], match["status"], match["rest"]
+    if cmd_id not in COMMANDS:
+        raise ProtocolError(f"reply to an unknown command: {line!r}")
     if rest and cmd_id in _WEIGHT_IDS and status in "SDA":
         weight = _WEIGHT.match(rest.strip())
         if weight is None:
