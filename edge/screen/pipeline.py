@@ -6,22 +6,32 @@ from typing import Any
 
 import numpy as np
 
-from edge.screen.detector import FaceDetector
+from edge.screen.detector import FaceDetector, as_bgr
 from edge.screen.measures import AudienceMeter
+from edge.screen.motion import MotionGate
 from edge.screen.tracker import Tracker
 
 
 class ScreenPipeline:
     """Detector → tracker → meter for one screen; not thread-safe, call it from one worker at a time."""
 
-    def __init__(self, detector: FaceDetector, tracker: Tracker, meter: AudienceMeter) -> None:
+    def __init__(
+        self, detector: FaceDetector, tracker: Tracker, meter: AudienceMeter, gate: MotionGate | None = None
+    ) -> None:
         self.detector = detector
         self.tracker = tracker
         self.meter = meter
+        self.gate = gate
+        self.detections = 0
 
     def process(self, image: np.ndarray, ts: float) -> list[dict[str, Any]]:
         """Analyse one frame taken at `ts`; returns `engaged` and `audience` events. Raises `FrameError`."""
-        faces = self.detector.detect(image)
+        image = as_bgr(image)
+        if self.gate is None or self.gate.needs_detection(image, ts, tracking=bool(self.tracker.tracks)):
+            faces = self.detector.detect(image)
+            self.detections += 1
+        else:
+            faces = []
         update = self.tracker.update(faces, ts)
         return self.meter.observe(update, ts, image.shape[1])
 

@@ -1,0 +1,173 @@
+"""Face detector benchmark: accuracy on the shared set, recall by distance, FPS on one core, idle CPU share.
+
+Run from the repository root:  .venv/bin/python benchmarks/bench_faces.py
+Reads /work/shared (data set, and OpenCV's YuNet ONNX for comparison only); the product never loads either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from devices.camera.scene import (  # noqa: E402
+    FaceSprite, Scene, astronaut_face, face_width_px, paste_face, shop_background, shopper_walk,
+)
+from devices.camera.simulated import scene_camera  # noqa: E402
+from edge.screen.detector import MODEL_MIN_FACE_PX, YuNetDetector  # noqa: E402
+from edge.screen.evaluation import load_ground_truth, loose_match, score, strict_match  # noqa: E402
+from edge.screen.measures import AudienceMeter  # noqa: E402
+from edge.screen.motion import MotionGate  # noqa: E402
+from edge.screen.pipeline import ScreenPipeline  # noqa: E402
+from edge.screen.tracker import Tracker  # noqa: E402
+
+SHARED = Path("/work/shared")
+FACES = SHARED / "datasets/faces"
+ONNX = SHARED / "models/faces/face_detection_yunet_2023mar.onnx"
+W, H, HFOV = 640, 480, 70.0
+
+
+def accuracy() -> dict:
+    """Precision/recall on the shared set at the CLI's settings (full resolution up to 960 px)."""
+    truth = load_ground_truth(FACES / "ground_truth.csv")
+    det = YuNetDetector(min_face_px=MODEL_MIN_FACE_PX)
+    found, times = {}, []
+    for name in truth:
+        image = cv2.imread(str(FACES / "images" / name))
+        t = time.perf_counter()
+        found[name] = [f.box for f in det.detect(image)]
+        times.append(time.perf_counter() - t)
+    s, lo = score(found, truth, strict_match), score(found, truth, loose_match)
+    return {"n_images": len(truth), "strict": s.as_dict(), "loose": lo.as_dict(), "mean_ms": round(1000 * np.mean(times), 1)}
+
+
+def sprites() -> list[FaceSprite]:
+    """The astronaut plus the large consensus faces of the shared set, each with a margin around the box."""
+    out = [astronaut_face()]
+    if not FACES.is_dir():
+        return out
+    for name, boxes in load_ground_truth(FACES / "ground_truth.csv").items():
+        if not name.startswith("fr_") or len(boxes) != 1:
+            continue
+        image = cv2.imread(str(FACES / "images" / name))
+        x, y, w, h = (int(v) for v in boxes[0])
+        mx, my = int(w * 0.35), int(h * 0.3)
+        x0, y0 = max(0, x - mx), max(0, y - my)
+        crop = np.ascontiguousarray(image[y0 : y + h + my, x0 : x + w + mx])
+        out.append(FaceSprite(crop, (x - x0, y - y0, w, h)))
+    return out
+
+
+def backgrounds(n: int) -> list[np.ndarray]:
+    """Shop photos of the grocery negatives, resized to 640×480, or synthetic shelves without the shared set."""
+    photos = sorted(FACES.glob("images/grocery_*.jpg")) if FACES.is_dir() else []
+    out = [cv2.resize(cv2.imread(str(p)), (W, H), interpolation=cv2.INTER_AREA) for p in photos]
+    return (out + [shop_background(W, H, seed=i) for i in range(n)])[:n]
+
+
+def recall_by_distance(min_face_px: int, distances: tuple[float, ...] = (1.0, 1.5, 3.0), trials: int = 6) -> dict:
+    """Share of pasted faces found (loose rule) at each distance, over several faces, places and backgrounds."""
+    det = YuNetDetector(min_face_px=min_face_px)
+    rng = np.random.default_rng(7)
+    faces, bgs = sprites(), backgrounds(trials)
+    result = {}
+    for d in distances:
+        hits = total = false = 0
+        width = face_width_px(d, W, HFOV)
+        for sprite in faces:
+            for bg in bgs:
+                canvas = bg.copy()
+                cx, cy = rng.uniform(0.15, 0.85) * W, rng.uniform(0.25, 0.7) * H
+                truth = paste_face(canvas, sprite, cx, cy, width)
+                found = det.detect(canvas)
+                total += 1
+                hit = any(loose_match(f.box, truth) for f in found)
+                hits += hit
+                false += len(found) - hit
+        result[f"{d:.1f}m"] = {"face_px": round(width, 1), "recall": round(hits / total, 3), "n": total, "fp": false}
+    return result
+
+
+def fps_table(seconds: float) -> dict:
+    """Frames per second at 640×480 on one core: ours (detect + track) and OpenCV's FaceDetectorYN."""
+    scene = Scene([shopper_walk(W, H, HFOV)], width=W, height=H)
+    frames = [scene.render(t)[0] for t in np.linspace(0, 9, 60)]
+    out = {}
+
+    def run(label: str, step) -> None:
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            step(frames[n % len(frames)], n)
+            n += 1
+        out[label] = round(n / (time.perf_counter() - start), 1)
+
+    for min_face in (40, MODEL_MIN_FACE_PX):
+        det, tracker = YuNetDetector(min_face_px=min_face), Tracker()
+        run(
+            f"yuface detect+track, min_face {min_face}px (scale {det.scale_for(W, H):.2f})",
+            lambda f, n, det=det, tracker=tracker: tracker.update(det.detect(f), n / 15),
+        )
+    if ONNX.is_file():
+        for scale in (0.6, 1.0):
+            size = (round(W * scale), round(H * scale))
+            yn = cv2.FaceDetectorYN.create(str(ONNX), "", size, 0.85, 0.3, 50)
+
+            def step(f, n, yn=yn, size=size):
+                yn.detect(f if size == (W, H) else cv2.resize(f, size, interpolation=cv2.INTER_AREA))
+
+            run(f"cv2.FaceDetectorYN (opencv_zoo 2023mar ONNX) detect at {size[0]}x{size[1]}", step)
+    return out
+
+
+def idle_cpu(fps: float, seconds: float, gated: bool) -> dict:
+    """CPU share of the whole screen pipeline (capture + detection) filming an empty shop at `fps`."""
+    scene = Scene([], width=W, height=H)
+    pipeline = ScreenPipeline(YuNetDetector(), Tracker(), AudienceMeter(), MotionGate() if gated else None)
+    processed, seq = 0, 0
+    with scene_camera(scene, fps=fps) as cam:
+        cam.wait_newer(0, timeout=5.0)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        while time.perf_counter() - wall0 < seconds:
+            frame = cam.wait_newer(seq, timeout=1.0)
+            if frame is None:
+                continue
+            seq = frame.seq
+            pipeline.process(frame.image, frame.ts)
+            processed += 1
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    return {"fps": fps, "motion_gate": gated, "frames": processed, "detections": pipeline.detections,
+            "cpu_share_of_one_core": round(cpu / wall, 3)}
+
+
+def main() -> int:
+    """Run every part and print one JSON object per part."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each FPS / CPU run")
+    parser.add_argument("--fps", type=float, default=10.0, help="camera frame rate for the idle CPU run")
+    args = parser.parse_args()
+    cv2.setNumThreads(1)
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core for every thread
+    print(json.dumps({"setup": {"cores": sorted(os.sched_getaffinity(0)), "cv2_threads": cv2.getNumThreads(),
+                                "OMP_NUM_THREADS_env": os.environ.get("OMP_NUM_THREADS")}}))
+    if FACES.is_dir():
+        print(json.dumps({"accuracy_shared_set": accuracy()}))
+    else:
+        print(json.dumps({"accuracy_shared_set": "skipped: /work/shared absent"}))
+    print(json.dumps({"recall_by_distance_default_min_face_40": recall_by_distance(40)}))
+    print(json.dumps({"recall_by_distance_full_res_min_face_24": recall_by_distance(MODEL_MIN_FACE_PX)}))
+    print(json.dumps({"fps_640x480_one_core": fps_table(args.seconds)}))
+    for gated in (False, True):
+        print(json.dumps({"idle_cpu": idle_cpu(args.fps, args.seconds * 2, gated)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

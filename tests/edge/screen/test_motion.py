@@ -1,0 +1,38 @@
+"""Tests of the idle gate that spares the detector while the shop in view is empty and still."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from devices.camera.scene import Keyframe, Scene, shop_background
+from edge.screen.motion import MotionGate
+
+
+def noisy(image: np.ndarray, seed: int, sigma: float = 4.0) -> np.ndarray:
+    """The same picture with fresh sensor noise."""
+    noise = np.random.default_rng(seed).normal(0, sigma, image.shape)
+    return np.clip(image + noise, 0, 255).astype(np.uint8)
+
+
+def test_a_still_scene_is_checked_only_every_recheck_period() -> None:
+    gate = MotionGate(recheck_s=2.0)
+    shop = shop_background(640, 480, seed=1)
+    decisions = [gate.needs_detection(noisy(shop, i), i * 0.1, tracking=False) for i in range(50)]
+    assert decisions[0]  # the first frame is always analysed
+    assert sum(decisions) == 3  # t = 0, 2.0, 4.0: sensor noise alone is not motion
+
+
+def test_someone_entering_is_analysed_at_once() -> None:
+    gate = MotionGate()
+    empty = Scene([], seed=2)
+    person = Scene([[Keyframe(0, 320, 240, 70)]], seed=2)
+    assert gate.needs_detection(empty.render(0)[0], 0.0, tracking=False)
+    assert not gate.needs_detection(empty.render(0)[0], 0.1, tracking=False)
+    assert gate.needs_detection(person.render(0)[0], 0.2, tracking=False)
+
+
+def test_open_tracks_force_detection() -> None:
+    gate = MotionGate()
+    shop = shop_background(320, 240)
+    gate.needs_detection(shop, 0.0, tracking=False)
+    assert gate.needs_detection(shop, 0.1, tracking=True)
