@@ -103,6 +103,7 @@ def fps_table(seconds: float) -> dict:
     out = {}
 
     def run(label: str, step) -> None:
+        """Call `step` on the frames for `seconds` and record the rate."""
         n, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
             step(frames[n % len(frames)], n)
@@ -121,6 +122,7 @@ def fps_table(seconds: float) -> dict:
             yn = cv2.FaceDetectorYN.create(str(ONNX), "", size, 0.85, 0.3, 50)
 
             def step(f, n, yn=yn, size=size):
+                """One OpenCV detection, resized like ours when scale < 1."""
                 yn.detect(f if size == (W, H) else cv2.resize(f, size, interpolation=cv2.INTER_AREA))
 
             run(f"cv2.FaceDetectorYN (opencv_zoo 2023mar ONNX) detect at {size[0]}x{size[1]}", step)

@@ -121,10 +121,12 @@ class Camera:
         self._last_error: str | None = None
 
     def __enter__(self) -> Camera:
+        """Start capturing for the duration of a `with` block."""
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Stop capturing when the block ends."""
         self.stop()
 
     def start(self) -> None:
@@ -170,10 +172,12 @@ class Camera:
             )
 
     def _set_state(self, state: CameraState) -> None:
+        """Change the state under the lock readers use."""
         with self._cond:
             self._state = state
 
     def _publish(self, image: np.ndarray) -> None:
+        """Replace the newest frame (the previous one is dropped if nobody took it) and wake waiters."""
         with self._cond:
             self._seq += 1
             self._latest = Frame(image=image, seq=self._seq, ts=self.clock())

@@ -8,8 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODEL_MIN_FACE_PX = 24  # mirrors edge.screen.detector; kept here so the CLI loads the model only when used
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `faces detect` and `faces eval`."""
@@ -29,17 +27,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _detector_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `detect` and `eval`."""
     parser.add_argument("--threshold", type=float, default=0.85, help="minimum score (default 0.85)")
     parser.add_argument(
-        "--min-face", type=int, default=MODEL_MIN_FACE_PX,
-        help=f"smallest face width wanted, px; larger values shrink images first (default {MODEL_MIN_FACE_PX})",
+        "--min-face", type=int, default=None,
+        help="smallest face width wanted, px; larger values shrink images first (default: the model's own minimum)",
     )
 
 
 def _detector(args: argparse.Namespace) -> Any:
-    from edge.screen.detector import YuNetDetector
+    """Build the detector only when a command runs, so other commands do not load the model."""
+    from edge.screen.detector import MODEL_MIN_FACE_PX, YuNetDetector
 
-    return YuNetDetector(score_threshold=args.threshold, min_face_px=args.min_face)
+    return YuNetDetector(score_threshold=args.threshold, min_face_px=args.min_face or MODEL_MIN_FACE_PX)
 
 
 def _read(path: Path) -> Any:

@@ -11,13 +11,10 @@ from typing import Protocol
 
 import cv2
 import numpy as np
-import structlog
 
 from edge.screen.errors import BlankFrame, DetectorError, FrameError
 
-log = structlog.get_logger(__name__)
-
-MODEL_MIN_FACE_PX = 24  # smallest face (box width) YuNet scores >= 0.85 on, measured in bench_faces.py
+MODEL_MIN_FACE_PX = 24  # smallest face width YuNet scores >= 0.85 reliably (measured: see models/faces/MODEL_CARD.md)
 BLANK_STD = 2.0  # pixel standard deviation below which a frame is uniform
 
 _load_lock = threading.Lock()

@@ -42,6 +42,7 @@ def strict_match(a: Box, b: Box) -> bool:
 
 
 def _centre_inside(a: Box, b: Box) -> bool:
+    """Whether the centre of `a` lies inside `b`."""
     cx, cy = a[0] + a[2] / 2, a[1] + a[3] / 2
     return b[0] <= cx <= b[0] + b[2] and b[1] <= cy <= b[1] + b[3]
 

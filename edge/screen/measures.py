@@ -155,6 +155,7 @@ class AudienceMeter:
         return float(math.floor(ts / self.config.period_s) * self.config.period_s)
 
     def _current(self, ts: float) -> _Period:
+        """The open period, started at the bucket of `ts` if none is open."""
         if self._period is None:
             self._period = _Period(start=self._period_start(ts))
         return self._period
