@@ -141,7 +141,7 @@ class SimulatedLabel:
         self.in_range = True
         self.connect_failure_rate = 0.0
         self.sensor_retry_rate = 0.0
-        self.mute = False
+        self.mute = False  # control-point writes are lost: neither executed nor answered
         self.corrupt_responses = False
         self.corrupt_transfers = False
         self.image_index_error = ErrorCode.INVALID_PARAMETERS  # NCS; the spec intends INVALID_IMAGE_INDEX
@@ -341,8 +341,10 @@ class SimulatedLabel:
                 self._time_base = (int.from_bytes(data, "little"), self.now())
                 return None
             case uuids.ESL_CONTROL_POINT:
+                if self.mute:
+                    return None
                 response = self.control_point(bytes(data))
-                if response is None or self.mute:
+                if response is None:
                     return None
                 return response[:1] if self.corrupt_responses else response
             case uuids.OTS_OLCP:
@@ -632,15 +634,12 @@ class FakeBleakClient:
         label = self._require()
         uuid = str(getattr(char_specifier, "uuid", char_specifier)).lower()
         await self._fleet.timing.wait(self._fleet.timing.gatt_op_s)
-        reply = label.write(uuid, bytes(data))
-        if reply is None:
-            return
         callback = self._callbacks.get(uuid)
-        if callback is None:
-            if uuid in (uuids.OTS_OACP, uuids.OTS_OLCP):
-                raise BleakError("ATT error 0xFD: Client Characteristic Configuration Descriptor improperly configured")
-            return
-        asyncio.get_running_loop().call_soon(callback, SimCharacteristic(uuid), bytearray(reply))
+        if callback is None and uuid in (uuids.OTS_OACP, uuids.OTS_OLCP):
+            raise BleakError("ATT error 0xFD: Client Characteristic Configuration Descriptor improperly configured")
+        reply = label.write(uuid, bytes(data))
+        if reply is not None and callback is not None:
+            asyncio.get_running_loop().call_soon(callback, SimCharacteristic(uuid), bytearray(reply))
 
     async def start_notify(self, char_specifier: Any, callback: Callable[[Any, bytearray], Any],
                            **_kwargs: Any) -> None:
