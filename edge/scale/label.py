@@ -11,7 +11,7 @@ import barcode
 from barcode.errors import BarcodeError as LibraryBarcodeError
 from PIL import Image, ImageDraw, ImageFont
 
-from edge.scale.barcode import Layout, layout
+from edge.scale.barcode import BarcodeError, Layout, layout, parse
 from edge.scale.pricing import Quote
 
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
@@ -57,6 +57,10 @@ def barcode_image(code: str, layout_: str | Layout, spec: LabelSpec = LabelSpec(
     prints 1- and 3-dot bars at thermal-printer resolution (a Code 128 that scanners then misread).
     """
     lay = layout(layout_)
+    try:
+        parse(code, lay)
+    except BarcodeError as err:
+        raise LabelError(f"refusing to print an invalid code: {err}") from err
     data = code if lay.symbology == "code128" else code[:-1]
     try:
         symbol = barcode.get(_LIBRARY_NAME[lay.symbology], data)
