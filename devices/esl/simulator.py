@@ -10,6 +10,7 @@ label is touched, so thousands of labels cost no background work.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import random
 import time
@@ -38,6 +39,8 @@ from devices.esl.led import LedColor, LedParams
 from devices.esl.sensors import MeshProperty, encode_temperature8, encode_voltage
 from devices.esl.transport import MemoryTransport
 
+MIN_SLEEP_S = 0.01
+_radio_clock: contextvars.ContextVar[float] = contextvars.ContextVar("esl_sim_radio_clock", default=0.0)
 LOW_BATTERY_V = 2.4
 CRITICAL_BATTERY_V = 2.1
 _WRAP = 1 << 32
@@ -61,10 +64,6 @@ class RadioTiming:
     gatt_op_s: float = 0.03
     throughput_bytes_per_s: float = 10_000.0
     time_scale: float = 1.0
-
-    async def wait(self, seconds: float) -> None:
-        """Sleep for scaled `seconds` (just yield when that is zero)."""
-        await asyncio.sleep(seconds * self.time_scale)
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,14 +540,13 @@ class SimulatedLabel:
 class _Channel:
     """The receiving end of one object transfer: paces bytes at the simulated throughput."""
 
-    def __init__(self, label: SimulatedLabel, timing: RadioTiming) -> None:
+    def __init__(self, label: SimulatedLabel) -> None:
         """Bind to a label."""
         self._label = label
-        self._timing = timing
 
     async def receive(self, data: bytes) -> None:
         """Spend the air time, then deliver."""
-        await self._timing.wait(len(data) / self._timing.throughput_bytes_per_s)
+        await self._label.fleet.spend(len(data) / self._label.fleet.timing.throughput_bytes_per_s)
         self._label.channel_receive(data)
 
     def close(self) -> None:
@@ -599,7 +597,7 @@ class FakeBleakClient:
         """Spend the connection setup time; fail for out-of-range, busy or (randomly) flaky labels."""
         label = self._fleet.label(self.address)
         label.connect_attempts += 1
-        await self._fleet.timing.wait(self._fleet.timing.connect_s)
+        await self._fleet.spend(self._fleet.timing.connect_s)
         if not label.in_range:
             raise BleakError(f"simulated: {self.address} out of range (connection timed out)")
         if label.connected:
@@ -626,14 +624,14 @@ class FakeBleakClient:
     async def read_gatt_char(self, char_specifier: Any, **_kwargs: Any) -> bytearray:
         """One read round trip."""
         label = self._require()
-        await self._fleet.timing.wait(self._fleet.timing.gatt_op_s)
+        await self._fleet.spend(self._fleet.timing.gatt_op_s)
         return bytearray(label.read(str(getattr(char_specifier, "uuid", char_specifier)).lower()))
 
     async def write_gatt_char(self, char_specifier: Any, data: bytes, response: bool | None = None) -> None:
         """One write round trip; a response, if any, arrives as a notification shortly after."""
         label = self._require()
         uuid = str(getattr(char_specifier, "uuid", char_specifier)).lower()
-        await self._fleet.timing.wait(self._fleet.timing.gatt_op_s)
+        await self._fleet.spend(self._fleet.timing.gatt_op_s)
         callback = self._callbacks.get(uuid)
         if callback is None and uuid in (uuids.OTS_OACP, uuids.OTS_OLCP):
             raise BleakError("ATT error 0xFD: Client Characteristic Configuration Descriptor improperly configured")
@@ -690,6 +688,25 @@ class SimulatedFleet:
         self.train_stopped_at: float | None = None
         self.labels: dict[str, SimulatedLabel] = {}
         self.scanner = FleetScanner(self)
+        self.air_time_s = 0.0
+
+    async def spend(self, seconds: float) -> None:
+        """Account `seconds` of radio busy time and sleep for it, scaled.
+
+        Scaled-down air time is often far below the event loop's ~1 ms timer resolution, so the
+        time is added to a per-task radio clock and slept off once it runs `MIN_SLEEP_S` ahead
+        of real time: the task (one connection slot) stays busy for the right total, without one
+        late timer per GATT round trip. At scale 0 it only yields.
+        """
+        self.air_time_s += seconds
+        scaled = seconds * self.timing.time_scale
+        if scaled <= 0:
+            await asyncio.sleep(0)
+            return
+        now = asyncio.get_running_loop().time()
+        target = max(_radio_clock.get(), now) + scaled
+        _radio_clock.set(target)
+        await asyncio.sleep(target - now if target - now >= MIN_SLEEP_S else 0)
 
     def add_label(
         self, model: str | LabelModel = "2.9-bwr", *, address: str | None = None, fridge: Fridge | None = None,
@@ -749,7 +766,7 @@ class SimulatedFleet:
         label = self.labels.get(address)
         if label is None or not label.connected or psm != ots.OTS_PSM:
             raise LabelUnreachable(f"simulated: no L2CAP channel to {address} PSM 0x{psm:04X}")
-        return _Channel(label, self.timing)
+        return _Channel(label)
 
     def stop_sync_train(self) -> None:
         """The AP stops its PAwR train: synchronized labels start their sync-loss timers."""
