@@ -365,10 +365,12 @@ class ScaleDriver:
         if self.protocol == "mt-sics":
 
             def accept(frame: Any) -> bool:
+                """MT-SICS replies carry the command's ID; general errors answer any command."""
                 return isinstance(frame, mtsics.ErrorReply) or getattr(frame, "cmd_id", None) == cmd_id
         else:
 
             def accept(frame: Any) -> bool:
+                """8217 answers Z/T/C (and W) with the next weight or status frame."""
                 return isinstance(frame, toledo8217.StatusFrame | toledo8217.WeightFrame)
 
         for attempt in (1, 2):

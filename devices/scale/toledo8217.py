@@ -111,7 +111,11 @@ def parse_frame(body: str, unit: str = "kg") -> Frame:
 
 
 def reading_from(frame: Frame) -> WeightReading | None:
-    """The WeightReading for the reply to `W`; None for frames that are not weight answers."""
+    """The WeightReading for the reply to `W`; None for frames that are not weight answers.
+
+    Status precedence: over capacity → "overload"; under zero or zero error (bit 3, the load was
+    outside the zero-capture range, no valid weight) → "underload"; motion → "motion".
+    """
     if isinstance(frame, WeightFrame):
         grams = exact_grams(frame.value, frame.unit)
         state = "zero" if frame.value == 0 else "ok"

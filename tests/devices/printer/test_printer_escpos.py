@@ -12,6 +12,7 @@ from devices.printer.simulator import EscPosParser
 
 
 def _random_image(width: int, height: int, seed: int) -> Image.Image:
+    """A seeded random 1-bit image."""
     bits = np.random.default_rng(seed).integers(0, 2, (height, width), dtype=np.uint8) * 255
     return Image.fromarray(bits).convert("1")
 

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.skipif(not CJK_FONT.is_file(), reason="CJK font not ins
 
 @pytest.fixture
 def printer_sim(tmp_path):
+    """A running printer simulator on a pty."""
     with PrinterSimulator(tmp_path / "ttyPRN") as sim:
         yield sim
 

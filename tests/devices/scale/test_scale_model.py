@@ -9,13 +9,16 @@ class FakeClock:
     """A clock the test advances by hand."""
 
     def __init__(self) -> None:
+        """Start at t = 0."""
         self.t = 0.0
 
     def __call__(self) -> float:
+        """The current fake time."""
         return self.t
 
 
 def _model(**kwargs: object) -> tuple[ScaleModel, FakeClock]:
+    """A model driven by a fake clock."""
     clock = FakeClock()
     return ScaleModel(clock=clock, **kwargs), clock  # type: ignore[arg-type]
 

@@ -17,11 +17,13 @@ def _settle(sim, seconds: float = 0.3) -> None:
 
 @pytest.fixture
 def sics(mtsics_sim: MtSicsSimulator):
+    """A raw pyserial port on the MT-SICS simulator."""
     with serial.Serial(mtsics_sim.path, 9600, timeout=2) as port:
         yield port
 
 
 def _ask(port: serial.Serial, command: bytes) -> bytes:
+    """Send a command, return the one reply line."""
     port.reset_input_buffer()
     port.write(command)
     return port.readline()
@@ -78,11 +80,13 @@ def test_mtsics_gram_unit() -> None:
 
 @pytest.fixture
 def toledo(toledo_sim: Toledo8217Simulator):
+    """A raw pyserial port on the 8217 simulator."""
     with serial.Serial(toledo_sim.path, 9600, timeout=2) as port:
         yield port
 
 
 def _frame(port: serial.Serial, command: bytes) -> bytes:
+    """Send a command, return bytes up to the reply's CR."""
     port.reset_input_buffer()
     port.write(command)
     return port.read_until(b"\r")

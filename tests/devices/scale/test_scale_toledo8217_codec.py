@@ -14,6 +14,7 @@ from devices.scale.reading import Garbage
 
 
 def _frames(data: bytes) -> list:
+    """All frames a fresh framer yields for `data`."""
     return list(t.Toledo8217Framer().feed(data))
 
 

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _watch(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run `store-edge scale watch` in a subprocess, bounded in time."""
     return subprocess.run(
         [sys.executable, "-m", "edge.cli", "scale", "watch", *args],
         cwd=ROOT,
