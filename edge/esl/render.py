@@ -8,13 +8,14 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from edge.esl.fonts import font, resolve_font
+from edge.esl.fonts import resolve_font
 from edge.esl.geometry import Box
 from edge.esl.label import Colours, LabelContent, LabelSpec, format_yuan
-from edge.esl.layouts import Layout, layout_for
+from edge.esl.layouts import Layout, TextStyle, layout_for
 from edge.esl.price import draw_price
 from edge.esl.qr import draw_qr
-from edge.esl.text import draw_fitted, fit_text, ink_extent
+from edge.esl.runs import paste_run, text_run
+from edge.esl.text import draw_fitted, fit_text
 
 # Palette indices: the contract with the framebuffer packer.
 WHITE, BLACK, ACCENT = 0, 1, 2
@@ -24,7 +25,7 @@ PALETTES: dict[Colours, tuple[int, ...]] = {
     Colours.BWY: (255, 255, 255, 0, 0, 0, 255, 255, 0),
 }
 
-# FreeType faces are shared through the font cache and are not safe to use from two threads at once.
+# FreeType faces and the run caches are shared; one render at a time keeps them consistent across threads.
 _render_lock = threading.Lock()
 
 
@@ -33,53 +34,49 @@ def _band_colours(colours: Colours) -> tuple[int, int]:
     return {Colours.BWR: (ACCENT, WHITE), Colours.BWY: (ACCENT, BLACK), Colours.BW: (BLACK, WHITE)}[colours]
 
 
-def _draw_text(draw: ImageDraw.ImageDraw, path: Path, text: str, box: Box, style, fill: int, **where: str) -> None:
+def _draw_text(image: Image.Image, path: Path, text: str, box: Box, style: TextStyle, fill: int, **where: str) -> None:
     """Fit text to box with the style's size range and draw it."""
     fitted = fit_text(text, path, box.width, box.height, style.max_size, style.min_size, style.max_lines, style.stroke)
-    draw_fitted(draw, fitted, path, box, fill, **where)
+    draw_fitted(image, fitted, path, box, fill, **where)
 
 
-def _draw_promo_row(draw: ImageDraw.ImageDraw, path: Path, content: LabelContent, layout: Layout, fill: int) -> None:
+def _draw_promo_row(image: Image.Image, path: Path, content: LabelContent, layout: Layout, fill: int) -> None:
     """Original price struck through on the left, promotion end date on the right."""
-    row, style = layout.promo_row, layout.small_style
-    face = font(path, style.max_size)
-    label = "原价"
-    was = format_yuan(content.price)
-    label_left, label_w, _ = ink_extent(face, label)
-    was_left, was_w, _ = ink_extent(face, was)
-    gap = max(2, style.max_size // 6)
-    draw.text((row.x0 - label_left, row.y0), label, font=face, fill=fill, anchor="la")
-    x = row.x0 + label_w + gap
-    draw.text((x - was_left, row.y0), was, font=face, fill=fill, anchor="la")
-    _, top, _, bottom = face.getbbox("0", mode="1", anchor="la")
-    strike_y = row.y0 + (top + bottom) // 2
-    draw.line((x - 1, strike_y, x + was_w, strike_y), fill=fill, width=max(1, style.max_size // 12))
+    row, size = layout.promo_row, layout.small_style.max_size
+    gap = max(2, size // 6)
+    label = text_run(path, size, "原价")
+    was = text_run(path, size, format_yuan(content.price))
+    paste_run(image, label, row.x0 - min(0, label.x0), row.y0, fill)
+    x = row.x0 + label.x1 - min(0, label.x0) + gap
+    paste_run(image, was, x - was.x0, row.y0, fill)
+    digit = text_run(path, size, "0")
+    strike_y = row.y0 + (digit.y0 + digit.y1) // 2
+    ImageDraw.Draw(image).line((x - 1, strike_y, x + was.mask.width, strike_y), fill=fill, width=max(1, size // 12))
     until = f"促销至 {content.promo_end:%m-%d}" if content.promo_end else "促销"
-    rest = Box(x + was_w + 2 * gap, row.y0, row.x1, row.y1)
-    _draw_text(draw, path, until, rest, style, fill, align="right")
+    rest = Box(x + was.mask.width + 2 * gap, row.y0, row.x1, row.y1)
+    _draw_text(image, path, until, rest, layout.small_style, fill, align="right")
 
 
 def _draw(image: Image.Image, content: LabelContent, spec: LabelSpec, path: Path) -> None:
     """Lay the content out on a blank label."""
     layout = layout_for(spec)
-    draw = ImageDraw.Draw(image)
-    draw.fontmode = "1"  # FreeType monochrome rendering: no grey anti-aliasing reaches the e-paper
-    _draw_text(draw, path, content.name, layout.name, layout.name_style, BLACK, valign="middle")
+    _draw_text(image, path, content.name, layout.name, layout.name_style, BLACK, valign="middle")
     details = content.details()
     if details:
-        _draw_text(draw, path, " · ".join(details), layout.details, layout.details_style, BLACK)
+        _draw_text(image, path, " · ".join(details), layout.details, layout.details_style, BLACK)
+    draw = ImageDraw.Draw(image)
     draw.rectangle(layout.rule.xy, fill=BLACK)
     draw_qr(image, content.qr_url, layout.qr, layout.max_qr_module, BLACK)
     if layout.sku is not None:
-        _draw_text(draw, path, content.sku, layout.sku, layout.small_style, BLACK, align="center")
+        _draw_text(image, path, content.sku, layout.sku, layout.small_style, BLACK, align="center")
     ink, price_box = BLACK, layout.price
     if content.on_promotion:
         background, ink = _band_colours(spec.colours)
         draw.rectangle(layout.band.xy, fill=background)
-        _draw_promo_row(draw, path, content, layout, ink)
+        _draw_promo_row(image, path, content, layout, ink)
         price_box = layout.promo_price
-    draw_price(draw, path, content.shown_price, content.unit_text, price_box, layout.max_price_size, ink)
-    _draw_text(draw, path, content.unit_price_line(), layout.unit_line, layout.small_style, ink, align="center")
+    draw_price(image, path, content.shown_price, content.unit_text, price_box, layout.max_price_size, ink)
+    _draw_text(image, path, content.unit_price_line(), layout.unit_line, layout.small_style, ink, align="center")
 
 
 def render_label(content: LabelContent, spec: LabelSpec, font_path: str | Path | None = None) -> Image.Image:

@@ -7,15 +7,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from PIL import ImageDraw, ImageFont
+from PIL import Image
 
 from edge.esl.errors import LayoutError
 from edge.esl.fonts import font
 from edge.esl.geometry import Box
+from edge.esl.runs import paste_run, text_run
 
 ELLIPSIS = "…"
 # Latin words and numbers stay whole when wrapping; every other character is a break opportunity.
 _TOKENS = re.compile(r"[A-Za-z0-9][A-Za-z0-9.,'%&+\-/]*|\s+|.")
+_UNBOUNDED = 10**6
 
 
 @dataclass(frozen=True)
@@ -28,51 +30,51 @@ class FittedText:
     stroke: int = 0
 
 
-def ink_extent(face: ImageFont.FreeTypeFont, text: str, stroke: int = 0) -> tuple[int, int, int]:
-    """(left offset, width, bottom) of the inked pixels of one line drawn at anchor 'la'."""
-    x0, _y0, x1, y1 = face.getbbox(text, mode="1", anchor="la", stroke_width=stroke)
+@lru_cache(maxsize=16384)
+def ink_extent(path: Path, size: int, text: str, stroke: int = 0) -> tuple[int, int, int]:
+    """(left offset, width, bottom) of the inked pixels of one line drawn at anchor 'la' (measured, not drawn)."""
+    x0, _y0, x1, y1 = font(path, size).getbbox(text, mode="1", anchor="la", stroke_width=stroke)
     left = min(0, x0)
     return left, x1 - left, y1
 
 
-def line_height(face: ImageFont.FreeTypeFont, stroke: int = 0) -> int:
+def line_height(path: Path, size: int, stroke: int = 0) -> int:
     """Vertical pitch of one line: ascent + descent, plus the stroke on both sides."""
-    ascent, descent = face.getmetrics()
+    ascent, descent = font(path, size).getmetrics()
     return ascent + descent + 2 * stroke
 
 
-def _fits(face: ImageFont.FreeTypeFont, text: str, width: int, height: int, stroke: int) -> bool:
+def _fits(path: Path, size: int, text: str, width: int, height: int, stroke: int) -> bool:
     """True when one line of text stays inside width x height."""
-    _left, w, bottom = ink_extent(face, text, stroke)
+    _left, w, bottom = ink_extent(path, size, text, stroke)
     return w <= width and bottom <= height
 
 
-def wrap(face: ImageFont.FreeTypeFont, text: str, width: int, stroke: int = 0) -> list[str]:
+def wrap(path: Path, size: int, text: str, width: int, stroke: int = 0) -> list[str]:
     """Greedy line breaking: between CJK characters or at spaces, splitting over-long words."""
-    lines: list[str] = []
-    current = ""
     pieces: list[str] = []
     for token in _TOKENS.findall(text):
-        pieces.extend(list(token) if not _fits(face, token, width, 10**6, stroke) else [token])
+        whole = _fits(path, size, token, width, _UNBOUNDED, stroke)
+        pieces.extend([token] if whole else list(token))
+    lines: list[str] = []
+    current = ""
     for piece in pieces:
         candidate = current + piece
-        if _fits(face, candidate, width, 10**6, stroke):
+        if _fits(path, size, candidate, width, _UNBOUNDED, stroke):
             current = candidate
         elif piece.isspace():
             lines.append(current)
             current = ""
         else:
-            if current.strip():
-                lines.append(current.rstrip())
+            lines.append(current)
             current = piece
-    if current.strip():
-        lines.append(current.rstrip())
+    lines.append(current)
     return [line.strip() for line in lines if line.strip()]
 
 
-def ellipsize(face: ImageFont.FreeTypeFont, text: str, width: int, stroke: int = 0) -> str:
+def ellipsize(path: Path, size: int, text: str, width: int, stroke: int = 0) -> str:
     """Cut text so that text + '…' fits the width."""
-    while text and not _fits(face, text + ELLIPSIS, width, 10**6, stroke):
+    while text and not _fits(path, size, text + ELLIPSIS, width, _UNBOUNDED, stroke):
         text = text[:-1]
     return text.rstrip() + ELLIPSIS
 
@@ -90,29 +92,29 @@ def fit_text(
 ) -> FittedText:
     """Largest size in [min_size, max_size] showing all the text on up to max_lines, else ellipsized."""
     text = " ".join(text.split())
-    sizes = range(max_size, min_size - 1, -1)
+    _left, full_width, _bottom = ink_extent(path, max_size, text, stroke)
+    # Width scales almost linearly with size: start one line just above the estimate, not at max_size.
+    one_line_start = min(max_size, max_size * width // max(1, full_width) + 1)
     for lines_wanted in range(1, max_lines + 1):
-        for size in sizes:
-            face = font(path, size)
-            pitch = line_height(face, stroke)
+        for size in range(one_line_start if lines_wanted == 1 else max_size, min_size - 1, -1):
+            pitch = line_height(path, size, stroke)
             if pitch * lines_wanted > height:
                 continue
-            lines = wrap(face, text, width, stroke) if lines_wanted > 1 else [text]
-            if len(lines) <= lines_wanted and all(_fits(face, ln, width, pitch, stroke) for ln in lines):
+            lines = wrap(path, size, text, width, stroke) if lines_wanted > 1 else [text]
+            if len(lines) <= lines_wanted and all(_fits(path, size, ln, width, pitch, stroke) for ln in lines):
                 return FittedText(tuple(lines), size, pitch, stroke)
-    face = font(path, min_size)
-    pitch = line_height(face, stroke)
-    room = min(max_lines, height // pitch)
-    if room < 1:
+    pitch = line_height(path, min_size, stroke)
+    if height < pitch:
         raise LayoutError(f"a {height}px box cannot hold one line at {min_size}px")
-    lines = wrap(face, text, width, stroke)
+    lines = wrap(path, min_size, text, width, stroke) or [text]
+    room = min(max_lines, height // pitch, len(lines))
     kept = lines[: room - 1]
-    kept.append(ellipsize(face, lines[room - 1] if lines else text, width, stroke))
+    kept.append(ellipsize(path, min_size, lines[room - 1], width, stroke))
     return FittedText(tuple(kept), min_size, pitch, stroke)
 
 
 def draw_fitted(
-    draw: ImageDraw.ImageDraw,
+    image: Image.Image,
     fitted: FittedText,
     path: Path,
     box: Box,
@@ -120,14 +122,11 @@ def draw_fitted(
     align: str = "left",
     valign: str = "top",
 ) -> None:
-    """Draw fitted lines inside box; draw.fontmode must be '1' so no grey pixels appear."""
-    face = font(path, fitted.size)
+    """Draw fitted lines inside box in palette index fill."""
     block = fitted.line_height * len(fitted.lines)
     y = box.y0 + {"top": 0, "middle": (box.height - block) // 2, "bottom": box.height - block}[valign]
     for line in fitted.lines:
-        left, width, _bottom = ink_extent(face, line, fitted.stroke)
+        left, width, _bottom = ink_extent(path, fitted.size, line, fitted.stroke)
         x = box.x0 + {"left": 0, "center": (box.width - width) // 2, "right": box.width - width}[align]
-        draw.text(
-            (x - left, y), line, font=face, fill=fill, anchor="la", stroke_width=fitted.stroke, stroke_fill=fill
-        )
+        paste_run(image, text_run(path, fitted.size, line, fitted.stroke), x - left, y, fill)
         y += fitted.line_height

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from edge.esl.errors import LayoutError
 from edge.esl.geometry import Box
@@ -22,6 +22,7 @@ from edge.esl.label import LabelContent, LabelSpec
 from edge.esl.layouts import layout_for
 from edge.esl.price import arrange, draw_price, fit_price
 from edge.esl.qr import MIN_MODULE_PX, QUIET_ZONE, draw_qr, qr_symbol
+from edge.esl.runs import text_run
 from edge.esl.render import ACCENT, PALETTES, label_digest, render_label
 from edge.esl.text import fit_text
 from tests.edge.esl.conftest import COLOURS, SAMPLES, SIZES, ink_box, spec_for
@@ -65,9 +66,8 @@ def test_deterministic_output(font_path: Path, size_name: str) -> None:
     """Same input, byte-identical image, even with every cache cleared in between; a price change shows."""
     content, spec = SAMPLES["promotion"], spec_for(size_name)
     first = render_label(content, spec)
-    fit_text.cache_clear()
-    fit_price.cache_clear()
-    qr_symbol.cache_clear()
+    for cache in (fit_text, fit_price, qr_symbol, text_run):
+        cache.cache_clear()
     second = render_label(content, spec)
     assert first.tobytes() == second.tobytes() and label_digest(first) == label_digest(second)
     cheaper = render_label(replace(content, promo_price=Decimal("45.70")), spec)
@@ -143,13 +143,12 @@ def test_price_stays_in_its_box(font_path: Path, size_name: str, price: str, uni
     layout = layout_for(spec_for(size_name))
     for box in (layout.price, layout.promo_price):
         canvas = Image.new("P", (box.x1 + 40, box.y1 + 40), 0)
-        draw = ImageDraw.Draw(canvas)
-        draw.fontmode = "1"
-        draw_price(draw, font_path, Decimal(price), unit, box, layout.max_price_size, 1)
+        draw_price(canvas, font_path, Decimal(price), unit, box, layout.max_price_size, 1)
         assert box.contains(Box(*ink_box(canvas)))
     yuan, fen = price.split(".")
-    glyphs, inks = arrange(font_path, yuan, fen, unit, layout.max_price_size)
-    assert not inks[2].overlaps(inks[3]) and not inks[0].overlaps(inks[1]) and not inks[1].overlaps(inks[2])
+    yen, digits, cents, per = (p.ink for p in arrange(font_path, yuan, fen, unit, layout.max_price_size))
+    assert not cents.overlaps(per) and not yen.overlaps(digits) and not digits.overlaps(cents)
+    assert cents.y0 == digits.y0 and per.y1 == digits.y1
 
 
 async def test_renders_off_the_event_loop(font_path: Path) -> None:

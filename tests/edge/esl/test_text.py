@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from edge.esl.errors import LayoutError
 from edge.esl.geometry import Box
@@ -27,9 +27,7 @@ def assert_inside(text: str, path: Path, box: Box, style: TextStyle, align: str 
     """Draw the fitted text alone on a canvas larger than the label and check every inked pixel lies in box."""
     fitted = fit(text, path, box, style)
     canvas = Image.new("P", (box.x1 + MARGIN, box.y1 + MARGIN), 0)
-    draw = ImageDraw.Draw(canvas)
-    draw.fontmode = "1"
-    draw_fitted(draw, fitted, path, box, 1, align=align, valign="middle")
+    draw_fitted(canvas, fitted, path, box, 1, align=align, valign="middle")
     ink = ink_box(canvas)
     assert ink is not None, f"nothing drawn for {text!r}"
     assert box.contains(Box(*ink)), f"{text!r} inked {ink}, outside {box}"
