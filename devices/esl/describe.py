@@ -6,7 +6,7 @@ from typing import Any
 
 from devices.esl.codec import (
     BasicState, Command, CommandOpcode, DisplayState, DisplayTimedImage, ErrorResponse, LedControl,
-    LedState, LedTimedControl, Response, ResponseOpcode, SensorValue, UnknownCommand, UnknownResponse,
+    LedState, LedTimedControl, Response, SensorValue, UnknownCommand, UnknownResponse,
     VendorCommand, VendorResponse, command_opcode, error_name, response_opcode,
 )
 from devices.esl.led import LedParams, RepeatType

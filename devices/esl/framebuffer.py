@@ -28,7 +28,7 @@ from devices.esl.info import DisplayType
 WHITE, BLACK, ACCENT = 0, 1, 2
 FLAG_ZLIB = 0x01
 _HEADER = struct.Struct("<BHHB")
-_ACCENT_RGB = {
+_ACCENT_RGB: dict[int, tuple[int, int, int] | None] = {
     DisplayType.BLACK_WHITE: None,
     DisplayType.RED_BLACK_WHITE: (0xD0, 0x10, 0x10),
     DisplayType.YELLOW_BLACK_WHITE: (0xF0, 0xC0, 0x00),

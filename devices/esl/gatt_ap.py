@@ -225,7 +225,7 @@ class GattAccessPoint(EslRadio):
     def __init__(
         self,
         *,
-        client_class: Callable[..., Any] = BleakClientWithServiceCache,
+        client_class: type[Any] | Callable[..., Any] = BleakClientWithServiceCache,
         scanner: EslScanner | None = None,
         transport_factory: Callable[[], ObjectTransport] = L2capCocTransport,
         connect_attempts: int = 4,
@@ -271,7 +271,8 @@ class GattAccessPoint(EslRadio):
         device = await self._device(label.ble_address)
         try:
             client = await establish_connection(
-                self._client_class, device, label.ble_address, max_attempts=self._attempts, pair=self._pair,
+                self._client_class,  # type: ignore[arg-type]  # any callable building a client will do
+                device, label.ble_address, max_attempts=self._attempts, pair=self._pair,
             )
         except (BleakError, TimeoutError) as err:
             log.info("esl.connect.failed", address=label.ble_address, error=str(err))

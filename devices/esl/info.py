@@ -31,14 +31,6 @@ class DisplayType(enum.IntEnum):
     FULL_RGB = 0x0B
 
 
-def display_type_name(value: int) -> str:
-    """Readable display type, tolerant of unassigned values."""
-    try:
-        return DisplayType(value).name.lower()
-    except ValueError:
-        return f"unknown_0x{value:02X}"
-
-
 @dataclass(frozen=True, slots=True)
 class DisplayInfo:
     """One display of a label: size in pixels and SIG display type (index = record position)."""
@@ -87,7 +79,8 @@ SensorInfo = Union[MeshSensor, VendorSensor]
 
 def parse_sensor_info(data: bytes) -> list[SensorInfo]:
     """Decode Sensor Information: variable records chosen by their Size octet."""
-    data, out, pos = bytes(data), [], 0
+    data, pos = bytes(data), 0
+    out: list[SensorInfo] = []
     while pos < len(data):
         size = data[pos]
         if size == 0x00 and pos + _MESH_SENSOR.size <= len(data):

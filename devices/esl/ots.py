@@ -230,7 +230,7 @@ def decode_oacp_response(data: bytes) -> OacpResponse:
         raise EslProtocolError(f"not an OACP response: {data.hex()}")
     req, result, rest = data[1], data[2], data[3:]
     wants_crc = req == OacpOpcode.CALCULATE_CHECKSUM and result == OacpResult.SUCCESS
-    if wants_crc and len(rest) != 4 or not wants_crc and rest:
+    if (wants_crc and len(rest) != 4) or (not wants_crc and rest):
         raise EslProtocolError(f"OACP response has a bad length: {data.hex()}")
     return OacpResponse(req, result, int.from_bytes(rest, "little") if wants_crc else None)
 

@@ -38,7 +38,7 @@ class WorkerPool(Generic[T, R]):
                 index, item = queue.get_nowait()
                 try:
                     results[index] = await job(item)
-                except Exception as err:  # noqa: BLE001 - the pool reports per-item failures
+                except Exception as err:
                     results[index] = err
 
         async with asyncio.TaskGroup() as group:

@@ -92,20 +92,16 @@ MODELS: dict[str, LabelModel] = {
 
 @dataclass(slots=True)
 class LedRun:
-    """What an LED is doing: parameters, when it started and until when (None = until the next command)."""
+    """What an LED is doing: parameters, the colour it can actually show, start and end (None = open)."""
 
     params: LedParams
+    color: LedColor
     started_at: float
     until: float | None
 
     def active(self, now: float) -> bool:
         """True while the LED shows light."""
         return self.params.lit and (self.until is None or now < self.until)
-
-    @property
-    def color(self) -> LedColor:
-        """The colour being shown."""
-        return self.params.color
 
 
 @dataclass(slots=True)
@@ -208,7 +204,8 @@ class SimulatedLabel:
             if self.now() - since >= self.fleet.sync_timeout_s:
                 self.state = EslState.UNSYNCHRONIZED
                 self._unsynced_at = since + self.fleet.sync_timeout_s
-        if self.state is EslState.UNSYNCHRONIZED and self.now() - self._unsynced_at >= self.fleet.unassociated_timeout_s:
+        unsynced_for = self.now() - self._unsynced_at
+        if self.state is EslState.UNSYNCHRONIZED and unsynced_for >= self.fleet.unassociated_timeout_s:
             self._wipe_config()
             self.state = EslState.UNASSOCIATED
 
@@ -218,10 +215,11 @@ class SimulatedLabel:
         """The image a display shows, decoded from its slot (None when blank)."""
         self.advance()
         index = self.shown[display]
-        if index is None or self.slots[index] is None:
+        data = None if index is None else self.slots[index]
+        if data is None:
             return None
         info = self.model.displays[display]
-        return framebuffer.unpack(self.slots[index], info.width, info.height, info.display_type)
+        return framebuffer.unpack(data, info.width, info.height, info.display_type)
 
     def led(self, led: int) -> LedRun | None:
         """The LED's current run, or None when it is dark."""
@@ -395,9 +393,8 @@ class SimulatedLabel:
             case RefreshDisplay(display_index=d):
                 if not 0 <= d < len(self.shown):
                     return ErrorResponse(ErrorCode.INVALID_PARAMETERS)
-                if self.shown[d] is None:
-                    return ErrorResponse(ErrorCode.IMAGE_NOT_AVAILABLE)
-                return DisplayState(d, self.shown[d])
+                shown = self.shown[d]
+                return ErrorResponse(ErrorCode.IMAGE_NOT_AVAILABLE) if shown is None else DisplayState(d, shown)
             case DisplayImage(display_index=d, image_index=i):
                 if (error := self._image_error(d, i)) is not None:
                     return error
@@ -456,9 +453,13 @@ class SimulatedLabel:
         return None
 
     def _start_led(self, led: int, params: LedParams, started: float) -> None:
-        """Replace the LED's run."""
+        """Replace the LED's run; a monochrome LED shows its own colour at the requested brightness."""
         duration = params.duration_ms()
-        self.leds[led] = LedRun(params, started, None if duration is None else started + duration / 1000)
+        info = self.model.leds[led]
+        color = params.color
+        if info.led_type is LedType.MONOCHROME:
+            color = LedColor(info.color.red, info.color.green, info.color.blue, params.color.brightness)
+        self.leds[led] = LedRun(params, color, started, None if duration is None else started + duration / 1000)
 
     def _read_sensor(self, index: int) -> Response:
         """Sensor Value, or Retry when the simulated measurement is still running."""

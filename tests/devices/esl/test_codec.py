@@ -15,6 +15,7 @@ from devices.esl.codec import (
 )
 from devices.esl.errors import EslProtocolError
 from devices.esl.led import BLUE, CYAN, GREEN, MAGENTA, RED, WHITE, YELLOW, LedColor, LedParams, RepeatType
+import contextlib
 
 GREEN_FLASH = LedParams.flash(GREEN, on_ms=200, off_ms=200, seconds=60)
 WORKED_COMMANDS = [
@@ -215,7 +216,5 @@ def test_responses_round_trip(resps: list) -> None:
 def test_arbitrary_bytes_never_crash_the_decoders(data: bytes) -> None:
     """Garbage either decodes or raises EslProtocolError, nothing else."""
     for decode in (decode_commands, decode_responses, decode_command, decode_response):
-        try:
+        with contextlib.suppress(EslProtocolError):
             decode(data)
-        except EslProtocolError:
-            pass

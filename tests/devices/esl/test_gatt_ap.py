@@ -265,7 +265,7 @@ async def test_flaky_label_succeeds_through_retries(fleet: SimulatedFleet) -> No
 async def test_sync_loss_timers(fleet: SimulatedFleet, ap: GattAccessPoint, synced: tuple[SimulatedLabel, Label],
                                 clock) -> None:
     """Without the sync train: Unsynchronized after the timeout (advertising again), then Unassociated."""
-    sim, label = synced
+    sim, _ = synced
     fleet.stop_sync_train()
     clock.advance(61)
     assert await bounded(ap.discover(1)) == [sim.address]

@@ -16,6 +16,7 @@ from devices.esl.sensors import (
     MeshProperty, decode_temperature, decode_temperature8, decode_voltage, encode_temperature8, encode_voltage,
     interpret,
 )
+import contextlib
 
 
 def test_display_information_records() -> None:
@@ -98,7 +99,5 @@ def test_unknown_sensors_raise_typed_error() -> None:
 def test_info_parsers_never_crash(data: bytes) -> None:
     """Garbage info values decode or raise the typed error."""
     for parse in (parse_display_info, parse_sensor_info, parse_image_info, parse_led_info):
-        try:
+        with contextlib.suppress(EslProtocolError):
             parse(data)
-        except EslProtocolError:
-            pass

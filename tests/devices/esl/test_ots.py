@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from devices.esl import ots
 from devices.esl.errors import EslProtocolError
+import contextlib
 
 
 def test_go_to_image_slot_bytes() -> None:
@@ -58,7 +59,5 @@ def test_garbage_never_crashes(data: bytes) -> None:
     """Any bytes decode or raise EslProtocolError."""
     for decode in (ots.decode_oacp, ots.decode_olcp, ots.decode_oacp_response, ots.decode_olcp_response,
                    ots.decode_object_size):
-        try:
+        with contextlib.suppress(EslProtocolError):
             decode(data)
-        except EslProtocolError:
-            pass

@@ -14,7 +14,7 @@ from devices.esl.codec import (
     ReadSensorData, encode_command,
 )
 from devices.esl.fridge import Fridge
-from devices.esl.led import GREEN, LedParams
+from devices.esl.led import GREEN, LedColor, LedParams
 from devices.esl.simulator import EslState, SimulatedFleet, SimulatedLabel
 
 
@@ -177,6 +177,14 @@ def test_fridge_is_deterministic_and_doors_spike() -> None:
 def test_thousands_of_labels(fleet: SimulatedFleet) -> None:
     """A store-sized fleet builds with unique ESL addresses and mixed models."""
     labels = fleet.populate(3000)
-    assert len({l.esl_address for l in labels}) == 3000
-    assert len({l.model.name for l in labels}) == 4
-    assert any(l.fridge is not None for l in labels)
+    assert len({s.esl_address for s in labels}) == 3000
+    assert len({s.model.name for s in labels}) == 4
+    assert any(s.fridge is not None for s in labels)
+
+
+def test_monochrome_led_shows_its_own_colour(fleet: SimulatedFleet) -> None:
+    """A red request on the green-only LED of the yellow model lights green, at the asked brightness."""
+    sim = fleet.add_label("2.9-bwy", configured_as=EslAddress(0, 2))
+    sim.control_point(encode_command(LedControl(2, 0, LedParams.steady_on(LedColor(red=3, brightness=1)))))
+    run = sim.led(0)
+    assert run is not None and run.color == LedColor(green=3, brightness=1)
