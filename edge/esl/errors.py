@@ -28,6 +28,7 @@ class FontNotFoundError(RenderError):
     APT_PACKAGE = "fonts-wqy-microhei"
 
     def __init__(self, tried: Sequence[Path], reason: str = "no CJK font found") -> None:
+        """Keep the paths tried and build a message that says how to fix the install."""
         self.tried = tuple(tried)
         self.reason = reason
         paths = ", ".join(str(p) for p in self.tried) or "(none)"

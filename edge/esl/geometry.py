@@ -32,11 +32,6 @@ class Box:
         """True when other lies entirely inside this rectangle."""
         return self.x0 <= other.x0 and self.y0 <= other.y0 and other.x1 <= self.x1 and other.y1 <= self.y1
 
-    def inset(self, dx: int, dy: int | None = None) -> Box:
-        """The rectangle shrunk by dx (and dy) on every side."""
-        dy = dx if dy is None else dy
-        return Box(self.x0 + dx, self.y0 + dy, self.x1 - dx, self.y1 - dy)
-
     @property
     def xy(self) -> tuple[int, int, int, int]:
         """Pillow's inclusive (x0, y0, x1, y1) form, for ImageDraw.rectangle."""

@@ -11,6 +11,8 @@ from edge.esl.errors import LabelContentError, UnsupportedDisplayError
 
 _FEN = Decimal("0.01")
 MAX_PRICE = Decimal("99999.99")
+# Smallest display with room for name, price and a QR code at 2 px per module (e.g. 2.13" 250x122).
+MIN_WIDTH, MIN_HEIGHT = 200, 122
 
 
 class Colours(StrEnum):
@@ -26,7 +28,6 @@ _ESL_DISPLAY_TYPES = {0x01: Colours.BW, 0x06: Colours.BWR, 0x07: Colours.BWY}
 
 # Accepted unit spellings -> the text printed after the slash.
 _UNITS = {"500g": "500g", "kg": "kg", "piece": "件", "件": "件"}
-WEIGHT_UNITS = frozenset({"500g", "kg"})
 
 
 def to_fen(price: Decimal, field: str = "price") -> Decimal:
@@ -84,11 +85,6 @@ class LabelContent:
         return self.promo_price is not None
 
     @property
-    def by_weight(self) -> bool:
-        """True for produce sold by weight (price per 500 g or per kg)."""
-        return self.unit in WEIGHT_UNITS
-
-    @property
     def shown_price(self) -> Decimal:
         """The price the customer pays now, rounded to fen."""
         return to_fen(self.promo_price if self.promo_price is not None else self.price)
@@ -132,8 +128,11 @@ class LabelSpec:
             raise UnsupportedDisplayError(
                 f"portrait {self.width}x{self.height}: render landscape and let the packer rotate"
             )
-        if self.width < 200 or self.height < 96:
-            raise UnsupportedDisplayError(f"{self.width}x{self.height} is too small for a price label")
+        if self.width < MIN_WIDTH or self.height < MIN_HEIGHT:
+            raise UnsupportedDisplayError(
+                f"{self.width}x{self.height} is too small for a price label with a readable QR code"
+                f" (minimum {MIN_WIDTH}x{MIN_HEIGHT})"
+            )
 
     @classmethod
     def from_esl_display(cls, width: int, height: int, display_type: int) -> LabelSpec:

@@ -67,7 +67,7 @@ def test_details_skip_missing_fields() -> None:
 def test_spec_validation() -> None:
     """Unknown colour sets, portrait and tiny displays have no layout."""
     assert LabelSpec(296, 128, "bwr").colours is Colours.BWR
-    for args in [(296, 128, "rgb"), (128, 296, "bw"), (150, 90, "bw")]:
+    for args in [(296, 128, "rgb"), (128, 296, "bw"), (212, 104, "bw"), (190, 200, "bw")]:
         with pytest.raises(UnsupportedDisplayError):
             LabelSpec(*args)
 

@@ -115,6 +115,15 @@ def test_qr_module_size_and_quiet_zone(font_path: Path, size_name: str, url_leng
     assert np.array_equal(label[symbol.y0 : symbol.y1, symbol.x0 : symbol.x1], drawn_alone)
 
 
+@pytest.mark.parametrize("size", [(296, 152), (264, 176), (200, 200), (640, 384), (800, 480)])
+def test_other_display_sizes(font_path: Path, size: tuple[int, int]) -> None:
+    """Sizes between and beyond the three tuned ones get the nearest layout family and keep the contract."""
+    for kind, content in SAMPLES.items():
+        image = render_label(content, LabelSpec(*size, "bwy"))
+        assert image.size == size and set(np.unique(np.asarray(image)).tolist()) <= {0, 1, 2}
+        assert decode_qr(image, layout_for(LabelSpec(*size, "bwy")).qr) == content.qr_url, kind
+
+
 def test_url_too_long_for_small_label(font_path: Path) -> None:
     """A URL whose QR would need modules under 2 px is refused, not printed unreadable."""
     with pytest.raises(LayoutError, match="QR"):
