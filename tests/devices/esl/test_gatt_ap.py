@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -14,6 +15,7 @@ from devices.esl import framebuffer
 from devices.esl.codec import BasicStateFlag, DisplayImage, EslAddress, ErrorCode, VendorCommand
 from devices.esl.errors import (
     EslProtocolError, LabelBusy, LabelRejected, LabelTimeout, LabelUnreachable, ObjectTransferError,
+    TransportUnavailable,
 )
 from devices.esl.fridge import Fridge
 from devices.esl.gatt_ap import GattAccessPoint
@@ -286,3 +288,29 @@ async def test_unsynchronized_label_resyncs_on_reconnect(
     assert sim.state is EslState.UNSYNCHRONIZED
     await bounded(ap.ping(label))
     assert sim.state is EslState.SYNCHRONIZED
+
+
+async def test_session_sets_time_and_batches_operations(
+    ap: GattAccessPoint, synced: tuple[SimulatedLabel, Label], clock,
+) -> None:
+    """One connection can re-set the clock, upload, schedule and finish; the label counts one connection."""
+    sim, label = synced
+    before = sim.connections
+    async with ap.session(label) as s:
+        await bounded(s.write_time(50_000))
+        await bounded(s.upload_image(3, framebuffer.pack(price_image(296, 128, True), 6)))
+        await bounded(s.command(DisplayImage(5, 0, 3)))
+        await bounded(s.update_complete())
+    assert sim.connections == before + 1 and sim.absolute_time_ms() == 50_000
+    assert sim.displayed_image() is not None
+
+
+@pytest.mark.skipif(hasattr(socket, "AF_BLUETOOTH"), reason="host has Bluetooth sockets")
+async def test_default_transport_fails_typed_without_bluetooth(fleet: SimulatedFleet,
+                                                               synced: tuple[SimulatedLabel, Label]) -> None:
+    """With the real L2CAP transport on a host without AF_BLUETOOTH, an upload raises TransportUnavailable."""
+    sim, label = synced
+    ap = GattAccessPoint(client_class=fleet.client_class, scanner=fleet.scanner, connect_attempts=1, timeout=0.5)
+    with pytest.raises(TransportUnavailable):
+        await bounded(ap.push_image(label, 0, framebuffer.pack(price_image(296, 128, False), 6)))
+    assert not sim.connected and sim.displayed_image() is None
