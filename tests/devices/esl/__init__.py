@@ -1,0 +1,1 @@
+"""Tests of the Bluetooth ESL driver (devices/esl)."""
