@@ -40,21 +40,28 @@ def _draw_text(image: Image.Image, path: Path, text: str, box: Box, style: TextS
     draw_fitted(image, fitted, path, box, fill, **where)
 
 
-def _draw_promo_row(image: Image.Image, path: Path, content: LabelContent, layout: Layout, fill: int) -> None:
-    """Original price struck through on the left, promotion end date on the right."""
+def draw_promo_row(image: Image.Image, path: Path, content: LabelContent, layout: Layout, fill: int) -> None:
+    """Original price struck through on the left, promotion end date on the right; on a narrow row
+    the '原价' prefix goes first, then the end date, so the struck price always shows."""
     row, size = layout.promo_row, layout.small_style.max_size
     gap = max(2, size // 6)
     label = text_run(path, size, "原价")
     was = text_run(path, size, format_yuan(content.price))
-    paste_run(image, label, row.x0 - min(0, label.x0), row.y0, fill)
-    x = row.x0 + label.x1 - min(0, label.x0) + gap
+    until = text_run(path, size, f"促销至 {content.promo_end:%m-%d}" if content.promo_end else "促销")
+    label_w, until_w = label.x1 - min(0, label.x0) + gap, until.mask.width + 2 * gap
+    for show_label, show_until in ((True, True), (False, True), (False, False)):
+        if label_w * show_label + was.mask.width + until_w * show_until <= row.width:
+            break
+    x = row.x0
+    if show_label:
+        paste_run(image, label, x - min(0, label.x0), row.y0, fill)
+        x += label_w
     paste_run(image, was, x - was.x0, row.y0, fill)
     digit = text_run(path, size, "0")
     strike_y = row.y0 + (digit.y0 + digit.y1) // 2
-    ImageDraw.Draw(image).line((x - 1, strike_y, x + was.mask.width, strike_y), fill=fill, width=max(1, size // 12))
-    until = f"促销至 {content.promo_end:%m-%d}" if content.promo_end else "促销"
-    rest = Box(x + was.mask.width + 2 * gap, row.y0, row.x1, row.y1)
-    _draw_text(image, path, until, rest, layout.small_style, fill, align="right")
+    ImageDraw.Draw(image).line((x, strike_y, x + was.mask.width - 1, strike_y), fill=fill, width=max(1, size // 12))
+    if show_until:
+        paste_run(image, until, row.x1 - until.mask.width - until.x0, row.y0, fill)
 
 
 def _draw(image: Image.Image, content: LabelContent, spec: LabelSpec, path: Path) -> None:
@@ -73,7 +80,7 @@ def _draw(image: Image.Image, content: LabelContent, spec: LabelSpec, path: Path
     if content.on_promotion:
         background, ink = _band_colours(spec.colours)
         draw.rectangle(layout.band.xy, fill=background)
-        _draw_promo_row(image, path, content, layout, ink)
+        draw_promo_row(image, path, content, layout, ink)
         price_box = layout.promo_price
     draw_price(image, path, content.shown_price, content.unit_text, price_box, layout.max_price_size, ink)
     _draw_text(image, path, content.unit_price_line(), layout.unit_line, layout.small_style, ink, align="center")

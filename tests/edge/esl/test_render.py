@@ -23,7 +23,7 @@ from edge.esl.layouts import layout_for
 from edge.esl.price import arrange, draw_price, fit_price
 from edge.esl.qr import MIN_MODULE_PX, QUIET_ZONE, draw_qr, qr_symbol
 from edge.esl.runs import text_run
-from edge.esl.render import ACCENT, PALETTES, label_digest, render_label
+from edge.esl.render import ACCENT, PALETTES, draw_promo_row, label_digest, render_label
 from edge.esl.text import fit_text
 from tests.edge.esl.conftest import COLOURS, SAMPLES, SIZES, ink_box, spec_for
 
@@ -158,6 +158,17 @@ def test_price_stays_in_its_box(font_path: Path, size_name: str, price: str, uni
     yen, digits, cents, per = (p.ink for p in arrange(font_path, yuan, fen, unit, layout.max_price_size))
     assert not cents.overlaps(per) and not yen.overlaps(digits) and not digits.overlaps(cents)
     assert cents.y0 == digits.y0 and per.y1 == digits.y1
+
+
+@pytest.mark.parametrize("size", [(250, 122), (296, 128), (400, 300), (200, 200)])
+@pytest.mark.parametrize(("was", "now", "end"), [("59.90", "45.80", date(2026, 11, 30)), ("99999.99", "88888.88", None)])
+def test_promo_row_stays_in_its_box(font_path: Path, size: tuple[int, int], was: str, now: str, end: date | None) -> None:
+    """The struck-through price and end date stay in the promotion row, whatever the price length."""
+    layout = layout_for(LabelSpec(*size, "bwr"))
+    content = replace(SAMPLES["promotion"], price=Decimal(was), promo_price=Decimal(now), promo_end=end)
+    canvas = Image.new("P", (size[0] + 40, size[1] + 40), 0)
+    draw_promo_row(canvas, font_path, content, layout, 1)
+    assert layout.promo_row.contains(Box(*ink_box(canvas)))
 
 
 async def test_renders_off_the_event_loop(font_path: Path) -> None:
