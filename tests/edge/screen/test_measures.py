@@ -10,7 +10,7 @@ import pytest
 from devices.camera.scene import face_width_px
 from edge.screen.measures import AudienceConfig, AudienceMeter, distance_m, is_facing
 from edge.screen.tracker import Tracker
-from tests.edge.screen.conftest import frontal_face, profile_face
+from tests.edge.screen.builders import frontal_face, profile_face
 
 WIDTH = 640
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.screen.tracker import Tracker, iou
-from tests.edge.screen.conftest import frontal_face
+from tests.edge.screen.builders import frontal_face
 
 
 def run(tracker: Tracker, frames: list[tuple[float, list]]) -> list:
