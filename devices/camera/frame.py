@@ -9,7 +9,7 @@ from typing import Protocol
 import numpy as np
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Frame:
     """One captured image; `seq` grows by one per captured frame so consumers can spot new and dropped frames."""
 

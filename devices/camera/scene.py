@@ -26,7 +26,7 @@ class Keyframe:
     yaw_deg: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class FaceSprite:
     """A face image with the box of the face inside it, so it can be scaled to a wanted face width."""
 

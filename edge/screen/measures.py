@@ -27,6 +27,7 @@ class AudienceConfig:
     zone_far_m: float = 1.5
     min_stop_s: float = 2.0
     min_track_hits: int = 3  # shorter tracks are detector noise, not people
+    max_gap_s: float = 1.0  # longest gap between two sightings still counted as presence
     period_s: float = 300.0
     facing_min_eye_ratio: float = 0.25
     facing_nose_margin: float = 0.25
@@ -106,7 +107,7 @@ class AudienceMeter:
         entering: list[float] = []
         for track in update.seen:
             visit = self._visits.setdefault(track.id, _Visit(last_ts=ts))
-            dt = min(ts - visit.last_ts, self.config.min_stop_s)
+            dt = min(max(0.0, ts - visit.last_ts), self.config.max_gap_s)
             visit.last_ts, visit.hits = ts, visit.hits + 1
             d = self.distance(track.face, image_width)
             if not self.in_zone(d):

@@ -159,3 +159,19 @@ def test_output_holds_nothing_identifying() -> None:
         assert not any(isinstance(v, (list, tuple, bytes)) for v in event.values())
         if "distance_m" in event:
             assert event["distance_m"] == round(event["distance_m"], 1)
+
+
+def test_gaps_in_sightings_count_as_presence_only_up_to_max_gap() -> None:
+    feed = Feed(AudienceConfig(period_s=100, min_stop_s=0.1, max_gap_s=0.5))
+    for ts in (0.0, 0.1, 0.2, 1.0, 1.1):  # a 0.8 s gap (the tracker keeps the track), counted as 0.5 s
+        feed.frame(ts, [face_at(1.2)])
+    (summary,) = feed.meter.flush(1.2, feed.tracker.close_all())
+    assert summary["dwell_s"]["max"] == pytest.approx(0.1 + 0.1 + 0.5 + 0.1, abs=0.01)
+
+
+def test_a_clock_stepping_back_adds_no_negative_time() -> None:
+    feed = Feed(AudienceConfig(period_s=100, min_stop_s=0.1))
+    for ts in (10.0, 10.5, 9.0, 9.5):
+        feed.frame(ts, [face_at(1.2)])
+    (summary,) = feed.meter.flush(10.0, feed.tracker.close_all())
+    assert summary["dwell_s"]["max"] >= 0.5
