@@ -148,3 +148,21 @@ def test_open_camera_reads_indices_and_urls() -> None:
     assert open_camera("0").source.target == 0
     assert open_camera(2).source.target == 2
     assert open_camera("rtsp://10.0.0.5/stream").source.target == "rtsp://10.0.0.5/stream"
+
+
+async def test_consumers_on_the_event_loop_wait_in_an_executor(fake_source) -> None:
+    """The pattern for jobs: blocking waits go to a thread; the loop is never blocked."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.1
+    with Camera(fake_source(), name="async", fps=30) as cam:
+        seqs = []
+        seq = 0
+        for _ in range(3):
+            frame = await asyncio.wait_for(loop.run_in_executor(None, cam.wait_newer, seq, 2.0), timeout=5.0)
+            assert frame is not None
+            seq = frame.seq
+            seqs.append(seq)
+        assert seqs == sorted(set(seqs))
