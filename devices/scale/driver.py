@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import termios
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
@@ -270,15 +271,20 @@ class ScaleDriver:
         """Start the named connection task (reconnects by itself)."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"scale:{self.settings.port}")
+            self._task.add_done_callback(self._on_task_done)
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        """A bug must not die silently: log the traceback and publish STOPPED for the supervisor."""
+        if not task.cancelled() and task.exception() is not None:
+            self._log.error("scale.task.crashed", exc_info=task.exception())
+            self._close_transport()
+            self._set_health(Health.STOPPED)
 
     async def stop(self) -> None:
         """Stop the task and close the port."""
         if self._task is not None:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await asyncio.wait([self._task])
             self._task = None
         self._close_transport()
         self._set_health(Health.STOPPED)
@@ -399,7 +405,7 @@ class ScaleDriver:
         while True:
             try:
                 link = await self._open()
-            except (serial.SerialException, OSError) as err:
+            except (serial.SerialException, OSError, termios.error) as err:
                 failures += 1
                 self._set_health(Health.RECONNECTING)
                 level = self._log.warning if failures == 1 else self._log.debug
@@ -434,12 +440,15 @@ class ScaleDriver:
         return link  # type: ignore[return-value]
 
     def _line_settings(self) -> SerialSettings:
-        """The configured settings; a pseudo-terminal gets 8N1 since Linux ptys reject 7-bit/parity.
+        """The settings for the port's current target; a pseudo-terminal gets 8N1 (Linux ptys reject 7E1).
 
-        (A pty carries bytes, not a UART frame: the 8217 framer masks bit 7 either way.)
+        The symlink is resolved once and the target is opened, so a link replugged between the
+        check and the open cannot get the wrong settings. (A pty carries bytes, not UART frames:
+        the 8217 framer masks bit 7 either way.)
         """
-        if os.path.realpath(self.settings.port).startswith("/dev/pts/"):
-            return replace(self.settings, bytesize=serial.EIGHTBITS, parity=serial.PARITY_NONE)
+        target = os.path.realpath(self.settings.port)
+        if target.startswith("/dev/pts/"):
+            return replace(self.settings, port=target, bytesize=serial.EIGHTBITS, parity=serial.PARITY_NONE)
         return self.settings
 
     def _close_transport(self) -> None:
@@ -455,7 +464,11 @@ class ScaleDriver:
         self._set_health(Health.CONNECTED)
         poller = asyncio.create_task(self._poll_loop(), name=f"scale-poll:{self.settings.port}")
         try:
-            await link.lost
+            done, _ = await asyncio.wait({link.lost, poller}, return_when=asyncio.FIRST_COMPLETED)
+            if poller in done and not poller.cancelled():
+                error = poller.exception()
+                if not isinstance(error, DeviceUnavailable):
+                    raise RuntimeError("scale poller stopped") from error  # a bug: surface it
         finally:
             poller.cancel()
             try:
@@ -465,6 +478,8 @@ class ScaleDriver:
 
     async def _poll_loop(self) -> None:
         """Ask for the weight every poll_interval (or keep the SIR stream alive) and judge freshness."""
+        if self.protocol == "mt-sics":
+            await self._sync_tare_state()
         if self.mode == "stream":
             await self._resume_stream()
         while True:
@@ -491,6 +506,15 @@ class ScaleDriver:
     def _is_poll_reply(self, frame: Any) -> bool:
         """A poll is answered by a weight reply, or by garbage (a reply mangled on the line)."""
         return isinstance(frame, Garbage) or self._adapter.is_weight_reply(frame)
+
+    async def _sync_tare_state(self) -> None:
+        """Ask MT-SICS for its tare (`TA`) after connecting, so readings are marked net correctly."""
+        try:
+            await self._request(
+                mtsics.encode_command("TA"), lambda f: getattr(f, "cmd_id", None) == "TA", self.response_timeout
+            )
+        except TimeoutError:
+            self._log.debug("scale.tare_query.unanswered")
 
     async def _request(self, data: bytes, accept: Callable[[Any], bool], timeout: float) -> Any:
         """One request/response exchange at a time; the reply is the first frame `accept` takes."""

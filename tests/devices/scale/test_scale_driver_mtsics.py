@@ -125,3 +125,15 @@ async def test_port_missing_at_start_then_appears(tmp_path, driver_factory, wait
             sim.model.place(10)
             await asyncio.wait_for(driver.wait_health(Health.CONNECTED), 3)
             await wait_reading(driver, lambda r: True)
+
+
+async def test_tare_state_is_recovered_after_reconnect(mtsics_sim: MtSicsSimulator, mtsics_driver: ScaleDriver, wait_reading) -> None:
+    mtsics_sim.model.place(300)
+    await wait_reading(mtsics_driver, lambda r: r.stable and r.grams == 300)
+    await asyncio.wait_for(mtsics_driver.tare(), 5)
+    mtsics_sim.unplug()
+    await asyncio.wait_for(mtsics_driver.wait_health(Health.RECONNECTING), 3)
+    mtsics_sim.replug()
+    mtsics_sim.model.place(735)
+    reading = await wait_reading(mtsics_driver, lambda r: r.stable and r.grams == 735)
+    assert reading.net  # the new connection learned the scale's tare with `TA`
