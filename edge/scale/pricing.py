@@ -31,6 +31,10 @@ class InvalidQuantity(PricingError):
     """Net weight or piece count is not positive, or the wrong kind for the product."""
 
 
+class BelowMinimum(InvalidQuantity):
+    """The net weight is below the scale's minimum capacity (Min), where no price may be issued."""
+
+
 class AmountOverflow(PricingError):
     """The amount does not fit the barcode's amount field; never print a wrapped price."""
 
@@ -93,11 +97,13 @@ def price_weighed(
     *,
     tared_by_scale: bool = True,
     max_amount_fen: int | None = None,
+    min_grams: int = 0,
 ) -> Quote:
     """Price a by-weight product from the scale's weight in grams.
 
     With ``tared_by_scale`` (the legal path: the scale applied the product's preset tare) ``grams``
-    is already net; otherwise the product's ``tare_grams`` is subtracted here.
+    is already net; otherwise the product's ``tare_grams`` is subtracted here. ``min_grams`` is the
+    scale's minimum capacity (Min = 20 e, e.g. 100 g for e = 5 g): no priced label below it.
     """
     if product.basis == "piece":
         raise InvalidQuantity(f"PLU {product.plu} is sold by the piece")
@@ -105,6 +111,8 @@ def price_weighed(
     net = grams if tared_by_scale else grams - product.tare_grams
     if net <= 0:
         raise InvalidQuantity(f"net weight {net} g is not positive")
+    if net < min_grams:
+        raise BelowMinimum(f"net weight {net} g is below the minimum weighing {min_grams} g")
     amount = _round_once(price * Decimal(net) / _BASIS_GRAMS[product.basis], max_amount_fen)
     return Quote(product.plu, product.name, price, product.basis, net, None, amount)
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from edge.scale import barcode
 from edge.scale.pricing import (
     AmountOverflow,
+    BelowMinimum,
     InvalidQuantity,
     MissingPrice,
     Product,
@@ -98,3 +99,9 @@ def test_amount_beyond_barcode_field_is_refused() -> None:
 def test_quantize_rule_is_the_documented_one() -> None:
     raw = Decimal("8.80") * Decimal(735) / Decimal(1000)
     assert price_weighed(APPLES, 735).amount == raw.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def test_below_minimum_weighing_is_refused() -> None:
+    assert price_weighed(APPLES, 100, min_grams=100).net_grams == 100
+    with pytest.raises(BelowMinimum):
+        price_weighed(APPLES, 95, min_grams=100)
