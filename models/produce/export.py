@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibration", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--exclude-held-out", action="store_true", help="leave the checkpoint's held-out classes out")
+    p.add_argument("--skip-galleries", action="store_true", help="only the model files (benchmarks embed their own)")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
     fp32 = args.out_dir / f"{args.name}.onnx"
@@ -136,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     export_fp32(args.ckpt, fp32, f"{args.name}-fp32")
     train_rows = read_list(args.data, "train.txt")
     quantise(fp32, int8, TrainImages(args.data, train_rows, args.calibration, args.seed), f"{args.name}-int8")
+    if args.skip_galleries:
+        return 0
     held = set(torch.load(args.ckpt, weights_only=False)["held_out"]) if args.exclude_held_out else set()
     rows = train_rows + read_list(args.data, "val.txt")
     build_gallery(int8, args.data, rows, args.out_dir / "gallery.npz", held)
