@@ -11,7 +11,7 @@ import pytest
 
 from edge.demo.broker import Mosquitto
 from tests.helpers.daemon import DaemonProcess, write_config
-from tests.helpers.hq import Hq
+from edge.demo.hq import Hq
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

@@ -66,7 +66,8 @@ class Mosquitto:
                 "autosave_interval 1",
                 "autosave_on_changes true",
             ]
-        lines += [f"listener {self.port} 127.0.0.1"]
+        # A slow or offline headquarters subscriber must not lose queued QoS 1 messages (default cap: 1000).
+        lines += ["max_queued_messages 1000000", "max_inflight_messages 200", "set_tcp_nodelay true", f"listener {self.port} 127.0.0.1"]
         if self.passwords:
             pwfile = self.workdir / "passwords"
             pwfile.write_text("")

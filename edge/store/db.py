@@ -217,11 +217,15 @@ class Store:
         self._wake(touched)
 
     def _enforce_outbox_bound(self, tx: Tx) -> None:
-        """When the outbox is full, drop the oldest events and say so in an `outbox.overflow` event."""
+        """When the outbox is full, drop the oldest 1 % in one go and announce the gap in an `outbox.overflow` event.
+
+        Dropping a chunk (not one row per insert) keeps the notices rare, so a long outage
+        does not fill the outbox with notices about itself.
+        """
         low, high = tx.conn.execute("SELECT min(seq), max(seq) FROM outbox").fetchone()
         if low is None or high - low + 1 <= self.max_outbox:
             return
-        cut = high - self.max_outbox + 1  # keep room for the overflow notice itself
+        cut = high - self.max_outbox + max(10, self.max_outbox // 100)
         dropped = tx.conn.execute("DELETE FROM outbox WHERE seq <= ?", (cut,)).rowcount
         log.warning("outbox.overflow", dropped=dropped, first_seq=low, last_seq=cut)
         tx.emit("outbox.overflow", {"dropped": dropped, "first_seq": low, "last_seq": cut})

@@ -28,6 +28,7 @@ log = structlog.get_logger("sync")
 
 CONNECT_TIMEOUT_S = 15.0
 TELEMETRY_EVERY_S = 30.0
+OUTBOX_POLL_S = 1.0
 
 
 class LinkState(enum.Enum):
@@ -212,7 +213,7 @@ class SyncLink:
         self.state = LinkState.CONNECTED
         self._connected_since = utc_now()
         self._last_sync = self._connected_since
-        log.info("link.connected", broker=f"{b.host}:{b.port}", tls=b.tls, birth=self._birth)
+        log.info("link.connected", broker=b.url, birth=self._birth)
         return session
 
     async def _serve(self, session: MqttSession) -> str:
@@ -276,7 +277,12 @@ class SyncLink:
                 ).fetchall()
             )
             if not rows:
-                await changed.wait()
+                # Woken by our own commits at once; the timeout also picks up rows that another
+                # process (a maintenance tool, a test) added to the same database.
+                try:
+                    await asyncio.wait_for(changed.wait(), OUTBOX_POLL_S)
+                except TimeoutError:
+                    pass
                 continue
             for seq, event_id, kind, ts, data in rows:
                 mid = session.publish(self.topics.event(kind), envelope(seq, event_id, kind, ts, data), qos=1)

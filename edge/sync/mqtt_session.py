@@ -10,6 +10,7 @@ the blocking TCP/TLS connect, which runs in an executor (as aiomqtt does).
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -202,6 +203,12 @@ class MqttSession:
         self._on_message_cb(Incoming(msg.topic, msg.payload, mid, qos, ack))
 
     def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
+        # Small request/reply packets must not wait for Nagle + delayed ACK (~40 ms each way).
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass
+
         def readable() -> None:
             try:
                 while True:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from edge.store import Store
 from tests.conftest import wait_online
-from tests.helpers.hq import Hq, unique_in_order
+from edge.demo.hq import Hq, unique_in_order
 from tests.helpers.proxy import CuttableProxy
 
 

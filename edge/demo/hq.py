@@ -1,11 +1,13 @@
-"""A headquarters stand-in for tests: a paho client that sends requests and collects replies, events and status."""
+"""A scripted headquarters: a paho client that sends requests and records replies, events and status (demo and tests)."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -25,14 +27,17 @@ class Hq:
         password: str | None = None,
         prefix: str = "store-edge/v1",
         client_id: str | None = None,
+        on_message: Callable[[str, bytes], None] | None = None,
     ) -> None:
         self.root = f"{prefix}/{store_id}"
         self._lock = threading.Condition()
         self.messages: list[tuple[str, bytes, bool]] = []
+        self._printer = on_message
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"hq-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)
         if username:
             self._client.username_pw_set(username, password)
         self._client.on_message = self._on_message
+        self._client.on_socket_open = lambda c, u, sock: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._client.reconnect_delay_set(0.1, 0.5)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 600  # a persistent session: nothing is missed across broker restarts
@@ -44,6 +49,8 @@ class Hq:
         with self._lock:
             self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
             self._lock.notify_all()
+        if self._printer is not None:
+            self._printer(msg.topic, msg.payload)
 
     def close(self) -> None:
         """Disconnect."""

@@ -1,0 +1,32 @@
+"""`store-edge demo`: the whole daemon on simulated devices, a local broker and a scripted headquarters."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "demo.toml"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `demo`."""
+    demo = subparsers.add_parser(
+        "demo",
+        help="run the daemon on simulated devices with a scripted headquarters",
+        description=(
+            "Start a private Mosquitto (or use STORE_EDGE_BROKER), run the daemon with the demo configuration, "
+            "play a scripted headquarters session over MQTT and print what happens; stops by itself."
+        ),
+    )
+    demo.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="configuration (default: config/demo.toml)")
+    demo.add_argument("--output", type=Path, default=Path("demo-output"), help="folder for the demo's files (replaced)")
+    demo.add_argument("--keep-running", action="store_true", help="keep the daemon running after the story")
+    demo.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from edge.demo.runner import prepare_output, run_demo
+
+    output = prepare_output(args.output)
+    return asyncio.run(run_demo(args.config, output, args.keep_running))

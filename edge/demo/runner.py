@@ -1,0 +1,83 @@
+"""`store-edge demo`: a local broker, the daemon on simulated devices, and the scripted headquarters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from edge.app import App
+from edge.config import load_config
+from edge.demo.broker import BrokerUnavailable, Mosquitto
+from edge.demo.hq import Hq
+from edge.demo.story import DemoContext, scenes, write_summary
+from edge.logs import configure
+
+
+def _printer(root: str):  # noqa: ANN202
+    """Print what headquarters receives, as it arrives (events and replies, one line each)."""
+
+    def show(topic: str, payload: bytes) -> None:
+        rel = topic.removeprefix(root + "/")
+        if rel.startswith("event/"):
+            event = json.loads(payload)
+            data = json.dumps(event["data"], ensure_ascii=False)
+            print(f"         ⇡ event {event['kind']} seq={event['seq']} {data[:110]}", flush=True)
+
+    return show
+
+
+async def run_demo(config_path: Path, output: Path, keep_running: bool) -> int:
+    """Play the story, then stop (or keep serving with `keep_running`)."""
+    broker: Mosquitto | None = None
+    if os.environ.get("STORE_EDGE_BROKER"):
+        broker_url = os.environ["STORE_EDGE_BROKER"]
+    else:
+        try:
+            broker = Mosquitto(output / "broker").start()
+        except BrokerUnavailable as err:
+            print(f"demo: {err}", file=sys.stderr)
+            return 1
+        broker_url = broker.url
+    data_dir = output / "data"
+    env = {**os.environ, "STORE_EDGE_BROKER": broker_url, "STORE_EDGE_DATA_DIR": str(data_dir)}
+    config = load_config(config_path, env=env)
+    configure("warning", "console")
+    app = App(config)
+    daemon = asyncio.create_task(app.run(), name="daemon")
+    port = urlsplit(broker_url).port or 1883
+    hq = Hq(port, config.store.id, prefix=config.broker.topic_prefix, on_message=_printer(f"{config.broker.topic_prefix}/{config.store.id}"))
+    ctx = DemoContext(app, hq, broker, output)
+    ctx.say(f"store-edge demo: store {config.store.id}, broker {broker_url}, output {output}")
+    code = 0
+    try:
+        for scene in scenes():
+            ctx.say(f"── {scene.__doc__.splitlines()[0] if scene.__doc__ else scene.__name__}")
+            await scene(ctx)
+        ctx.say(f"HQ's log of everything it received: {write_summary(ctx)}")
+        if keep_running:
+            ctx.say(f"keeping the daemon running (status: store-edge status --url http://127.0.0.1:{app.web.port if app.web else '?'}); Ctrl-C stops")
+            await daemon
+    except Exception as err:  # noqa: BLE001 - the demo reports and stops cleanly
+        ctx.say(f"demo failed: {err!r}")
+        code = 1
+    finally:
+        app.request_stop()
+        await asyncio.wait_for(daemon, 15)
+        hq.close()
+        if broker is not None:
+            broker.stop()
+    ctx.say("demo finished" if code == 0 else "demo finished with errors")
+    return code
+
+
+def prepare_output(output: Path) -> Path:
+    """A fresh output folder (the previous run's is replaced)."""
+    if output.exists():
+        shutil.rmtree(output)
+    output.mkdir(parents=True)
+    return output.resolve()

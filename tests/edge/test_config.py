@@ -1,0 +1,83 @@
+"""Configuration: every kind of mistake gives its key path, a hint, and a non-zero exit from `store-edge check`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.config import ConfigError, load_config, parse_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def check(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edge.cli", "check", "--config", str(path)], cwd=REPO, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("name", ["demo.toml", "store.example.toml"])
+def test_shipped_examples_are_valid(name):
+    config = load_config(REPO / "config" / name, env={})
+    assert config.store.id
+    result = check(REPO / "config" / name)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ('[store]\nid = "s1"\nnmae = "x"\n', "store.nmae: unknown key; did you mean 'name'?"),
+        ('[store]\nid = "s1"\n[brokr]\nurl = "mqtt://h"\n', "brokr: unknown key; did you mean 'broker'?"),
+        ('[store]\nid = "s1"\n[broker]\nkeepalive_s = "soon"\n', "broker.keepalive_s: Input should be a valid integer"),
+        ('[store]\nid = "s1"\n[broker]\nurl = "http://hq"\n', "broker.url: Value error, expected mqtt://HOST[:PORT]"),
+        ('[store]\nname = "x"\n', "store.id: required value is missing"),
+        ('[store]\nid = "no spaces allowed"\n', "store.id: String should match pattern"),
+        ('[store]\nid = "s1"\n[http]\nlisten = "8787"\n', "http.listen: Value error, expected HOST:PORT"),
+        ('[store\nid = "s1"\n', "not valid TOML"),
+    ],
+)
+def test_each_kind_of_error_is_readable(tmp_path, toml, expected):
+    path = tmp_path / "bad.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert any(expected in p for p in info.value.problems), info.value.problems
+    result = check(path)
+    assert result.returncode != 0
+    assert expected in result.stderr and str(path) in result.stderr
+
+
+def test_all_errors_reported_at_once(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[store]\nid = "s1"\ncolour = 1\n[outbox]\nmax_events = 5\ninflght = 3\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert len(info.value.problems) == 3
+
+
+def test_missing_file(tmp_path):
+    result = check(tmp_path / "nope.toml")
+    assert result.returncode != 0 and "cannot read file" in result.stderr
+
+
+def test_environment_overrides_the_file():
+    env = {"STORE_EDGE_BROKER": "mqtts://broker.example:8884", "STORE_EDGE_STORE_ID": "env-store", "STORE_EDGE_DATA_DIR": "/tmp/x"}
+    config = parse_config({"store": {"id": "file-store"}}, env=env)
+    assert (config.broker.host, config.broker.port, config.broker.tls) == ("broker.example", 8884, True)
+    assert config.store.id == "env-store" and str(config.data.dir) == "/tmp/x"
+    with pytest.raises(ConfigError, match="broker.url"):
+        parse_config({"store": {"id": "s"}}, env={"STORE_EDGE_BROKER": "tcp://nope"})
+
+
+def test_config_is_frozen():
+    config = parse_config({"store": {"id": "s1"}}, env={})
+    with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen error type
+        config.store.id = "other"  # type: ignore[misc]
+
+
+def test_help_on_every_command():
+    for args in (["--help"], ["run", "--help"], ["check", "--help"], ["status", "--help"], ["demo", "--help"]):
+        result = subprocess.run([sys.executable, "-m", "edge.cli", *args], cwd=REPO, capture_output=True, text=True)
+        assert result.returncode == 0 and "usage:" in result.stdout, args
