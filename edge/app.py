@@ -20,6 +20,7 @@ from edge import __version__
 from edge.component import Component, Supervised, supervise
 from edge.config import Config
 from edge.core_commands import register_core_commands
+from edge.jobs import JobContext, build_jobs, schemas
 from edge.scheduler import Scheduler
 from edge.store import Store
 from edge.store.db import utc_now
@@ -40,12 +41,14 @@ class App:
         self.config = config
         self.started = time.monotonic()
         self.notifier = notifier or Notifier()
-        self.store = Store(config.database_path, max_outbox=config.outbox.max_events)
+        self.store = Store(config.database_path, max_outbox=config.outbox.max_events, schemas=schemas())
         self.registry = CommandRegistry()
         register_core_commands(self.registry, config, self.started)
         self.scheduler = Scheduler(config.database_path)
         self.link = SyncLink(config, self.store, Dispatcher(self.registry, self.store), __version__)
-        self.jobs: list[Component] = []
+        self.jobs: list[Component] = build_jobs(
+            JobContext(config, self.store, self.scheduler, self.registry, self.link.set_telemetry)
+        )
         self._supervised: list[Supervised] = []
         self.web: WebServer | None = None
         self._stopping = asyncio.Event()
@@ -143,7 +146,7 @@ class App:
             "version": __version__,
             "now": utc_now(),
             "uptime_s": round(time.monotonic() - self.started, 1),
-            "schema_version": self.store.schema_version,
+            "schema_versions": self.store.schema_versions,
             "link": link,
             "components": components,
             "scheduled": [{"id": i, "next_run": t.isoformat() if t else None} for i, t in self.scheduler.pending()],

@@ -11,6 +11,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from edge.esl.config import EslSection
+from edge.scale.config import ScaleSection
+from edge.screen.config import ScreenSection
+
 STORE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 
@@ -147,6 +151,9 @@ class Config(_Section):
     outbox: OutboxSection = OutboxSection()
     log: LogSection = LogSection()
     http: HttpSection = HttpSection()
+    esl: EslSection | None = None
+    scale: ScaleSection | None = None
+    screen: ScreenSection | None = None
 
     @property
     def database_path(self) -> Path:

@@ -14,7 +14,8 @@ from edge.app import App
 from edge.config import load_config
 from edge.demo.broker import BrokerUnavailable, Mosquitto
 from edge.demo.hq import Hq
-from edge.demo.story import DemoContext, scenes, write_summary
+from edge.demo.story import scenes, write_summary
+from edge.demo.story_base import DemoContext
 from edge.logs import configure
 
 

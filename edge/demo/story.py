@@ -1,48 +1,18 @@
 """The demo's script: scenes played by a scripted headquarters against the running daemon.
 
 Each scene tells one part of the story and checks what it claims (a demo that prints
-"delivered" must have seen the delivery). Job packages add their scenes to `scenes()`.
+"delivered" must have seen the delivery). Each job's scenes live in `edge/demo/<job>_story.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from edge.app import App
-from edge.demo.broker import Mosquitto
-from edge.demo.hq import Hq, unique_in_order
-
-
-@dataclass
-class DemoContext:
-    """What a scene may use: the daemon, headquarters' client, the broker (if the demo owns it), the output folder."""
-
-    app: App
-    hq: Hq
-    broker: Mosquitto | None
-    output: Path
-    started: float = field(default_factory=time.monotonic)
-
-    def say(self, text: str) -> None:
-        """Print one line of the story with the time since the demo began."""
-        print(f"[{time.monotonic() - self.started:6.1f}s] {text}", flush=True)
-
-    async def request(self, name: str, body: dict[str, Any] | bytes, request_id: str | None = None) -> dict[str, Any]:
-        """Send a command as headquarters and wait for its reply (off the event loop)."""
-        return await asyncio.to_thread(self.hq.request, name, body, request_id, 15.0)
-
-    async def wait(self, predicate: Callable[[Any], Any], timeout: float = 20.0) -> Any:
-        """Wait for something to appear on headquarters' side."""
-        return await asyncio.to_thread(self.hq.wait, predicate, timeout)
-
-
-Scene = Callable[[DemoContext], Awaitable[None]]
+from edge.demo import esl_story, scale_story, screen_story
+from edge.demo.hq import unique_in_order
+from edge.demo.story_base import DemoContext, Scene
 
 
 async def scene_link(ctx: DemoContext) -> None:
@@ -89,8 +59,8 @@ async def scene_outage(ctx: DemoContext) -> None:
 
 
 def scenes() -> list[Scene]:
-    """The story, in order."""
-    return [scene_link, scene_outage]
+    """The story, in order: the link first, then each job's part."""
+    return [scene_link, scene_outage, *esl_story.SCENES, *scale_story.SCENES, *screen_story.SCENES]
 
 
 def write_summary(ctx: DemoContext) -> Path:

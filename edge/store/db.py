@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import sqlite_utils
 import structlog
 
-from edge.store.migrations import migrate
+from edge.store.migrations import CORE, Step, migrate
 
 T = TypeVar("T")
 log = structlog.get_logger("store")
@@ -84,13 +84,13 @@ class _Write:
 class Store:
     """The daemon's only durable state; use `write` for changes and `read` for queries."""
 
-    def __init__(self, path: Path, max_outbox: int = 1_000_000) -> None:
+    def __init__(self, path: Path, max_outbox: int = 1_000_000, schemas: dict[str, list[Step]] | None = None) -> None:
         self.path = path
         self.max_outbox = max_outbox
         path.parent.mkdir(parents=True, exist_ok=True)
         init = _connect(path)
         try:
-            self.schema_version = migrate(init)
+            self.schema_versions = migrate(init, {"core": CORE, **(schemas or {})})
         finally:
             init.close()
         self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()

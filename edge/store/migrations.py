@@ -1,18 +1,21 @@
-"""Versioned schema migrations, applied in order and recorded in `PRAGMA user_version`.
+"""Versioned schema migrations, one append-only list per owner (the core and each job).
 
-A migration is append-only: never edit one that has shipped; add the next.
-Jobs add their own tables by appending here, so the schema has one history.
+Each owner's version is recorded in `schema_versions`; a job adds tables by appending a
+step to its own list (in `edge/<job>/schema.py`), so jobs never edit each other's history.
+Never edit a step that has shipped; add the next one.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import sqlite_utils
 
+Step = Callable[[sqlite_utils.Database], None]
 
-def _v1_core(db: sqlite_utils.Database) -> None:
+
+def _core_v1(db: sqlite_utils.Database) -> None:
     """Outbox, inbox and key/value metadata: what the sync link needs."""
     db.execute(
         """CREATE TABLE outbox (
@@ -23,32 +26,38 @@ def _v1_core(db: sqlite_utils.Database) -> None:
             data TEXT NOT NULL
         )"""
     )
-    db["inbox"].create(
-        {"id": str, "name": str, "received_at": str, "reply": str},
-        pk="id",
-    )
+    db["inbox"].create({"id": str, "name": str, "received_at": str, "reply": str}, pk="id")
     db["inbox"].create_index(["received_at"])
     db["meta"].create({"key": str, "value": str}, pk="key")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_core]
+CORE: list[Step] = [_core_v1]
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the database to the newest schema, one transaction per step; returns the version reached."""
+def migrate(conn: sqlite3.Connection, owners: Mapping[str, Sequence[Step]]) -> dict[str, int]:
+    """Bring every owner's tables to their newest version, one transaction per step; returns the versions."""
     db = sqlite_utils.Database(conn)
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > len(MIGRATIONS):
-        raise RuntimeError(
-            f"database schema version {version} is newer than this store-edge ({len(MIGRATIONS)}); refusing to downgrade"
-        )
-    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            step(db)
-            conn.execute(f"PRAGMA user_version = {number}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return len(MIGRATIONS)
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_versions (owner TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+    reached: dict[str, int] = {}
+    for owner, steps in owners.items():
+        row = conn.execute("SELECT version FROM schema_versions WHERE owner = ?", (owner,)).fetchone()
+        version = row[0] if row else 0
+        if version > len(steps):
+            raise RuntimeError(
+                f"schema of {owner!r} is at version {version}, newer than this store-edge knows ({len(steps)}); refusing to downgrade"
+            )
+        for number, step in enumerate(steps[version:], start=version + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                step(db)
+                conn.execute(
+                    "INSERT INTO schema_versions (owner, version) VALUES (?, ?) "
+                    "ON CONFLICT(owner) DO UPDATE SET version = excluded.version",
+                    (owner, number),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        reached[owner] = len(steps)
+    return reached

@@ -14,25 +14,45 @@ from pathlib import Path
 import pytest
 
 from edge.store import Store
-from edge.store.migrations import MIGRATIONS
+from edge.store.migrations import CORE
 
 
-def test_migrations_are_recorded_and_idempotent(tmp_path):
+def test_migrations_are_recorded_per_owner_and_idempotent(tmp_path):
     path = tmp_path / "s.db"
-    Store(path).close()
-    store = Store(path)  # reopening applies nothing twice
-    assert store.schema_version == len(MIGRATIONS)
+    calls = []
+
+    def job_v1(db):  # noqa: ANN001, ANN202
+        calls.append(1)
+        db["things"].create({"id": int}, pk="id")
+
+    Store(path, schemas={"job": [job_v1]}).close()
+    store = Store(path, schemas={"job": [job_v1]})  # reopening applies nothing twice
+    assert calls == [1]
+    assert store.schema_versions == {"core": len(CORE), "job": 1}
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert dict(conn.execute("SELECT owner, version FROM schema_versions")) == {"core": len(CORE), "job": 1}
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     store.close()
+
+
+def test_a_failing_migration_leaves_the_previous_version(tmp_path):
+    def broken(db):  # noqa: ANN001, ANN202
+        db["half"].create({"id": int}, pk="id")
+        raise ValueError("bad step")
+
+    with pytest.raises(ValueError):
+        Store(tmp_path / "s.db", schemas={"job": [broken]})
+    conn = sqlite3.connect(tmp_path / "s.db")
+    assert conn.execute("SELECT version FROM schema_versions WHERE owner = 'job'").fetchone() is None
+    assert "half" not in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
 
 
 def test_refuses_a_newer_schema(tmp_path):
     path = tmp_path / "s.db"
     Store(path).close()
     conn = sqlite3.connect(path)
-    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    conn.execute("UPDATE schema_versions SET version = 99 WHERE owner = 'core'")
+    conn.commit()
     conn.close()
     with pytest.raises(RuntimeError, match="newer"):
         Store(path)
