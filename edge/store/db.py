@@ -55,6 +55,7 @@ class Tx:
 
     db: sqlite_utils.Database
     _touched: set[str] = field(default_factory=set)
+    _after: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -73,6 +74,14 @@ class Tx:
     def notify(self, topic: str) -> None:
         """Wake whoever waits on `topic` once this transaction has committed."""
         self._touched.add(topic)
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the event loop once this write has committed (never if it rolls back).
+
+        For effects outside the database, e.g. scheduling a job: doing that inside the
+        transaction could wait on the very lock this transaction holds.
+        """
+        self._after.append(fn)
 
 
 @dataclass
@@ -181,6 +190,7 @@ class Store:
         conn = db.conn
         results: list[tuple[_Write, bool, Any]] = []
         touched: set[str] = set()
+        after: list[Callable[[], None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for item in batch:
@@ -197,6 +207,7 @@ class Store:
                     continue
                 conn.execute("RELEASE w")
                 touched |= tx._touched
+                after += tx._after
                 results.append((item, True, value))
             if "outbox" in touched:
                 self._enforce_outbox_bound(Tx(db))
@@ -209,12 +220,31 @@ class Store:
                 if not item.future.done():
                     item.future.set_exception(err)
             return
+        self._run_after(after)
         for item, ok, value in results:
             if ok:
                 item.future.set_result(value)
             else:
                 item.future.set_exception(value)
         self._wake(touched)
+
+    def _run_after(self, callbacks: list[Callable[[], None]]) -> None:
+        """After-commit callbacks run on the loop, before the writers' futures resolve (so they are seen as done)."""
+        if not callbacks:
+            return
+        if self._loop is None or self._loop.is_closed():
+            for fn in callbacks:
+                fn()
+            return
+
+        def run() -> None:
+            for fn in callbacks:
+                try:
+                    fn()
+                except Exception:
+                    log.exception("store.after_commit.failed")
+
+        self._loop.call_soon_threadsafe(run)
 
     def _enforce_outbox_bound(self, tx: Tx) -> None:
         """When the outbox is full, drop the oldest 1 % in one go and announce the gap in an `outbox.overflow` event.

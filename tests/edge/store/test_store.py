@@ -133,3 +133,22 @@ def test_kill_9_keeps_every_acknowledged_write(tmp_path: Path, run_s: float):
     stored = {row[0] for row in conn.execute("SELECT seq FROM outbox")}
     assert set(acknowledged) <= stored
     assert sorted(stored) == list(range(1, max(stored) + 1))  # no holes
+
+
+async def test_after_commit_runs_only_for_committed_writes(tmp_path):
+    store = Store(tmp_path / "s.db")
+    ran: list[str] = []
+
+    def ok(tx):  # noqa: ANN001, ANN202
+        tx.after_commit(lambda: ran.append("ok"))
+
+    def fails(tx):  # noqa: ANN001, ANN202
+        tx.after_commit(lambda: ran.append("rolled back"))
+        raise ValueError("no")
+
+    await store.write(ok)
+    with pytest.raises(ValueError):
+        await store.write(fails)
+    await asyncio.sleep(0.05)
+    assert ran == ["ok"]
+    store.close()
