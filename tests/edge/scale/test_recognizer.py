@@ -61,11 +61,15 @@ def test_bgr_frame_and_rgb_pil_preprocess_identically() -> None:
     np.testing.assert_array_equal(a, b)
 
 
-def test_preprocess_crops_the_centre_square() -> None:
-    frame = np.zeros((100, 300, 3), np.uint8)
-    frame[:, 100:200] = textured(100, 100)
-    frame[:, :100] = 255  # left and right thirds are outside the centre square
-    np.testing.assert_array_equal(preprocess(frame), preprocess(np.ascontiguousarray(frame[:, 100:200])))
+def test_preprocess_uses_only_the_centre_square() -> None:
+    a = textured(100, 300)
+    b = a.copy()
+    b[:, :90] = 255  # beyond the centre square (and the bicubic filter's reach at its edges)
+    b[:, 210:] = 0
+    np.testing.assert_array_equal(preprocess(a), preprocess(b))
+    c = a.copy()
+    c[40:60, 140:160] = 0  # inside it
+    assert not np.array_equal(preprocess(a), preprocess(c))
 
 
 def test_preprocess_scale_is_pixel_minus_127_over_128() -> None:
