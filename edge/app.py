@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from edge import __version__
+from edge import __version__, catalog
 from edge.component import Component, Supervised, supervise
 from edge.config import Config
 from edge.core_commands import register_core_commands
@@ -41,10 +41,13 @@ class App:
         self.config = config
         self.started = time.monotonic()
         self.notifier = notifier or Notifier()
-        self.store = Store(config.database_path, max_outbox=config.outbox.max_events, schemas=schemas())
+        self.store = Store(
+            config.database_path, max_outbox=config.outbox.max_events, schemas={"catalog": catalog.STEPS, **schemas()}
+        )
         self.registry = CommandRegistry()
         register_core_commands(self.registry, config, self.started)
         self.scheduler = Scheduler(config.database_path)
+        catalog.Catalog(self.store, self.scheduler).register(self.registry)
         self.link = SyncLink(config, self.store, Dispatcher(self.registry, self.store), __version__)
         self.jobs: list[Component] = build_jobs(
             JobContext(config, self.store, self.scheduler, self.registry, self.link.set_telemetry)

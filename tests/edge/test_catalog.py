@@ -1,0 +1,78 @@
+"""The catalogue commands: validation of money and units, immediate and scheduled price changes that fire once."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import sqlite3
+
+from tests.conftest import wait_online
+from tests.edge.sync.test_delivery import daemon_dir
+
+APPLE = {"sku": "6901234567892", "name": "红富士苹果", "price": "12.80", "unit": "kg", "sale_mode": "weight", "plu": "10001"}
+MILK = {"sku": "6907992500133", "name": "伊利纯牛奶 250ml", "price": "3.50"}
+
+
+def products(daemon) -> dict[str, tuple]:  # noqa: ANN001
+    conn = sqlite3.connect(daemon_dir(daemon) / "store-edge.db")
+    return {r[0]: r[1:] for r in conn.execute("SELECT sku, price, promo_price, revision FROM products")}
+
+
+def test_upsert_and_validation(broker, daemon_factory, hq_factory):
+    daemon = daemon_factory(broker.url).start()
+    hq = hq_factory(broker.port)
+    wait_online(hq)
+    assert hq.request("product.upsert", {"items": [APPLE, MILK]})["result"] == {"accepted": 2}
+
+    bad = [
+        ({**MILK, "price": 3.5}, "items[0].price", "decimal string"),
+        ({**MILK, "price": "-1"}, "items[0].price", "between 0 and 99999.99"),
+        ({**MILK, "price": "3.505"}, "items[0].price", "two decimals"),
+        ({**MILK, "price": "abc"}, "items[0].price", ""),
+        ({**APPLE, "unit": "piece"}, "items[0]", "sale_mode"),
+        ({**MILK, "colour": "red"}, "items[0].colour", "unknown field"),
+    ]
+    for item, field, words in bad:
+        reply = hq.request("product.upsert", {"items": [item]})
+        assert reply["error"]["code"] == "invalid_argument", item
+        assert reply["error"]["message"].startswith(field) and words in reply["error"]["message"], reply
+    assert products(daemon)["6907992500133"][0] == "3.50"  # none of the bad ones changed anything
+    daemon.terminate()
+
+
+def test_price_update_now_unknown_sku_and_scheduled_fires_once_across_restart(broker, daemon_factory, hq_factory):
+    daemon = daemon_factory(broker.url).start()
+    hq = hq_factory(broker.port)
+    wait_online(hq)
+    hq.request("product.upsert", {"items": [APPLE, MILK]})
+    rev_before = products(daemon)["6901234567892"][2]
+
+    now = hq.request("price.update", {"items": [{"sku": APPLE["sku"], "price": "9.90", "promo_price": "8.80"}]})
+    assert now["result"]["applied"] == 1
+    price, promo, rev = products(daemon)["6901234567892"]
+    assert (price, promo) == ("9.90", "8.80") and rev > rev_before
+
+    unknown = hq.request("price.update", {"items": [{"sku": MILK["sku"], "price": "1.00"}, {"sku": "nope", "price": "1.00"}]})
+    assert unknown["error"]["code"] == "not_found" and unknown["error"]["message"].startswith("items[1].sku")
+    assert products(daemon)["6907992500133"][0] == "3.50"  # the batch is all or nothing
+
+    naive = hq.request("price.update", {"items": [{"sku": MILK["sku"], "price": "1.00", "effective_at": "2026-12-01T20:00:00"}]})
+    assert naive["error"]["code"] == "invalid_argument" and "time zone" in naive["error"]["message"]
+
+    when = (datetime.now(UTC) + timedelta(seconds=4)).isoformat().replace("+00:00", "Z")
+    later = hq.request("price.update", {"items": [{"sku": MILK["sku"], "price": "2.99", "effective_at": when}]})
+    assert later["result"]["scheduled"][0]["sku"] == MILK["sku"]
+    daemon.kill()  # dies before the change is due
+    daemon.start()
+    wait_online(hq, count=2)
+    applied = hq.wait(lambda _: hq.events("price.applied"), timeout=20)
+    assert applied[0]["data"]["price"] == "2.99"
+    assert products(daemon)["6907992500133"][0] == "2.99"
+    daemon.terminate()
+    daemon.start()  # and after another restart it does not fire again
+    wait_online(hq, count=3)
+    time.sleep(1.5)
+    hq.request("ping", {})
+    assert len({e["id"] for e in hq.events("price.applied")}) == 1
+    daemon.terminate()
