@@ -23,8 +23,8 @@ DEFAULT_GALLERY = DEFAULT_MODEL.parent / "gallery.npz"
 
 # "unsure" rule, thresholds chosen on the val split (see models/produce/MODEL_CARD.md):
 # unsure when the best product's score is below UNSURE_SCORE or beats the runner-up by less than UNSURE_MARGIN.
-UNSURE_SCORE = 0.55
-UNSURE_MARGIN = 0.05
+UNSURE_SCORE = 0.675
+UNSURE_MARGIN = 0.06
 # frames whose 224x224 view has a grey-level standard deviation below this are blank (lens cap, black, white)
 BLANK_STD = 6.0
 
