@@ -2,7 +2,99 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+LED_COLOURS = ("red", "green", "blue", "yellow", "cyan", "magenta", "white")
+
+
+class _Frozen(BaseModel):
+    """Strict, immutable config models (a typo is an error, not a silent default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SimulatedRadio(_Frozen):
+    """The simulated fleet used by the demo and tests: plain labels plus the fridge labels of `coldchain`."""
+
+    seed: int = 0
+    labels: Annotated[int, Field(ge=0, le=100_000)] = 100
+    connect_s: Annotated[float, Field(ge=0)] = 2.0
+    gatt_op_s: Annotated[float, Field(ge=0)] = 0.03
+    throughput_bytes_per_s: Annotated[float, Field(gt=0)] = 10_000.0
+    time_scale: Annotated[float, Field(ge=0)] = 1.0
+
+
+class BluetoothRadio(_Frozen):
+    """A real Bluetooth adapter driving labels in connected mode."""
+
+    adapter: str = "hci0"
+    connect_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+
+
+class Retry(_Frozen):
+    """Per-label retry policy of image pushes: capped exponential back-off, then give up until the next change."""
+
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
+    base_s: Annotated[float, Field(gt=0)] = 5.0
+    max_s: Annotated[float, Field(gt=0)] = 600.0
+
+
+class Picking(_Frozen):
+    """Pick-light flashing of online orders."""
+
+    colours: Annotated[list[Literal[LED_COLOURS]], Field(min_length=1)] = ["green", "blue", "magenta", "cyan", "yellow", "red"]  # type: ignore[valid-type]
+    timeout_s: Annotated[float, Field(gt=0, le=86_400)] = 600.0
+    alternate_s: Annotated[int, Field(ge=1, le=60)] = 2
+    connections: Annotated[int, Field(ge=1, le=32)] = 2
+
+
+class SimulatedFridge(_Frozen):
+    """How the simulator models a section's fridge (ignored with a real radio)."""
+
+    set_point_c: float = 4.0
+    door_opens_per_h: Annotated[float, Field(ge=0)] = 2.0
+    seed: int = 0
+
+
+class Section(_Frozen):
+    """One fridge or freezer section: its sensor labels and its alert rule."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,32}$")]
+    name: str = ""
+    labels: Annotated[list[str], Field(min_length=1)]
+    min_c: float = -30.0
+    max_c: float = 8.0
+    min_duration_s: Annotated[float, Field(ge=0)] = 900.0
+    hysteresis_c: Annotated[float, Field(ge=0)] = 1.0
+    door_tolerance_s: Annotated[float, Field(ge=0)] = 600.0
+    door_rise_c: Annotated[float, Field(gt=0)] = 2.0
+    simulated: SimulatedFridge = SimulatedFridge()
+
+    @model_validator(mode="after")
+    def _limits(self) -> Section:
+        """A rule whose range is empty can never be normal."""
+        if self.min_c >= self.max_c:
+            raise ValueError("min_c must be below max_c")
+        return self
+
+
+class ColdChain(_Frozen):
+    """Temperature polling of fridge-section labels, retention, alerts and the daily report."""
+
+    poll_interval_s: Annotated[float, Field(ge=0.5)] = 300.0
+    retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    report_hour: Annotated[int, Field(ge=0, le=23)] = 6
+    sections: list[Section] = []
+
+
+class DemoStore(_Frozen):
+    """A generated catalogue (Chinese names) bound to the labels at start; loading is idempotent."""
+
+    enabled: bool = False
+    products: Annotated[int, Field(ge=1, le=10_000)] = 300
+    seed: int = 1
 
 
 class EslSection(BaseModel):
@@ -11,3 +103,13 @@ class EslSection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True
+    backend: Literal["simulated", "bluetooth"] = "simulated"
+    simulated: SimulatedRadio = SimulatedRadio()
+    bluetooth: BluetoothRadio = BluetoothRadio()
+    connections: Annotated[int, Field(ge=1, le=64)] = 4
+    operation_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    retry: Retry = Retry()
+    qr_base_url: str = "https://shop.example.cn/p/"
+    picking: Picking = Picking()
+    coldchain: ColdChain = ColdChain()
+    demo_store: DemoStore = DemoStore()

@@ -2,6 +2,54 @@
 
 from __future__ import annotations
 
+import sqlite_utils
+
 from edge.store.migrations import Step
 
-STEPS: list[Step] = []
+
+def _v1(db: sqlite_utils.Database) -> None:
+    """Label registry, push work queue, pick orders, temperature readings, alerts and report requests."""
+    db["esl_labels"].create(
+        {
+            "id": str, "esl_group": int, "esl_id": int, "model": str, "width": int, "height": int,
+            "display_type": int, "leds": int, "temp_sensor": int, "sku": str, "state": str, "battery_v": float,
+            "last_seen": str, "shown_digest": str, "last_error": str, "created_at": str,
+        },
+        pk="id",
+        not_null={"esl_group", "esl_id", "state"},
+    )
+    db["esl_labels"].create_index(["sku"])
+    db["esl_labels"].create_index(["state"])
+    db["esl_work"].create(
+        {"label": str, "sku": str, "revision": int, "digest": str, "attempts": int, "next_at": float,
+         "status": str, "last_error": str, "queued_at": str},
+        pk="label",
+        not_null={"attempts", "next_at", "status"},
+    )
+    db["esl_work"].create_index(["status", "next_at"])
+    db["esl_pick_orders"].create(
+        {"order_id": str, "color": str, "status": str, "started_at": str, "started_mono": float,
+         "expires_at": float, "ended_at": str},
+        pk="order_id",
+        not_null={"color", "status", "expires_at"},
+    )
+    db["esl_pick_orders"].create_index(["status"])
+    db["esl_pick_items"].create(
+        {"order_id": str, "sku": str, "qty": int, "labels": str, "status": str, "done_at": str},
+        pk=("order_id", "sku"),
+        not_null={"status"},
+    )
+    db["esl_readings"].create(
+        {"id": int, "section": str, "label": str, "ts": float, "temp_c": float}, pk="id", not_null={"ts"},
+    )
+    db["esl_readings"].create_index(["section", "ts"])
+    db["esl_alerts"].create(
+        {"id": int, "section": str, "raised_at": float, "cleared_at": float, "peak_c": float, "reason": str},
+        pk="id",
+        not_null={"section", "raised_at"},
+    )
+    db["esl_alerts"].create_index(["section", "raised_at"])
+    db["esl_reports"].create({"day": str, "status": str, "html": str, "csv": str, "requested_at": str}, pk="day")
+
+
+STEPS: list[Step] = [_v1]

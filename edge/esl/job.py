@@ -1,0 +1,76 @@
+"""The esl job: registers labels, follows the catalogue, pushes prices, flashes pick lights, watches fridges."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import structlog
+
+from edge.esl import labels
+from edge.esl.backend import Backend, build_backend
+from edge.esl.config import EslSection
+from edge.esl.pushing import Pusher
+from edge.jobs import JobContext
+
+log = structlog.get_logger("esl")
+
+
+class EslJob:
+    """The shelf-label component the daemon supervises."""
+
+    name = "esl"
+
+    def __init__(self, ctx: JobContext, backend: Backend) -> None:
+        """Wire the parts; the radio is used only once `run` starts."""
+        self.ctx = ctx
+        self.config: EslSection = ctx.config.esl  # type: ignore[assignment]
+        self.backend = backend
+        self.fleet = backend.fleet
+        self._render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esl-render")
+        self.pusher = Pusher(ctx.store, backend.radio, self.config, self._render_pool)
+        self._running = False
+        labels.register_commands(ctx.registry)
+
+    async def run(self) -> None:
+        """Register the backend's labels, then follow the catalogue and push until cancelled."""
+        store = self.ctx.store
+        new = await store.write(lambda tx: labels.register_labels(tx, self.backend.labels))
+        log.info("esl.labels.registered", new=new, known=len(self.backend.labels))
+        self._running = True
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._follow_catalog(), name="esl-catalog")
+                group.create_task(self.pusher.run(), name="esl-pusher")
+        finally:
+            self._running = False
+
+    async def _follow_catalog(self) -> None:
+        """Queue labels whose product changed, at start and after every catalogue commit."""
+        changed = self.ctx.store.changed("catalog")
+        while True:
+            changed.clear()
+            queued = await self.ctx.store.write(labels.catalog_changed)
+            if queued:
+                log.info("esl.catalog.queued", labels=queued)
+            await changed.wait()
+
+    async def stop(self) -> None:
+        """Nothing to hand back: unfinished pushes stay queued in SQLite and resume at the next start."""
+        self._render_pool.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def healthy(self) -> bool:
+        """Running and following the catalogue."""
+        return self._running
+
+    def health(self) -> Any:
+        """Push progress (queued / in flight / done / failed) for `status` and the demo."""
+        return {"backend": self.config.backend, "push": self.pusher.progress.snapshot()}
+
+
+def build(ctx: JobContext) -> EslJob:
+    """Entry point called by edge.jobs when `[esl]` is enabled."""
+    config: EslSection = ctx.config.esl  # type: ignore[assignment]
+    return EslJob(ctx, build_backend(config))
