@@ -16,8 +16,9 @@ from typing import Any
 
 import structlog
 from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from edge.scheduler_store import SqliteJobStore
 
 log = structlog.get_logger("scheduler")
 
@@ -46,7 +47,7 @@ class Scheduler:
         self._aps = AsyncIOScheduler(
             jobstores={
                 "memory": MemoryJobStore(),
-                "durable": SQLAlchemyJobStore(url=f"sqlite:///{database}", tablename="apscheduler_jobs"),
+                "durable": SqliteJobStore(database),
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=UTC,
