@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from edge.esl import labels
+from edge.esl import demo_store, labels
 from edge.esl.backend import Backend, build_backend
 from edge.esl.config import EslSection
 from edge.esl.pushing import Pusher
@@ -38,6 +38,10 @@ class EslJob:
         store = self.ctx.store
         new = await store.write(lambda tx: labels.register_labels(tx, self.backend.labels))
         log.info("esl.labels.registered", new=new, known=len(self.backend.labels))
+        if self.config.demo_store.enabled:
+            demo = self.config.demo_store
+            loaded = await store.write(lambda tx: demo_store.load(tx, self.ctx.registry, demo.products, demo.seed))
+            log.info("esl.demo_store.loaded", **loaded)
         self._running = True
         try:
             async with asyncio.TaskGroup() as group:
