@@ -1,0 +1,98 @@
+"""Privacy by construction: after a shopper was seen, nothing identifying is on disk, in the log or on MQTT."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from edge.demo.hq import Hq, unique_in_order
+from edge.screen.events import AUDIENCE_FIELDS, ENGAGED_FIELDS
+from tests.conftest import wait_online
+
+IMAGE_MAGIC = {
+    "jpeg": b"\xff\xd8\xff",
+    "png": b"\x89PNG\r\n\x1a\n",
+    "bmp-header": b"BM6",
+    "webp": b"WEBPVP8",
+    "numpy": b"\x93NUMPY",
+}
+IMAGE_SIZED = 16 * 1024  # a 64×64 grey crop is 4 KB, a 640×480 frame 900 KB; no record of ours comes near 16 KB
+SCREEN_KINDS = {"engaged": set(ENGAGED_FIELDS), "audience": set(AUDIENCE_FIELDS)}
+DWELL_FIELDS = {"mean", "median", "max"}
+# what boxes, landmarks or track ids would look like in a log line or a JSON document
+PERSONAL = re.compile(
+    r"\b(boxe?s?|bbox|landmarks?|track_id|tracks?=|crops?|embeddings?|faces?=)\b|Face\(|\(\s*\d+,\s*\d+,\s*\d+,\s*\d+\s*\)",
+    re.IGNORECASE,
+)
+
+
+def no_image_bytes(blob: bytes, where: str) -> None:
+    """Fail if `blob` holds the signature of an image or array format."""
+    for name, magic in IMAGE_MAGIC.items():
+        assert magic not in blob, f"{name} signature in {where}"
+
+
+def numbers_in_lists(value: Any) -> bool:
+    """Whether a JSON value holds a list of numbers anywhere (the shape of a box or landmark)."""
+    if isinstance(value, list):
+        return any(isinstance(v, (int, float)) for v in value) or any(numbers_in_lists(v) for v in value)
+    if isinstance(value, dict):
+        return any(numbers_in_lists(v) for v in value.values())
+    return False
+
+
+def test_nothing_identifying_leaves_the_screen_job(broker: Any, daemon_factory: Any, hq_factory: Any) -> None:
+    screen = {"id": "entrance", "source": "simulated:shopper", "fps": 10, "period_s": 5}
+    daemon = daemon_factory(broker.url, screen={"screens": [screen]}).start()  # log level debug
+    hq: Hq = hq_factory(broker.port)
+    wait_online(hq, timeout=20)
+
+    # The test must not pass vacuously: the shopper is seen, engages and is counted.
+    hq.wait(lambda _: hq.events("engaged"), timeout=20)
+    hq.wait(lambda _: sum(e["data"]["passing"] for e in unique_in_order(hq.events("audience"))) >= 1, timeout=20)
+    daemon.terminate()
+    data_dir = daemon.config.parent / "d-data"
+
+    # Disk: only the SQLite file (and its WAL/SHM) exists; no image signature and no image-sized value in it.
+    files = [p for p in data_dir.rglob("*") if p.is_file()]
+    assert files and all(p.name.startswith("store-edge.db") for p in files), files
+    for path in files:
+        no_image_bytes(path.read_bytes(), str(path))
+    conn = sqlite3.connect(data_dir / "store-edge.db")
+    try:
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+            for row in conn.execute(f'SELECT * FROM "{table}"').fetchall():  # noqa: S608 - names from sqlite_master
+                for value in row:
+                    assert not isinstance(value, bytes) or len(value) < IMAGE_SIZED, f"blob in {table}"
+                    assert not isinstance(value, str) or len(value) < IMAGE_SIZED, f"image-sized text in {table}"
+        outbox = [(k, json.loads(d)) for k, d in conn.execute("SELECT kind, data FROM outbox").fetchall()]
+    finally:
+        conn.close()
+
+    # Log (debug level): no image bytes, nothing shaped like a box, landmark or track id.
+    log = daemon.log_path.read_bytes()
+    no_image_bytes(log, "the log")
+    assert b"screen.camera.up" in log  # the job did log at this level
+    found = PERSONAL.search(log.decode(errors="replace"))
+    assert found is None, f"identifying-looking text in the log: {found.group(0)!r}"
+
+    # MQTT: every payload small and image-free; screen events carry only the whitelisted fields.
+    assert hq.messages
+    for topic, payload, _ in hq.messages:
+        no_image_bytes(payload, topic)
+        assert len(payload) < IMAGE_SIZED, topic
+        assert PERSONAL.search(payload.decode(errors="replace")) is None, topic
+    events = [(e["kind"], e["data"]) for e in unique_in_order(hq.events())] + outbox
+    for kind, data in events:
+        if kind in SCREEN_KINDS:
+            assert set(data) == SCREEN_KINDS[kind], (kind, data)
+            assert not numbers_in_lists(data), (kind, data)
+        if kind == "audience":
+            assert set(data["dwell_s"]) == DWELL_FIELDS
+    assert {k for k, _ in events} >= {"engaged", "audience", "device.health"}
+    telemetry = [json.loads(p) for t, p, _ in hq.messages if t.endswith("/telemetry/screen")]
+    for body in telemetry:
+        assert not numbers_in_lists(body), body
