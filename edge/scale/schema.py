@@ -2,6 +2,27 @@
 
 from __future__ import annotations
 
+import sqlite_utils
+
 from edge.store.migrations import Step
 
-STEPS: list[Step] = []
+
+def _v1(db: sqlite_utils.Database) -> None:
+    """Learned/enrolled gallery embeddings, the class -> SKU map of the shipped model, and completed weighings."""
+    db["scale_gallery"].create(
+        {"id": int, "sku": str, "model_version": str, "source": str, "embedding": bytes, "created_at": str},
+        pk="id",
+        not_null={"sku", "model_version", "source", "embedding", "created_at"},
+    )
+    db["scale_gallery"].create_index(["model_version", "sku"])
+    db["scale_weighings"].create(
+        {
+            "id": int, "scale_id": str, "weighing": int, "sku": str, "plu": int, "grams": int, "pieces": int,
+            "unit_price": str, "basis": str, "amount": str, "barcode": str, "rank": int, "learned": int, "at": str,
+        },
+        pk="id",
+        not_null={"scale_id", "sku", "unit_price", "amount", "barcode", "at"},
+    )
+
+
+STEPS: list[Step] = [_v1]

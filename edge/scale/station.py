@@ -1,0 +1,284 @@
+"""One self-service scale at run time: its devices (scale, camera, printer) and the loop feeding its session.
+
+The station is the coordinator of one physical scale (house style): it owns the serial driver,
+the camera and the printer, turns readings into session inputs, serves the session's recognition
+requests through the job's recogniser (off the event loop) and prints confirmed labels. It knows
+nothing of MQTT or SQLite: the job records sales and events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import structlog
+
+from devices.camera import Camera, CameraError, open_camera
+from devices.camera.capture import Backoff as CameraBackoff
+from devices.camera.simulated import FolderSource
+from devices.printer.escpos import EscPosPrinter, PrinterError, PrinterSettings
+from devices.printer.simulator import PrinterSimulator
+from devices.scale.driver import Health, ScaleDriver, default_settings
+from devices.scale.errors import ScaleError
+from devices.scale.reading import WeightReading
+from devices.scale.simulator import MtSicsSimulator, ScaleModel, ScaleSimulator, Toledo8217Simulator
+from edge.scale.config import ScaleDevice
+from edge.scale.label import LabelError, render_label
+from edge.scale.pricing import Product
+from edge.scale.session import BarcodeSpec, NotReady, Phase, Recognise, Rules, Sale, Session, SessionError
+
+log = structlog.get_logger("scale")
+
+#: What the job's recogniser returns for one frame: (candidates, unsure, model version, embedding).
+Recognition = tuple[list[tuple[str, float]], bool, str, np.ndarray]
+Recogniser = Callable[[np.ndarray], Awaitable[Recognition]]
+
+STABLE_READ_TIMEOUT_S = 4.0
+
+
+class StationError(SessionError):
+    """A device stopped the sale (scale silent, printer gone): no label was printed."""
+
+    code = "device"
+
+
+@dataclass
+class Devices:
+    """The hardware of one station; simulators are set when the config asks for simulated devices."""
+
+    driver: ScaleDriver
+    camera: Camera | None
+    printer: EscPosPrinter
+    scale_sim: ScaleSimulator | None = None
+    printer_sim: PrinterSimulator | None = None
+
+
+def build_devices(cfg: ScaleDevice, data_dir: Path) -> Devices:
+    """Drivers for the configured ports; `simulated:*` ports get a pty simulator started in-process."""
+    scale_sim: ScaleSimulator | None = None
+    port, protocol = cfg.port, cfg.protocol
+    if port.startswith("simulated:"):
+        protocol = port.split(":", 1)[1]
+        model = ScaleModel(division_g=cfg.division_g, settle_s=0.6, seed=zlib.crc32(cfg.id.encode()))
+        scale_sim = (MtSicsSimulator if protocol == "mt-sics" else Toledo8217Simulator)(model).start()  # type: ignore[abstract]
+        port = scale_sim.path
+    driver = ScaleDriver(default_settings(protocol, port, baudrate=cfg.baud), protocol, poll_interval=0.1)  # type: ignore[arg-type]
+    printer_sim: PrinterSimulator | None = None
+    printer_port = cfg.printer
+    if printer_port == "simulated":
+        printer_sim = PrinterSimulator().start()
+        printer_port = printer_sim.path
+    return Devices(driver, _camera(cfg, data_dir), EscPosPrinter(PrinterSettings(printer_port, cfg.printer_baud)), scale_sim, printer_sim)
+
+
+def _camera(cfg: ScaleDevice, data_dir: Path) -> Camera | None:
+    """USB index / URL through OpenCV, or a folder of images (quick back-off: the folder may appear later)."""
+    if not cfg.camera:
+        return None
+    if cfg.camera.startswith("folder:"):
+        folder = Path(cfg.camera.removeprefix("folder:"))
+        folder = folder if folder.is_absolute() else data_dir / folder
+        return Camera(FolderSource(folder), name=f"{cfg.id}-camera", fps=cfg.camera_fps, backoff=CameraBackoff(0.2, 1.0))
+    return open_camera(cfg.camera, name=f"{cfg.id}-camera", fps=None)
+
+
+class Station:
+    """One scale's run loop: readings -> session, recognition requests -> recogniser, confirmations -> label."""
+
+    def __init__(
+        self,
+        cfg: ScaleDevice,
+        devices: Devices,
+        recognise: Recogniser,
+        *,
+        confirm_timeout_s: float,
+        change_divisions: int,
+        timezone: tzinfo,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Wire the devices to a fresh session with the scale's metrology and the label's barcode."""
+        self.cfg = cfg
+        self.id = cfg.id
+        self.devices = devices
+        self._recognise = recognise
+        self._tz = timezone
+        self._clock = clock
+        self.session = Session(
+            Rules(cfg.min_grams, cfg.division_g, change_divisions, confirm_timeout_s),
+            BarcodeSpec(cfg.barcode_layout, cfg.barcode_prefix),
+        )
+        self.embedding: np.ndarray | None = None  # of the current weighing's frame, kept only in memory
+        self.changed = asyncio.Event()
+        self.printer_problem: str | None = None
+        self.labels = 0
+        self._printer_open = False
+        self._lock = asyncio.Lock()
+        self._queue: asyncio.Queue[WeightReading] = asyncio.Queue(64)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ----- lifetime -----------------------------------------------------------------------
+    async def run(self) -> None:
+        """Start the devices and feed the session until cancelled."""
+        remove = self.devices.driver.add_listener(self._on_reading)
+        await self.devices.driver.start()
+        if self.devices.camera is not None:
+            await asyncio.to_thread(self.devices.camera.start)
+        await self._open_printer()
+        try:
+            while True:
+                try:
+                    reading = await asyncio.wait_for(self._queue.get(), 0.25)
+                except TimeoutError:
+                    self._idle()
+                    continue
+                self._feed(reading)
+        finally:
+            remove()
+            for task in list(self._tasks):
+                task.cancel()
+
+    async def close(self) -> None:
+        """Stop the devices (and simulators) of this station."""
+        await self.devices.driver.stop()
+        if self.devices.camera is not None:
+            await asyncio.to_thread(self.devices.camera.stop, 2.0)
+        await asyncio.to_thread(self.devices.printer.close)
+        for sim in (self.devices.scale_sim, self.devices.printer_sim):
+            if sim is not None:
+                await asyncio.to_thread(sim.stop)
+
+    # ----- readings -----------------------------------------------------------------------
+    def _on_reading(self, reading: WeightReading) -> None:
+        """Driver listener (on the loop): queue the reading, dropping the oldest if the loop lags."""
+        if self._queue.full():
+            self._queue.get_nowait()
+        self._queue.put_nowait(reading)
+
+    def _idle(self) -> None:
+        """No reading for a while: expire offers, and drop the weighing when the scale stopped answering."""
+        before = self.session.phase
+        if self.devices.driver.health is not Health.CONNECTED:
+            self.session.fault(f"scale {self.devices.driver.health.value}")
+        else:
+            self.session.tick(self._clock())
+        if self.session.phase is not before:
+            self.changed.set()
+
+    def _feed(self, reading: WeightReading) -> None:
+        """One reading into the session; start the recognition it may ask for."""
+        before = (self.session.phase, self.session.current)
+        grams = reading.grams if reading.state in ("ok", "zero", "motion") else None
+        request = self.session.reading(grams, reading.stable, self._clock())
+        if request is not None:
+            self.embedding = None
+            task = asyncio.create_task(self._recognition(request), name=f"scale-recognise:{self.id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if (self.session.phase, self.session.current) != before:
+            self.changed.set()
+
+    async def _recognition(self, request: Recognise) -> None:
+        """Take one frame and recognise it off the loop; a stale answer (item changed) is dropped by the session."""
+        try:
+            image = await self._frame()
+            candidates, unsure, version, embedding = await self._recognise(image)
+        except (CameraError, ValueError) as err:
+            if self.session.recognition_failed(request.token, str(err), self._clock()):
+                log.warning("scale.recognition.failed", scale=self.id, error=str(err))
+                self.changed.set()
+            return
+        if self.session.recognised(request.token, candidates, unsure, version, self._clock()):
+            self.embedding = embedding
+            self.changed.set()
+
+    async def _frame(self) -> np.ndarray:
+        """ONE frame showing the settled item: the newest if it is fresh, else the next one (bounded wait)."""
+        camera = self.devices.camera
+        if camera is None:
+            raise CameraError("no camera configured")
+        frame = camera.latest()
+        max_age = 2.0 / camera.fps if camera.fps else 0.2
+        if frame is None or time.time() - frame.ts > max_age:
+            frame = await asyncio.to_thread(camera.wait_newer, frame.seq if frame else 0, 1.0)
+        if frame is None:
+            raise CameraError(f"no frame from the camera ({camera.health.state.value})")
+        return frame.image
+
+    # ----- confirmation -------------------------------------------------------------------
+    async def confirm(self, product: Product, sku: str, pieces: int | None, plu: int | None) -> Sale:
+        """Re-read the scale's own stable weight, price it, render and print the label; raises with no label printed."""
+        async with self._lock:
+            if self.session.phase is not Phase.OFFERED:
+                self.session.tick(self._clock())
+                raise NotReady(f"nothing to confirm (scale is {self.session.phase.value})")
+            try:
+                reading = await asyncio.wait_for(self.devices.driver.stable_reading(), STABLE_READ_TIMEOUT_S)
+            except (ScaleError, TimeoutError) as err:
+                raise StationError(f"scale did not give a stable weight: {err or 'timeout'}") from err
+            if reading.grams is None or reading.state not in ("ok", "zero"):
+                raise StationError(f"scale reports {reading.state} ({reading.raw!r})")
+            sale = self.session.confirm(
+                product, sku, scale_grams=reading.grams, pieces=pieces, now=self._clock(), plu=plu, tared_by_scale=reading.net
+            )
+            self.changed.set()
+            try:
+                image = await asyncio.to_thread(render_label, sale.quote, sale.code, sale.layout, packed_at=datetime.now(self._tz))
+                await self._print(image)
+            except (LabelError, PrinterError) as err:
+                self.session.unconfirm(f"label not printed: {err}")
+                raise StationError(f"label not printed: {err}") from err
+            self.labels += 1
+            return sale
+
+    async def _open_printer(self) -> None:
+        """Open the printer port; a failure is reported in health and retried at the next label."""
+        try:
+            await asyncio.to_thread(self.devices.printer.open)
+        except PrinterError as err:
+            self.printer_problem = str(err)
+            log.warning("scale.printer.unavailable", scale=self.id, error=str(err))
+            return
+        self._printer_open = True
+        self.printer_problem = None
+
+    async def _print(self, image: Any) -> None:
+        """Print one label, reopening the port once if it had gone away."""
+        if not self._printer_open:
+            await self._open_printer()
+        try:
+            await self.devices.printer.print_image_async(image)
+        except PrinterError as err:
+            self._printer_open = False
+            self.printer_problem = str(err)
+            await asyncio.to_thread(self.devices.printer.close)
+            raise
+        self.printer_problem = None
+
+    # ----- status -------------------------------------------------------------------------
+    @property
+    def healthy(self) -> bool:
+        """Scale answering, camera streaming (when configured) and printer usable."""
+        camera_ok = self.devices.camera is None or self.devices.camera.health.ok
+        return self.devices.driver.health is Health.CONNECTED and camera_ok and self.printer_problem is None
+
+    def health(self) -> dict[str, Any]:
+        """Snapshot for `status`."""
+        camera = self.devices.camera.health if self.devices.camera is not None else None
+        return {
+            "healthy": self.healthy,
+            "phase": self.session.phase.value,
+            "grams": self.session.grams,
+            "problem": self.session.problem,
+            "scale": self.devices.driver.health.value,
+            "garbage_frames": self.devices.driver.garbage_count,
+            "camera": None if camera is None else {"state": camera.state.value, "frames": camera.frames, "error": camera.last_error},
+            "printer": self.printer_problem or "ok",
+            "labels": self.labels,
+        }
