@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from devices.camera import Backoff, Camera, OpenCVSource
@@ -23,11 +22,13 @@ def _backoff() -> Backoff:
 
 def simulated_shopper(name: str, fps: float) -> Camera:
     """A shop camera where one simulated shopper walks up, stops 6 s in the zone, looks, turns and leaves, once."""
-    if importlib.util.find_spec("skimage") is None:
+    try:
+        import skimage  # noqa: F401 - the shopper's face comes from scikit-image's sample data
+    except ImportError as err:
         raise SourceError(
             "source 'simulated:shopper' needs scikit-image, which is only in the demo/test extras: "
             "pip install 'store-edge[demo]'"
-        )
+        ) from err
     from devices.camera.scene import Scene, shopper_walk
 
     scene = Scene([shopper_walk(t0=SHOPPER_START_S)], width=640, height=480)

@@ -11,11 +11,13 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from aiohttp import web
 
 from devices.camera.scene import shop_background
 from edge.app import App
 from edge.config import ConfigError, parse_config
 from edge.demo.hq import Hq, unique_in_order
+from edge.screen.hook import EngagedHook
 from edge.screen.job import ScreenJob
 
 
@@ -67,11 +69,35 @@ def shop_folder(path: Path, image: np.ndarray | None = None) -> Path:
     return path
 
 
-async def test_a_shopper_engages_once_and_is_counted(running: Any, broker: Any, hq_factory: Any) -> None:
+@pytest.fixture
+async def player() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """A stand-in for the screen's media player on the store LAN: records what the engaged hook posts."""
+    posted: list[dict[str, Any]] = []
+
+    async def engaged(request: web.Request) -> web.Response:
+        posted.append(await request.json())
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/engaged", engaged)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield f"http://127.0.0.1:{port}/engaged", posted
+    await runner.cleanup()
+
+
+async def test_a_shopper_engages_once_and_is_counted(running: Any, broker: Any, hq_factory: Any, player: Any) -> None:
     hq: Hq = hq_factory(broker.port)
-    app = running([{"id": "entrance", "source": "simulated:shopper", "fps": 10, "period_s": 300}])
+    url, posted = player
+    app = running([{"id": "entrance", "source": "simulated:shopper", "fps": 10, "period_s": 300,
+                    "engaged_hook": {"url": url}}])
     job = screen_job(app)
     engaged = await until(lambda: unique_in_order(hq.events("engaged")), 15, "no engaged event")
+    await until(lambda: posted, 5, "the local hook was not called")
+    assert posted == [engaged[0]["data"]]
     assert job.healthy and job.health()["screens"]["entrance"]["state"] == "up"
     data = engaged[0]["data"]
     assert data["screen"] == "entrance" and 1.0 <= data["distance_m"] <= 1.5 and data["viewers"] == 1
@@ -87,6 +113,14 @@ async def test_a_shopper_engages_once_and_is_counted(running: Any, broker: Any, 
     assert sum(p["engaged"] for p in periods) == 1
     assert 4.0 <= max(p["dwell_s"]["max"] or 0 for p in periods) <= 10.0  # ~6 s standing at 1.2 m
     assert max(p["facing_share"] or 0 for p in periods) >= 0.7
+
+
+async def test_a_dead_hook_endpoint_is_logged_not_fatal() -> None:
+    hook = EngagedHook("http://127.0.0.1:9/engaged", 1.0, "x")  # port 9 (discard): nothing listens
+    hook.fire({"screen": "x"})
+    await asyncio.sleep(0)
+    await asyncio.wait_for(hook.close(), 5)
+    assert hook.failed == 1 and hook.sent == 0 and hook.last_error
 
 
 async def test_a_missing_camera_is_unhealthy_and_the_rest_goes_on(
