@@ -11,6 +11,7 @@ import structlog
 from edge.esl import demo_store, labels
 from edge.esl.backend import Backend, build_backend
 from edge.esl.config import EslSection
+from edge.esl.picking import LedDriver, PickCommands
 from edge.esl.pushing import Pusher
 from edge.jobs import JobContext
 
@@ -30,8 +31,10 @@ class EslJob:
         self.fleet = backend.fleet
         self._render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esl-render")
         self.pusher = Pusher(ctx.store, backend.radio, self.config, self._render_pool)
+        self.leds = LedDriver(ctx.store, backend.radio, self.config.picking)
         self._running = False
         labels.register_commands(ctx.registry)
+        PickCommands(self.config.picking).register(ctx.registry)
 
     async def run(self) -> None:
         """Register the backend's labels, then follow the catalogue and push until cancelled."""
@@ -47,6 +50,7 @@ class EslJob:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._follow_catalog(), name="esl-catalog")
                 group.create_task(self.pusher.run(), name="esl-pusher")
+                group.create_task(self.leds.run(), name="esl-leds")
         finally:
             self._running = False
 
@@ -71,7 +75,7 @@ class EslJob:
 
     def health(self) -> Any:
         """Push progress (queued / in flight / done / failed) for `status` and the demo."""
-        return {"backend": self.config.backend, "push": self.pusher.progress.snapshot()}
+        return {"backend": self.config.backend, "push": self.pusher.progress.snapshot(), "pick": self.leds.health()}
 
 
 def build(ctx: JobContext) -> EslJob:

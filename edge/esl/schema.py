@@ -28,7 +28,7 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
     db["esl_work"].create_index(["status", "next_at"])
     db["esl_pick_orders"].create(
-        {"order_id": str, "color": str, "status": str, "started_at": str, "started_mono": float,
+        {"order_id": str, "color": str, "status": str, "started_at": str, "started_ts": float,
          "expires_at": float, "ended_at": str},
         pk="order_id",
         not_null={"color", "status", "expires_at"},
