@@ -87,11 +87,6 @@ class ScreenWorker:
         self._executor: ThreadPoolExecutor | None = None
 
     @property
-    def camera(self) -> Camera | None:
-        """The screen's current camera (the demo rewinds its simulated scene through it)."""
-        return self._camera
-
-    @property
     def stale_s(self) -> float:
         """How long without a frame before the camera counts as down."""
         return max(2.0, 5.0 / self.spec.fps)
