@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from zoneinfo import ZoneInfo
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -10,6 +11,7 @@ import structlog
 
 from edge.esl import demo_store, labels
 from edge.esl.backend import Backend, build_backend
+from edge.esl.coldchain import ColdChainMonitor, ReportArgs
 from edge.esl.config import EslSection
 from edge.esl.picking import LedDriver, PickCommands
 from edge.esl.pushing import Pusher
@@ -35,6 +37,12 @@ class EslJob:
         self._running = False
         labels.register_commands(ctx.registry)
         PickCommands(self.config.picking).register(ctx.registry)
+        self.coldchain = ColdChainMonitor(
+            ctx.store, backend.radio, self.config.coldchain, ctx.data_dir, ctx.config.store.name or ctx.config.store.id,
+            ZoneInfo(ctx.config.store.timezone),
+        )
+        ctx.registry.register("temperature.report", ReportArgs, self.coldchain.request_report,
+                              "Write the temperature report of a day (HTML + CSV) and announce it with report.ready")
 
     async def run(self) -> None:
         """Register the backend's labels, then follow the catalogue and push until cancelled."""
@@ -45,12 +53,17 @@ class EslJob:
             demo = self.config.demo_store
             loaded = await store.write(lambda tx: demo_store.load(tx, self.ctx.registry, demo.products, demo.seed))
             log.info("esl.demo_store.loaded", **loaded)
+        await self.coldchain.resume()
+        if self.config.coldchain.sections:
+            self.ctx.scheduler.every("esl.coldchain.poll", self.config.coldchain.poll_interval_s, self.coldchain.poll)
+            self.ctx.scheduler.every("esl.coldchain.daily", 600, self.coldchain.daily)
         self._running = True
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._follow_catalog(), name="esl-catalog")
                 group.create_task(self.pusher.run(), name="esl-pusher")
                 group.create_task(self.leds.run(), name="esl-leds")
+                group.create_task(self.coldchain.run_reports(), name="esl-reports")
         finally:
             self._running = False
 
@@ -75,7 +88,8 @@ class EslJob:
 
     def health(self) -> Any:
         """Push progress (queued / in flight / done / failed) for `status` and the demo."""
-        return {"backend": self.config.backend, "push": self.pusher.progress.snapshot(), "pick": self.leds.health()}
+        return {"backend": self.config.backend, "push": self.pusher.progress.snapshot(), "pick": self.leds.health(),
+                "coldchain": self.coldchain.health()}
 
 
 def build(ctx: JobContext) -> EslJob:

@@ -1,0 +1,69 @@
+"""Cold chain on the simulated fleet (polling, events, alerts, report files) and the report figures from known readings."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from devices.esl.fridge import Fridge
+from edge.esl.config import Section
+from edge.esl.report import SectionDay, day_bounds, to_csv, to_html
+from tests.edge.esl.jobkit import running
+
+SECTIONS = [
+    {"id": "dairy", "name": "乳品柜", "labels": ["F0:00:00:00:00:01", "F0:00:00:00:00:02"], "max_c": 8, "min_c": 0,
+     "min_duration_s": 1, "door_tolerance_s": 1, "hysteresis_c": 1},
+    {"id": "meat", "name": "冷鲜肉", "labels": ["F0:00:00:00:00:03"], "max_c": 6, "min_c": -2, "min_duration_s": 1},
+]
+
+
+async def test_polling_alert_raised_and_cleared_and_report_written(broker, tmp_path):
+    coldchain = {"poll_interval_s": 0.5, "sections": SECTIONS}
+    async with running(broker.port, tmp_path / "data", simulated={"labels": 2}, coldchain=coldchain) as d:
+        await d.wait(lambda: {e["data"]["section"] for e in d.events("temperature")} == {"dairy", "meat"})
+        first = next(e["data"] for e in d.events("temperature") if e["data"]["section"] == "dairy")
+        assert {r["label"] for r in first["readings"]} == set(SECTIONS[0]["labels"]) and first["state"] == "normal"
+        assert 1 < first["mean_c"] < 8
+
+        fleet = d.job.fleet
+        warm = fleet.label(SECTIONS[0]["labels"][1])
+        normal = warm.fridge
+        warm.fridge = dataclasses.replace(normal, fail_at_s=fleet.clock() - 60, warm_rate_c_per_h=3600, door_opens_per_h=0)
+        raised = await d.wait(lambda: d.events("temperature.alert"), timeout=15)
+        assert raised[0]["data"]["section"] == "dairy" and raised[0]["data"]["state"] == "raised"
+        assert raised[0]["data"]["temp_c"] > 8
+        warm.fridge = Fridge(set_point_c=3.0, cycle_amplitude_c=0, door_opens_per_h=0)
+        cleared = await d.wait(lambda: [e for e in d.events("temperature.alert") if e["data"]["state"] == "cleared"], timeout=15)
+        assert cleared[0]["data"]["temp_c"] <= 7 and d.job.health()["coldchain"]["sections"]["dairy"] == "normal"
+        assert {e["data"]["section"] for e in d.events("temperature.alert")} == {"dairy"}
+
+        reply = await d.request("temperature.report", {})
+        assert reply["ok"] and reply["result"]["queued"]
+        ready = (await d.wait(lambda: d.events("report.ready")))[0]["data"]
+        page = Path(ready["html"]).read_text(encoding="utf-8")
+        assert page.count("<svg") == 2 and "乳品柜" in page and 'class="alert"' in page and "http" not in page.split("<svg", 1)[1].replace("http://www.w3.org/2000/svg", "")
+        rows = {r["section"]: r for r in csv.DictReader(io.StringIO(Path(ready["csv"]).read_text(encoding="utf-8")))}
+        assert rows["dairy"]["alerts"] == "1" and float(rows["dairy"]["max_c"]) > 8 and rows["meat"]["alerts"] == "0"
+        assert Path(ready["html"]).parent == tmp_path / "data" / "reports"
+        stored = d.db("SELECT count(*) FROM esl_readings WHERE section = 'dairy'")[0][0]
+        assert stored >= 2 * len([e for e in d.events("temperature") if e["data"]["section"] == "dairy"]) - 2
+
+
+def test_report_figures_from_known_readings():
+    tz = ZoneInfo("Asia/Shanghai")
+    day = date(2026, 11, 24)
+    start, end = day_bounds(day, tz)
+    assert end - start == 86400
+    section = Section(id="s", name="冷柜 <1>", labels=["x"], min_c=0, max_c=8)
+    readings = [(start + 600 * k, v) for k, v in enumerate([4, 5, 9, 10, 9.5, 6, 2])]  # three readings above 8 °C
+    one = SectionDay(section, readings, [(start + 1200, start + 3000)])
+    stats = one.stats()
+    assert stats == {"readings": 7, "min_c": 2, "max_c": 10, "mean_c": round(45.5 / 7, 2), "minutes_out_of_range": 30.0, "alerts": 1}
+    rows = list(csv.DictReader(io.StringIO(to_csv([one]))))
+    assert rows[0]["minutes_out_of_range"] == "30.0" and rows[0]["name"] == "冷柜 <1>"
+    page = to_html("店", day, tz, [one, SectionDay(section, [], [])])
+    assert "冷柜 &lt;1&gt;" in page and page.count("<polyline") == 1 and page.count("<svg") == 2
