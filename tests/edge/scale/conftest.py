@@ -70,7 +70,7 @@ async def running(config: Any) -> AsyncIterator[App]:
     task = asyncio.create_task(app.run())
     try:
         job = app.jobs[0]
-        await until(lambda: len(job.gallery) > 0 or not job.stations, 30, "gallery")
+        await until(lambda: len(job.gallery) > 0, 30, "gallery")
         for station in job.stations.values():
             await until(lambda s=station: s.devices.driver.health.value == "connected", 10, "scale connected")
             if station.devices.camera is not None:

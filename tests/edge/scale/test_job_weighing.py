@@ -27,7 +27,7 @@ async def test_weighing_event_and_printed_label_match_the_pricing(tmp_path: Path
     folder = camera_folder(tmp_path / "cam", images)
     hq: Hq = hq_factory(broker.port)
     async with running(scale_config(tmp_path / "data", broker.url, folder)) as app:
-        wait_online(hq)
+        await asyncio.to_thread(wait_online, hq)
         job = app.jobs[0]
         station = job.stations["sc1"]
         names = station.devices.camera.source.names

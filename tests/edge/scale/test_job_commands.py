@@ -1,0 +1,100 @@
+"""HQ's scale commands over real Mosquitto (`scale.enroll`, `scale.gallery`) and a scale that stops answering."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge.demo.hq import Hq
+from edge.scale.job import ScaleJobError
+from tests.conftest import wait_online
+from tests.edge.scale.conftest import camera_folder, needs_dataset, dataset_image, place, running, scale_config, until
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def _textured(seed: int) -> Image.Image:
+    """A colourful random texture (the recognizer refuses blank frames)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(12, 12, 3), dtype=np.uint8)
+    return Image.fromarray(small).resize((256, 256), Image.Resampling.BICUBIC)
+
+
+async def _ask(hq: Hq, name: str, body: dict) -> dict:
+    return await asyncio.to_thread(hq.request, name, body, None, 15.0)
+
+
+async def test_enroll_validates_and_adds_examples(tmp_path: Path, broker, hq_factory) -> None:
+    hq: Hq = hq_factory(broker.port)
+    config = scale_config(tmp_path / "data", broker.url, None, scales=[])
+    good = base64.b64encode(_jpeg(_textured(1))).decode()
+    async with running(config) as app:
+        await asyncio.to_thread(wait_online, hq)
+        job = app.jobs[0]
+        errors = {
+            "unknown sku": await _ask(hq, "scale.enroll", {"sku": "NO-SUCH", "images": [good]}),
+            "no images": await _ask(hq, "scale.enroll", {"sku": "P-BANANA"}),
+            "not base64": await _ask(hq, "scale.enroll", {"sku": "P-BANANA", "images": [good, "%%%not base64"]}),
+            "corrupt": await _ask(hq, "scale.enroll", {"sku": "P-BANANA", "images": [base64.b64encode(b"\xff\xd8\xff garbage").decode()]}),
+            "blank": await _ask(hq, "scale.enroll", {"sku": "P-BANANA", "images": [base64.b64encode(_jpeg(Image.new("RGB", (200, 200), "white"))).decode()]}),
+            "missing file": await _ask(hq, "scale.enroll", {"sku": "P-BANANA", "paths": [str(tmp_path / "nope.jpg")]}),
+        }
+        codes = {k: (v["ok"], v["error"]["code"]) for k, v in errors.items()}
+        assert codes == {
+            "unknown sku": (False, "not_found"),
+            "no images": (False, "invalid_argument"),
+            "not base64": (False, "invalid_argument"),
+            "corrupt": (False, "invalid_argument"),
+            "blank": (False, "invalid_argument"),
+            "missing file": (False, "invalid_argument"),
+        }
+        assert errors["not base64"]["error"]["message"].startswith("images[1]:")
+        assert "decode" in errors["corrupt"]["error"]["message"] and "blank" in errors["blank"]["error"]["message"]
+        assert errors["missing file"]["error"]["message"].startswith("paths[0]:")
+        counts = await _ask(hq, "scale.gallery", {"sku": "P-BANANA"})
+        assert counts["result"]["products"][0]["stored"] == 0  # a refused command stored nothing
+
+        base = len(job.gallery.examples("P-BANANA"))
+        path = tmp_path / "banana.jpg"
+        path.write_bytes(_jpeg(_textured(2)))
+        ok = await _ask(hq, "scale.enroll", {"sku": "P-BANANA", "images": [good], "paths": [str(path)]})
+        assert ok["ok"] and ok["result"]["added"] == 2 and ok["result"]["examples"] == 2
+        again = await _ask(hq, "scale.enroll", {"sku": "P-BANANA", "images": [good]})
+        assert again["result"]["added"] == 0 and again["result"]["duplicates"] == 1
+        await until(lambda: len(job.gallery.examples("P-BANANA")) == base + 2, 5, "gallery refreshed")
+        counts = await _ask(hq, "scale.gallery", {"sku": "P-BANANA"})
+        assert counts["result"]["products"] == [{"sku": "P-BANANA", "name": "香蕉", "base": base, "stored": 2}]
+        everything = await _ask(hq, "scale.gallery", {})
+        assert len(everything["result"]["products"]) == 81 and everything["result"]["model_version"] == job.model_version
+        assert (await _ask(hq, "scale.gallery", {"sku": "NO-SUCH"}))["error"]["code"] == "not_found"
+
+
+@needs_dataset
+async def test_silent_scale_is_unhealthy_and_prints_nothing(tmp_path: Path, broker) -> None:
+    folder = camera_folder(tmp_path / "cam", [dataset_image("Kiwi", 0)])
+    async with running(scale_config(tmp_path / "data", broker.url, folder)) as app:
+        job = app.jobs[0]
+        station = job.stations["sc1"]
+        await place(station, None, 500)
+        assert job.healthy
+        station.devices.scale_sim.silent = True
+        await until(lambda: not job.healthy, 5, "unhealthy")
+        assert job.health()["scales"]["sc1"]["scale"] == "unhealthy"
+        with pytest.raises(ScaleJobError) as refused:
+            await asyncio.wait_for(job.confirm("sc1", 1), 10)
+        assert refused.value.code in ("not_ready", "device")
+        assert station.devices.printer_sim.pages == []
+        rows = app.store.read_sync(lambda db: db.execute("SELECT count(*) FROM scale_weighings").fetchone()[0])
+        assert rows == 0
+        station.devices.scale_sim.silent = False
+        await until(lambda: job.healthy, 5, "healthy again")
