@@ -93,6 +93,7 @@ def test_nothing_identifying_leaves_the_screen_job(broker: Any, daemon_factory: 
         if kind == "audience":
             assert set(data["dwell_s"]) == DWELL_FIELDS
     assert {k for k, _ in events} >= {"engaged", "audience", "device.health"}
+    assert any(d["partial"] for k, d in events if k == "audience")  # SIGTERM closed the open period
     telemetry = [json.loads(p) for t, p, _ in hq.messages if t.endswith("/telemetry/screen")]
     for body in telemetry:
         assert not numbers_in_lists(body), body
