@@ -1,7 +1,150 @@
-"""The scale job's part of the demo story: scenes played after the link scenes."""
+"""The scale job's part of the demo story: customers weigh dataset images on a simulated self-service scale.
+
+The scale is the pty simulator read by the production driver, the camera a folder of test_dev
+images (linked, never copied), the printer the ESC/POS simulator; labels are saved as PNG files.
+"""
 
 from __future__ import annotations
 
-from edge.demo.story_base import Scene
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
 
-SCENES: list[Scene] = []
+from edge.demo.story_base import DemoContext, Scene
+
+CAMERA_FOLDER = "scale-camera"
+# (fine class of the test_dev image, grams on the platter, pieces for by-piece goods, index of the image)
+CUSTOMERS: list[tuple[str, int, int | None, int]] = [
+    ("Banana", 1235, None, 3),
+    ("Granny-Smith", 655, None, 1),
+    ("Red-Bell-Pepper", 410, None, 2),
+    ("Tropicana-Juice-Smooth", 1050, 2, 0),
+    ("Pomegranate", 480, None, 4),
+    ("Zucchini", 390, None, 1),
+]
+
+
+def _job(ctx: DemoContext) -> Any:
+    """The running scale job, if the demo config enables it."""
+    return next((j for j in ctx.app.jobs if j.name == "scale"), None)
+
+
+def _link_images(dataset: Path, target: Path) -> list[tuple[str, str, int, int | None]]:
+    """Link one test_dev image per customer into the camera folder, atomically (the camera lists it once)."""
+    lines = [line.split(",")[0].strip() for line in (dataset / "test_dev.txt").read_text().splitlines() if line.strip()]
+    staging = target.with_name(target.name + ".tmp")
+    staging.mkdir(parents=True, exist_ok=True)
+    plan = []
+    for number, (cls, grams, pieces, index) in enumerate(CUSTOMERS):
+        matches = [p for p in lines if Path(p).parent.name == cls]
+        image = dataset / matches[min(index, len(matches) - 1)]
+        name = f"{number:02d}-{image.name}"
+        os.symlink(image, staging / name)
+        plan.append((cls, name, grams, pieces))
+    os.replace(staging, target)
+    return plan
+
+
+async def _until(predicate: Any, timeout: float, what: str) -> Any:
+    """Poll a condition on the daemon, bounded in time."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"scale demo: timed out waiting for {what}")
+        await asyncio.sleep(0.03)
+    return value
+
+
+async def scene_weighing(ctx: DemoContext) -> None:
+    """Self-service scale: weigh, recognise once when stable, tap, print a priced label; the gallery learns."""
+    job = _job(ctx)
+    if job is None or not job.stations:
+        ctx.say("(scale scenes skipped: no [scale] section with a scale in this config)")
+        return
+    dataset = job.cfg.demo_images
+    if not (dataset / "test_dev.txt").is_file():
+        ctx.say(f"(scale demo needs the Grocery Store dataset at {dataset} (test_dev.txt + images); set [scale] demo_images)")
+        return
+    station = next(iter(job.stations.values()))
+    camera, sim, printer = station.devices.camera, station.devices.scale_sim, station.devices.printer_sim
+    if camera is None or sim is None or printer is None:
+        ctx.say("(scale demo needs the simulated scale, folder camera and simulated printer of config/demo.toml)")
+        return
+    plan = _link_images(dataset, Path(camera.source.folder))
+    await _until(lambda: camera.health.ok and station.devices.driver.health.value == "connected", 10, "camera and scale")
+    ctx.say(f"scale {station.id}: {sim.__class__.__name__} on {sim.path} (production driver), camera on {len(plan)} test_dev images, model {job.model_version}")
+    labels = ctx.output / "labels"
+    labels.mkdir(exist_ok=True)
+    skus = job.produce.skus
+    sold = 0
+    for number, (cls, name, grams, pieces) in enumerate(plan, 1):
+        camera.source.show(name)
+        await asyncio.sleep(0.25)
+        sim.model.place(grams)
+        await _until(lambda: station.session.phase.value == "offered", 10, "candidates")
+        shown = job.candidates(station.id)
+        offer = ", ".join(f"{c['rank']}.{c['name']} {c['score']:.2f}" for c in shown["candidates"][:5])
+        ctx.say(f"customer {number} puts {cls} on the scale: {shown['grams']} g stable → {offer}{' (unsure)' if shown['unsure'] else ''}")
+        truth = skus[cls]
+        ranks = [c["sku"] for c in shown["candidates"]]
+        choice: str | int = ranks.index(truth) + 1 if truth in ranks else truth
+        how = f"taps #{choice}" if isinstance(choice, int) else f"not offered, searches and taps {job.search(cls.replace('-', ' '))[0]['name']}"
+        sale = await job.confirm(station.id, choice, pieces=pieces)
+        pages = await asyncio.to_thread(printer.wait_pages, sold + 1, 10)
+        if len(pages) <= sold or pages[sold].image is None:
+            raise RuntimeError("scale demo: the label did not reach the printer")
+        path = labels / f"{number:02d}-{sale['sku']}.png"
+        pages[sold].image.save(path)
+        sold += 1
+        quantity = f"{sale['pieces']} × {sale['unit_price']} 元/件" if sale["pieces"] else f"{sale['grams']} g × {sale['unit_price']} 元/{sale['unit']}"
+        ctx.say(
+            f"  {how}: {sale['name']} {quantity} = ¥{sale['amount']}, barcode {sale['barcode']}, "
+            f"settle→candidates {sale['timings']['settle_to_candidates_ms']:.0f} ms, learned: {sale['learned']} ({sale['learning']}) → {path.name}"
+        )
+        sim.model.clear()
+        await _until(lambda: station.session.phase.value == "empty", 10, "empty platter")
+    events = await ctx.wait(lambda _: len(ctx.hq.events("weighing")) >= sold and ctx.hq.events("weighing"))
+    ctx.say(f"HQ received {len(events)} weighing events (no image leaves the store); labels saved in {labels}")
+
+
+async def scene_refusals(ctx: DemoContext) -> None:
+    """No wrong price is ever printed: a product without a price and an item swapped after the offer are refused."""
+    job = _job(ctx)
+    if job is None or not job.stations or not (job.cfg.demo_images / "test_dev.txt").is_file():
+        return
+    station = next(iter(job.stations.values()))
+    sim, printer = station.devices.scale_sim, station.devices.printer_sim
+    if sim is None or printer is None:
+        return
+    reply = await ctx.request(
+        "product.upsert", {"items": [{"sku": "DEMO-NOPRICE", "name": "待定价水果", "price": "0.00", "unit": "kg", "sale_mode": "weight", "plu": "19999"}]}
+    )
+    await _until(lambda: "DEMO-NOPRICE" in job.products, 5, "catalogue update")
+    before = len(printer.pages)
+    sim.model.place(800)
+    await _until(lambda: station.session.phase.value == "offered", 10, "candidates")
+    try:
+        await job.confirm(station.id, "DEMO-NOPRICE")
+    except Exception as err:  # noqa: BLE001 - the refusal is what the scene shows
+        ctx.say(f"HQ added a product with price 0.00 ({reply['ok']}); the customer taps it: refused, {getattr(err, 'code', '?')}: {err}")
+    else:
+        raise RuntimeError("scale demo: a product without a price was sold")
+    sim.model.place(600)  # a second item lands on the platter after the offer
+    await asyncio.sleep(0.1)
+    try:
+        await job.confirm(station.id, 1)
+    except Exception as err:  # noqa: BLE001
+        ctx.say(f"another item lands before the tap: refused, {getattr(err, 'code', '?')}: {err}")
+    else:
+        raise RuntimeError("scale demo: a label was printed for a weight that changed")
+    sim.model.clear()
+    await _until(lambda: station.session.phase.value == "empty", 10, "empty platter")
+    ctx.say(f"labels printed during these refusals: {len(printer.pages) - before}")
+    counts = await ctx.request("scale.gallery", {"sku": job.produce.skus["Banana"]})
+    product = counts["result"]["products"][0]
+    ctx.say(f"HQ → scale.gallery {product['sku']}: {product['base']} shipped examples + {product['stored']} learned in this store")
+
+
+SCENES: list[Scene] = [scene_weighing, scene_refusals]
