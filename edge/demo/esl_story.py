@@ -1,7 +1,167 @@
-"""The esl job's part of the demo story: scenes played after the link scenes."""
+"""The esl job's part of the demo story: price push with a progress bar, two pick orders, a fridge warming up."""
 
 from __future__ import annotations
 
-from edge.demo.story_base import Scene
+import asyncio
+import dataclasses
+import shutil
+import time
+from decimal import Decimal
+from typing import Any
 
-SCENES: list[Scene] = []
+from devices.esl.led import LedColor
+from edge.demo.story_base import DemoContext, Scene
+from edge.esl.demo_store import catalogue
+from edge.esl.job import EslJob
+
+WARMING_SECTION = "dairy-1"
+SAMPLE_LABELS = 12
+
+
+def _job(ctx: DemoContext) -> EslJob | None:
+    """The running esl job (None when the config has no simulated `[esl]`)."""
+    job = next((j for j in ctx.app.jobs if j.name == "esl"), None)
+    return job if isinstance(job, EslJob) and job.fleet is not None else None
+
+
+def _bar(push: dict[str, Any], total: int) -> str:
+    """A text progress bar of a refresh."""
+    done = push["done"] + push["skipped"] + push["failed"]
+    filled = round(30 * min(done, total) / max(total, 1))
+    return (f"[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} done  {push['in_flight']} in flight  "
+            f"{push['queued']} queued  {push['failed']} failed")
+
+
+async def _until_idle(ctx: DemoContext, job: EslJob, total: int, timeout: float = 60) -> None:
+    """Print the progress bar every second until no push work is left."""
+    deadline = time.monotonic() + timeout
+    last = 0.0
+    await asyncio.sleep(0.3)
+    while time.monotonic() < deadline:
+        push = job.health()["push"]
+        if time.monotonic() - last >= 1.0:
+            ctx.say("  " + _bar(push, total))
+            last = time.monotonic()
+        if push["queued"] == 0 and push["in_flight"] == 0:
+            ctx.say("  " + _bar(push, total))
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError("the label refresh did not finish in time")
+
+
+def _colour_name(colour: LedColor | None) -> str:
+    """A readable name for what an LED shows."""
+    if colour is None:
+        return "dark"
+    names = {(0, 3, 0): "green", (0, 0, 3): "blue", (3, 0, 3): "magenta", (0, 3, 3): "cyan", (3, 3, 0): "yellow", (3, 0, 0): "red"}
+    return names.get((colour.red, colour.green, colour.blue), str(colour))
+
+
+async def store_comes_up(ctx: DemoContext) -> None:
+    """Shelf labels: the simulated store loads its catalogue and brings every label up to date."""
+    job = _job(ctx)
+    if job is None:
+        ctx.say("no simulated [esl] section in this config: skipping the shelf-label scenes")
+        return
+    total = len(job.backend.labels)
+    ctx.say(f"{total} simulated labels, {job.config.connections} connections; waiting for the start-up refresh")
+    await _until_idle(ctx, job, total)
+    listed = (await ctx.request("label.list", {"state": "ok", "limit": 3}))["result"]
+    ctx.say(f"label.list: {listed['total']} labels show their product; e.g. "
+            + ", ".join(f"{x['id']}→{x['sku']}" for x in listed["labels"]))
+
+
+async def price_push(ctx: DemoContext) -> None:
+    """Shelf labels: headquarters marks down every demo product by 10 %; the labels follow."""
+    job = _job(ctx)
+    if job is None:
+        return
+    items = catalogue(job.config.demo_store.products, job.config.demo_store.seed)
+    changes = [{"sku": i["sku"], "price": f"{(Decimal(i['price']) * Decimal('0.9')):.2f}"} for i in items]
+    before = len(ctx.hq.events("label.updated"))
+    reply = await ctx.request("price.update", {"items": changes})
+    ctx.say(f"price.update of {len(changes)} products: applied {reply['result']['applied']}")
+    bound = sum(1 for r in job.backend.labels)
+    await _until_idle(ctx, job, bound)
+    events = {e["id"]: e for e in ctx.hq.events("label.updated")[before:]}
+    sample = changes[0]
+    shown = [e["data"] for e in events.values() if e["data"]["sku"] == sample["sku"]]
+    ctx.say(f"{len(events)} label.updated events; {sample['sku']} now shows ¥{shown[0]['price'] if shown else '?'}"
+            f" (expected ¥{sample['price']})")
+
+
+async def pick_orders(ctx: DemoContext) -> None:
+    """Pick lights: two online orders flash their labels in their own colours; a shared label alternates."""
+    job = _job(ctx)
+    if job is None:
+        return
+    rows = await ctx.app.store.read(lambda db: db.execute(
+        "SELECT sku, min(id) FROM esl_labels WHERE leds > 0 AND sku IS NOT NULL GROUP BY sku ORDER BY sku LIMIT 5").fetchall())
+    skus = [r[0] for r in rows]
+    label_of = dict(rows)
+    first = (await ctx.request("pick.start", {"order_id": "WEB-1001", "items": [{"sku": s, "qty": 1} for s in skus[:3]]}))["result"]
+    second = (await ctx.request("pick.start", {"order_id": "WEB-1002", "items": [{"sku": s, "qty": 2} for s in skus[2:5]]}))["result"]
+    ctx.say(f"order WEB-1001 flashes {first['color']}, WEB-1002 flashes {second['color']}; {skus[2]} is in both")
+    shared = job.fleet.label(label_of[skus[2]])  # type: ignore[union-attr]
+    seen: set[str] = set()
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline and len(seen) < 2:
+        run = shared.led(0)
+        if run is not None:
+            seen.add(_colour_name(run.color))
+        await asyncio.sleep(0.1)
+    ctx.say(f"shared label {shared.address} showed: {', '.join(sorted(seen))}")
+    for sku in skus[:3]:
+        await ctx.request("pick.done", {"order_id": "WEB-1001", "sku": sku})
+    await ctx.request("pick.cancel", {"order_id": "WEB-1002"})
+    done = await ctx.wait(lambda _: len(ctx.hq.events("pick.completed")) >= 2 and ctx.hq.events("pick.completed"))
+    ctx.say("pick.completed: " + ", ".join(f"{e['data']['order_id']} {e['data']['outcome']} in {e['data']['duration_ms']} ms" for e in done))
+
+
+async def fridge_warms(ctx: DemoContext) -> None:
+    """Cold chain: a dairy fridge fails and warms up; the section raises temperature.alert."""
+    job = _job(ctx)
+    if job is None or not job.config.coldchain.sections:
+        return
+    section = next((s for s in job.config.coldchain.sections if s.id == WARMING_SECTION), job.config.coldchain.sections[0])
+    fleet = job.fleet
+    assert fleet is not None
+    label = fleet.label(section.labels[-1])
+    assert label.fridge is not None
+    label.fridge = dataclasses.replace(label.fridge, fail_at_s=fleet.clock(), warm_rate_c_per_h=3600, door_opens_per_h=0)
+    ctx.say(f"{section.name}: the compressor of {label.address} stops (limit {section.max_c:g} °C, "
+            f"{section.min_duration_s:g} s out of range raises an alert)")
+    alert = await ctx.wait(lambda _: [e for e in ctx.hq.events("temperature.alert") if e["data"]["section"] == section.id], timeout=40)
+    data = alert[0]["data"]
+    ctx.say(f"temperature.alert {data['state']}: {data['temp_c']} °C, {data['reason']}, out of range since {data['since']}")
+
+
+async def write_outputs(ctx: DemoContext) -> None:
+    """Shelf labels: write a sample of rendered labels (PNG) and the temperature report into the output folder."""
+    job = _job(ctx)
+    if job is None:
+        return
+    folder = ctx.output / "esl"
+    (folder / "labels").mkdir(parents=True, exist_ok=True)
+    written = 0
+    for label in list(job.fleet.labels.values()):  # type: ignore[union-attr]
+        image = label.displayed_image(0)
+        if image is None:
+            continue
+        image.convert("RGB").save(folder / "labels" / f"{label.address.replace(':', '')}.png")
+        written += 1
+        if written == SAMPLE_LABELS:
+            break
+    ctx.say(f"{written} rendered labels (as the simulated labels display them): {folder / 'labels'}")
+    if not job.config.coldchain.sections:
+        return
+    before = len(ctx.hq.events("report.ready"))
+    await ctx.request("temperature.report", {})
+    ready = (await ctx.wait(lambda _: ctx.hq.events("report.ready")[before:]))[0]["data"]
+    for key in ("html", "csv"):
+        shutil.copy(ready[key], folder)
+    ctx.say(f"temperature report: {folder / (ready['html'].rsplit('/', 1)[-1])} (and .csv); "
+            + "; ".join(f"{s['section']} max {s['max_c']} °C, {s['alerts']} alert(s)" for s in ready["sections"]))
+
+
+SCENES: list[Scene] = [store_comes_up, price_push, pick_orders, fridge_warms, write_outputs]

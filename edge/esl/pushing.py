@@ -129,7 +129,8 @@ class Pusher:
         self._clock = clock
         self._rng = random.Random(seed)
         self._queue: asyncio.Queue[WorkItem] = asyncio.Queue()
-        self._inflight: set[str] = set()
+        self._inflight: set[str] = set()  # labels taken from the table: prefetched or being pushed
+        self._pushing = 0
         self._freed = asyncio.Event()
         self.progress = Progress()
 
@@ -137,6 +138,7 @@ class Pusher:
         """Dispatch and push until cancelled."""
         self._queue = asyncio.Queue()
         self._inflight.clear()
+        self._pushing = 0
         async with asyncio.TaskGroup() as group:
             for n in range(self._config.connections):
                 group.create_task(self._worker(), name=f"esl-push-{n}")
@@ -180,8 +182,8 @@ class Pusher:
                     self._queue.put_nowait(item)
             if queued and self.progress.batch_started is None:
                 self.progress = Progress(batch_started=utc_now())
-            self.progress.queued = queued
-            self.progress.in_flight = len(self._inflight)
+            self.progress.queued = max(0, queued - self._pushing)
+            self.progress.in_flight = self._pushing
             if not queued and not self._inflight:
                 self.progress.batch_started = None
             timeout = 5.0 if due is None else min(5.0, max(0.05, due - now))
@@ -198,9 +200,12 @@ class Pusher:
         """One radio connection: take the next item as soon as the last one is recorded."""
         while True:
             item = await self._queue.get()
+            self._pushing += 1
+            self.progress.in_flight = self._pushing
             try:
                 await self.push(item)
             finally:
+                self._pushing -= 1
                 self._inflight.discard(item.label)
                 self._freed.set()
 
