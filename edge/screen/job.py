@@ -27,7 +27,7 @@ from edge.screen.sources import SourceError, make_camera
 
 log = structlog.get_logger("screen")
 
-WAIT_S = 0.25  # longest wait for a frame: bounds how quickly a stop is noticed
+WAIT_S = 0.1  # longest wait for a frame: bounds how quickly a stop is noticed
 BLANK_STD = 2.0  # pixel standard deviation below which a frame is uniform (as the detector judges it)
 BAD_FRAMES_S = 2.0  # unusable frames (black, covered, corrupt) for this long mean the camera is down
 FPS_WINDOW_S = 5.0

@@ -25,7 +25,7 @@ def make_app(broker_url: str, data: Path, screens: list[dict[str, Any]]) -> App:
     """An App with only the screen job, on the test's broker."""
     return App(parse_config({
         "store": {"id": "s1"}, "data": {"dir": str(data)}, "http": {"enabled": False},
-        "broker": {"url": broker_url, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
+        "broker": {"url": broker_url},
         "screen": {"screens": screens},
     }, env={}))
 
