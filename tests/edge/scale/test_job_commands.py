@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +99,22 @@ async def test_silent_scale_is_unhealthy_and_prints_nothing(tmp_path: Path, brok
         assert rows == 0
         station.devices.scale_sim.silent = False
         await until(lambda: job.healthy, 5, "healthy again")
+
+
+async def test_black_frame_offers_nothing_but_search_still_sells(tmp_path: Path, broker) -> None:
+    folder = tmp_path / "cam"
+    folder.mkdir()
+    Image.new("RGB", (320, 240), "black").save(folder / "black.png")
+    async with running(scale_config(tmp_path / "data", broker.url, folder)) as app:
+        job = app.jobs[0]
+        station = job.stations["sc1"]
+        await place(station, None, 820)
+        shown = job.candidates("sc1")
+        assert shown["candidates"] == [] and "blank" in shown["problem"]
+        found = job.search("xj")  # pinyin initials of 香蕉
+        assert [p["sku"] for p in found] == ["P-BANANA"]
+        sale = await job.confirm("sc1", found[0]["sku"])
+        assert sale["rank"] is None and sale["candidates"] == [] and sale["learned"] is False
+        price = Decimal(job.products["P-BANANA"]["price"])
+        assert sale["grams"] == 820 and sale["amount"] == f"{(price * 820 / 1000).quantize(Decimal('0.01'), ROUND_HALF_UP):.2f}"
+        assert len(await asyncio.to_thread(station.devices.printer_sim.wait_pages, 1, 10)) == 1
