@@ -353,13 +353,13 @@ class ScaleJob:
     ) -> list[tuple[str, np.ndarray]] | None:
         """Sale row, learned example and the `weighing` event in one transaction; returns the product's stored examples if learned."""
         q = sale.quote
-        tx.db["scale_weighings"].insert(
+        event["sale_id"] = tx.db["scale_weighings"].insert(
             {
                 "scale_id": scale_id, "weighing": sale.weighing, "sku": sale.sku, "plu": q.plu, "grams": q.net_grams,
                 "pieces": q.pieces, "unit_price": money(q.unit_price), "basis": q.basis, "amount": money(q.amount),
                 "barcode": sale.code, "rank": sale.rank, "learned": int(embedding is not None), "at": utc_now(),
             }
-        )
+        ).last_pk
         stored = None
         if embedding is not None:
             added = gallery_store.add(

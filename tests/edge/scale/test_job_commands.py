@@ -101,11 +101,13 @@ async def test_silent_scale_is_unhealthy_and_prints_nothing(tmp_path: Path, brok
         await until(lambda: job.healthy, 5, "healthy again")
 
 
-async def test_black_frame_offers_nothing_but_search_still_sells(tmp_path: Path, broker) -> None:
+@pytest.mark.parametrize("protocol", ["mt-sics", "toledo-8217"])
+async def test_black_frame_offers_nothing_but_search_still_sells(tmp_path: Path, broker, protocol: str) -> None:
     folder = tmp_path / "cam"
     folder.mkdir()
     Image.new("RGB", (320, 240), "black").save(folder / "black.png")
-    async with running(scale_config(tmp_path / "data", broker.url, folder)) as app:
+    config = scale_config(tmp_path / "data", broker.url, folder, scales=[{"id": "sc1", "port": f"simulated:{protocol}", "camera": f"folder:{folder}"}])
+    async with running(config) as app:
         job = app.jobs[0]
         station = job.stations["sc1"]
         await place(station, None, 820)
@@ -114,7 +116,7 @@ async def test_black_frame_offers_nothing_but_search_still_sells(tmp_path: Path,
         found = job.search("xj")  # pinyin initials of 香蕉
         assert [p["sku"] for p in found] == ["P-BANANA"]
         sale = await job.confirm("sc1", found[0]["sku"])
-        assert sale["rank"] is None and sale["candidates"] == [] and sale["learned"] is False
+        assert sale["rank"] is None and sale["candidates"] == [] and sale["learned"] is False and sale["sale_id"] == 1
         price = Decimal(job.products["P-BANANA"]["price"])
         assert sale["grams"] == 820 and sale["amount"] == f"{(price * 820 / 1000).quantize(Decimal('0.01'), ROUND_HALF_UP):.2f}"
         assert len(await asyncio.to_thread(station.devices.printer_sim.wait_pages, 1, 10)) == 1
