@@ -20,15 +20,19 @@ import structlog
 from devices.camera import Camera, CameraState
 from edge.jobs import JobContext
 from edge.screen.config import ScreenDevice, ScreenSection
+from edge.screen.detector import BLANK_STD, YuNetDetector
 from edge.screen.errors import BlankFrame, DetectorError, FrameError
 from edge.screen.events import audience_data, engaged_data
 from edge.screen.hook import EngagedHook
+from edge.screen.measures import AudienceConfig, AudienceMeter
+from edge.screen.motion import MotionGate
+from edge.screen.pipeline import ScreenPipeline
 from edge.screen.sources import SourceError, make_camera
+from edge.screen.tracker import Tracker
 
 log = structlog.get_logger("screen")
 
 WAIT_S = 0.1  # longest wait for a frame: bounds how quickly a stop is noticed
-BLANK_STD = 2.0  # pixel standard deviation below which a frame is uniform (as the detector judges it)
 BAD_FRAMES_S = 2.0  # unusable frames (black, covered, corrupt) for this long mean the camera is down
 FPS_WINDOW_S = 5.0
 MODEL_RETRY_S = 30.0
@@ -79,7 +83,7 @@ class ScreenWorker:
         self.error: str | None = None  # a fault that retrying the camera does not cure (model, source spec)
         self.figures = _Figures()
         self._camera: Camera | None = None
-        self._pipeline: Any = None
+        self._pipeline: ScreenPipeline | None = None
         self._seq = 0
         self._started = time.monotonic()
         self._reported: bool | None = None
@@ -147,12 +151,6 @@ class ScreenWorker:
 
     def _build(self) -> None:
         """Blocking set-up: load the detector, make the pipeline, start the capture thread."""
-        from edge.screen.detector import YuNetDetector
-        from edge.screen.measures import AudienceConfig, AudienceMeter
-        from edge.screen.motion import MotionGate
-        from edge.screen.pipeline import ScreenPipeline
-        from edge.screen.tracker import Tracker
-
         s = self.spec
         detector = YuNetDetector(score_threshold=s.score_threshold, min_face_px=s.min_face_px)
         audience = AudienceConfig(
@@ -167,14 +165,14 @@ class ScreenWorker:
 
     def _step(self) -> _Step:
         """Worker thread: wait for the newest frame (older ones are dropped, never queued) and analyse it."""
-        assert self._camera is not None
+        assert self._camera is not None and self._pipeline is not None
         frame = self._camera.wait_newer(self._seq, WAIT_S)
         if frame is None:  # no frame: still let tracks time out and periods close on time
             return _Step(False, self._tick(self.clock()))
         dropped = frame.seq - self._seq - 1 if self._seq else 0
         self._seq = frame.seq
         try:
-            if float(frame.image[::8, ::8].std()) < BLANK_STD:  # checked here: the motion gate would skip it
+            if float(frame.image[::4, ::4].std()) < BLANK_STD:  # checked here: the motion gate would skip it
                 raise BlankFrame("uniform frame (covered lens, dark or dead sensor)")
             events = self._pipeline.process(frame.image, frame.ts)
         except (FrameError, DetectorError) as err:
@@ -183,6 +181,7 @@ class ScreenWorker:
 
     def _tick(self, ts: float) -> list[dict[str, Any]]:
         """Advance the tracker and meter to `ts` without a detection."""
+        assert self._pipeline is not None
         update = self._pipeline.tracker.update([], ts)
         return self._pipeline.meter.observe(update, ts, 1)
 
