@@ -329,6 +329,7 @@ class ScaleJob:
             "sale_mode": row["sale_mode"],
             "grams": q.net_grams,
             "scale_grams": sale.grams,
+            "tare_g": sale.tare_g,
             "pieces": q.pieces,
             "unit_price": money(q.unit_price),
             "unit": q.basis,

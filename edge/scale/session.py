@@ -8,6 +8,7 @@ rule (timeouts, timings) is testable without sleeping. The session never does I/
 Rules that keep a wrong price off a label:
 - the weight priced is the scale's own stable value (the job re-reads it from the scale at confirm
   time and the session refuses when it differs from the weight the candidates were offered for);
+  a product's container tare is applied by the scale (preset tare), never subtracted here;
 - a product without a price, a quantity below the minimum or an amount beyond the barcode's field
   is refused with a typed error and no label;
 - after a label, nothing more is sold until the platter is cleared (zero-return interlock).
@@ -107,6 +108,7 @@ class Sale:
     code: str
     layout: str
     grams: int
+    tare_g: int
     candidates: tuple[Candidate, ...]
     rank: int | None
     unsure: bool
@@ -212,17 +214,22 @@ class Session:
         now: float,
         plu: int | None = None,
         tared_by_scale: bool = False,
+        scale_tare_g: int = 0,
     ) -> Sale:
-        """Price the chosen product for the scale's stable weight `scale_grams` (re-read at confirm time)."""
+        """Price the chosen product for the scale's stable weight `scale_grams` (re-read at confirm time).
+
+        `scale_tare_g` is the tare the scale itself applied for this sale (the reading is then net);
+        the item is still the offered one when net + tare is within `change_grams` of the offered gross.
+        """
         self.tick(now)
         weighing = self.current
         if self.phase is not Phase.OFFERED or weighing is None:
             raise NotReady(f"nothing to confirm (scale is {self.phase.value})")
-        if abs(scale_grams - weighing.grams) > self.rules.change_grams:
+        if abs(scale_grams + scale_tare_g - weighing.grams) > self.rules.change_grams:
             offered = weighing.grams
             self.current = None
             self.phase = Phase.PLACING  # the next stable reading settles the new item and recognises it
-            raise WeightChanged(f"weight is now {scale_grams} g, the offer was for {offered} g")
+            raise WeightChanged(f"weight is now {scale_grams + scale_tare_g} g, the offer was for {offered} g")
         product = replace(product, plu=plu) if plu is not None else product
         limit = amount_limit_fen(self.code.layout)
         try:
@@ -248,6 +255,7 @@ class Session:
             code=code,
             layout=self.code.layout,
             grams=scale_grams,
+            tare_g=scale_tare_g,
             candidates=weighing.candidates,
             rank=rank,
             unsure=weighing.unsure,

@@ -163,6 +163,8 @@ class Station:
 
     def _idle(self) -> None:
         """No reading for a while: expire offers, and drop the weighing when the scale stopped answering."""
+        if self._lock.locked():
+            return
         before = self.session.phase
         if self.devices.driver.health is not Health.CONNECTED:
             self.session.fault(f"scale {self.devices.driver.health.value}")
@@ -173,6 +175,8 @@ class Station:
 
     def _feed(self, reading: WeightReading) -> None:
         """One reading into the session; start the recognition it may ask for."""
+        if self._lock.locked():
+            return  # a tap is being served: the weighing is frozen, and readings under the preset tare are net
         before = (self.session.phase, self.session.current)
         grams = reading.grams if reading.state in ("ok", "zero", "motion") else None
         request = self.session.reading(grams, reading.stable, self._clock())
@@ -213,29 +217,58 @@ class Station:
 
     # ----- confirmation -------------------------------------------------------------------
     async def confirm(self, product: Product, sku: str, pieces: int | None, plu: int | None) -> Sale:
-        """Re-read the scale's own stable weight, price it, render and print the label; raises with no label printed."""
+        """Preset the product's tare on the scale, re-read its stable weight, price, render and print; raises with no label printed."""
         async with self._lock:
             if self.session.phase is not Phase.OFFERED:
                 self.session.tick(self._clock())
                 raise NotReady(f"nothing to confirm (scale is {self.session.phase.value})")
+            tare = product.tare_grams if product.basis != "piece" else 0
+            if tare:
+                await self._preset_tare(tare)
             try:
-                reading = await asyncio.wait_for(self.devices.driver.stable_reading(), STABLE_READ_TIMEOUT_S)
-            except (ScaleError, TimeoutError) as err:
-                raise StationError(f"scale did not give a stable weight: {err or 'timeout'}") from err
-            if reading.grams is None or reading.state not in ("ok", "zero"):
-                raise StationError(f"scale reports {reading.state} ({reading.raw!r})")
-            sale = self.session.confirm(
-                product, sku, scale_grams=reading.grams, pieces=pieces, now=self._clock(), plu=plu, tared_by_scale=reading.net
-            )
-            self.changed.set()
-            try:
-                image = await asyncio.to_thread(render_label, sale.quote, sale.code, sale.layout, packed_at=datetime.now(self._tz))
-                await self._print(image)
-            except (LabelError, PrinterError) as err:
-                self.session.unconfirm(f"label not printed: {err}")
-                raise StationError(f"label not printed: {err}") from err
+                sale = await self._weigh_and_print(product, sku, pieces, plu, tare)
+            finally:
+                if tare:
+                    await self._clear_tare()
             self.labels += 1
             return sale
+
+    async def _weigh_and_print(self, product: Product, sku: str, pieces: int | None, plu: int | None, tare: int) -> Sale:
+        """The scale's stable reading, priced by the session, rendered and printed."""
+        try:
+            reading = await asyncio.wait_for(self.devices.driver.stable_reading(), STABLE_READ_TIMEOUT_S)
+        except (ScaleError, TimeoutError) as err:
+            raise StationError(f"scale did not give a stable weight: {err or 'timeout'}") from err
+        if reading.grams is None or reading.state not in ("ok", "zero"):
+            raise StationError(f"scale reports {reading.state} ({reading.raw!r})")
+        if tare and not reading.net:
+            raise StationError(f"scale did not apply the product's tare of {tare} g")
+        sale = self.session.confirm(
+            product, sku, scale_grams=reading.grams, pieces=pieces, now=self._clock(), plu=plu,
+            tared_by_scale=reading.net, scale_tare_g=tare,
+        )
+        self.changed.set()
+        try:
+            image = await asyncio.to_thread(render_label, sale.quote, sale.code, sale.layout, packed_at=datetime.now(self._tz))
+            await self._print(image)
+        except (LabelError, PrinterError) as err:
+            self.session.unconfirm(f"label not printed: {err}")
+            raise StationError(f"label not printed: {err}") from err
+        return sale
+
+    async def _preset_tare(self, grams: int) -> None:
+        """Have the scale apply the product's container tare, so the net weight is the scale's own."""
+        try:
+            await asyncio.wait_for(self.devices.driver.preset_tare(grams), STABLE_READ_TIMEOUT_S)
+        except (ScaleError, TimeoutError) as err:
+            raise StationError(f"scale refused the product's tare of {grams} g: {err or 'timeout'}") from err
+
+    async def _clear_tare(self) -> None:
+        """Back to gross after the sale (or its refusal); a failure is logged, the next preset overrides it."""
+        try:
+            await asyncio.wait_for(self.devices.driver.clear_tare(), STABLE_READ_TIMEOUT_S)
+        except (ScaleError, TimeoutError) as err:
+            log.warning("scale.tare.clear_failed", scale=self.id, error=str(err) or "timeout")
 
     async def _open_printer(self) -> None:
         """Open the printer port; a failure is reported in health and retried at the next label."""

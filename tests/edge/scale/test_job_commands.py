@@ -1,4 +1,4 @@
-"""HQ's scale commands over real Mosquitto (`scale.enroll`, `scale.gallery`) and a scale that stops answering."""
+"""HQ's scale commands over real Mosquitto (`scale.enroll`, `scale.gallery`), bad frames, preset tare, a scale that stops answering."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import pytest
 from PIL import Image
 
 from edge.demo.hq import Hq
+from edge.scale import barcode
 from edge.scale.job import ScaleJobError
 from tests.conftest import wait_online
-from tests.edge.scale.conftest import camera_folder, needs_dataset, dataset_image, place, running, scale_config, until
+from tests.edge.scale.conftest import camera_folder, clear, dataset_image, needs_dataset, place, running, scale_config, until
 
 
 def _jpeg(image: Image.Image) -> bytes:
@@ -102,7 +103,7 @@ async def test_silent_scale_is_unhealthy_and_prints_nothing(tmp_path: Path, brok
 
 
 @pytest.mark.parametrize("protocol", ["mt-sics", "toledo-8217"])
-async def test_black_frame_offers_nothing_but_search_still_sells(tmp_path: Path, broker, protocol: str) -> None:
+async def test_black_frame_offers_nothing_but_search_still_sells(tmp_path: Path, broker, hq_factory, protocol: str) -> None:
     folder = tmp_path / "cam"
     folder.mkdir()
     Image.new("RGB", (320, 240), "black").save(folder / "black.png")
@@ -120,3 +121,19 @@ async def test_black_frame_offers_nothing_but_search_still_sells(tmp_path: Path,
         price = Decimal(job.products["P-BANANA"]["price"])
         assert sale["grams"] == 820 and sale["amount"] == f"{(price * 820 / 1000).quantize(Decimal('0.01'), ROUND_HALF_UP):.2f}"
         assert len(await asyncio.to_thread(station.devices.printer_sim.wait_pages, 1, 10)) == 1
+        await clear(station)
+
+        # a product with a container tare: the scale applies it (preset tare), the host never subtracts
+        hq: Hq = hq_factory(broker.port)
+        await asyncio.to_thread(wait_online, hq)
+        row = job.products["P-BANANA"]
+        upsert = {k: row[k] for k in ("sku", "name", "price", "unit", "sale_mode", "plu")} | {"tare_g": 15}
+        assert (await _ask(hq, "product.upsert", {"items": [upsert]}))["ok"]
+        await until(lambda: job.products["P-BANANA"]["tare_g"] == 15, 5, "catalogue update")
+        await place(station, None, 1000)
+        tared = await job.confirm("sc1", "P-BANANA")
+        assert (tared["grams"], tared["tare_g"], tared["scale_grams"]) == (985, 15, 985)
+        assert tared["amount"] == f"{(price * 985 / 1000).quantize(Decimal('0.01'), ROUND_HALF_UP):.2f}"
+        assert barcode.parse(tared["barcode"], "price").amount_fen == int(Decimal(tared["amount"]) * 100)
+        assert station.devices.scale_sim.model.sample().tare == 0  # cleared after the label
+        assert len(await asyncio.to_thread(station.devices.printer_sim.wait_pages, 2, 10)) == 2
