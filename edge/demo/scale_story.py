@@ -22,7 +22,7 @@ CUSTOMERS: list[tuple[str, int, int | None, int]] = [
     ("Red-Bell-Pepper", 410, None, 2),
     ("Tropicana-Juice-Smooth", 1050, 2, 0),
     ("Pomegranate", 480, None, 4),
-    ("Zucchini", 390, None, 1),
+    ("Solid-Potato", 870, None, 3),  # the model ranks the floury potato first: the customer taps #2
 ]
 
 
