@@ -108,10 +108,21 @@ class ScaleJob:
         self.ctx = ctx
         self.cfg: ScaleSection = ctx.config.scale  # type: ignore[assignment]
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scale-recognizer")
-        self.recognizer = Recognizer(self.cfg.model or DEFAULT_MODEL)
-        self.model_version = self.recognizer.model_version
-        self.produce = produce_map.load(self.cfg.produce_file) if self.cfg.produce_file else produce_map.ProduceMap({}, [])
-        self._base = self._load_base_gallery()
+        self.problem: str | None = None
+        self.recognizer: Recognizer | None = None
+        self.model_version = ""
+        self.produce = produce_map.ProduceMap({}, [])
+        self._base: dict[str, np.ndarray] = {}
+        # a broken model, gallery or produce file degrades the scales to search-only; the daemon still starts
+        try:
+            if self.cfg.produce_file:
+                self.produce = produce_map.load(self.cfg.produce_file)
+            self.recognizer = Recognizer(self.cfg.model or DEFAULT_MODEL)
+            self.model_version = self.recognizer.model_version
+            self._base = self._load_base_gallery()
+        except (RecognizerError, produce_map.ProduceFileError, OSError, ValueError, KeyError) as err:
+            self.problem = str(err)
+            log.error("scale.recognition.unavailable", error=self.problem)
         self.gallery = Gallery(model_version=self.model_version, max_per_product=100_000, dedupe_cosine=1.0)
         try:
             tz: Any = ZoneInfo(ctx.config.store.timezone)
@@ -132,7 +143,6 @@ class ScaleJob:
         self._search_keys: dict[str, str] = {}
         self._revision = 0
         self.weighings = 0
-        self.problem: str | None = None
         ctx.registry.register("scale.enroll", EnrollArgs, self._enroll, "Enrol example images of a product into the scales' gallery")
         ctx.registry.register("scale.gallery", GalleryArgs, self._gallery_counts, "Gallery examples per product")
         ctx.scheduler.every("scale.telemetry", 30, self._telemetry)
@@ -222,6 +232,8 @@ class ScaleJob:
 
     def _recognise_sync(self, image: np.ndarray) -> Recognition:
         """One frame -> top-k SKUs with cosine scores, the unsure flag and the embedding (worker thread)."""
+        if self.recognizer is None:
+            raise EmptyGallery(f"recognition unavailable: {self.problem}")
         embedding = self.recognizer.run(preprocess(image))
         ids, protos = self.gallery.prototypes()
         sims = protos @ embedding
@@ -377,6 +389,8 @@ class ScaleJob:
     # ----- HQ commands (writer thread) ----------------------------------------------------
     def _enroll(self, tx: Tx, args: EnrollArgs) -> dict[str, Any]:
         """Embed the images and store them as the product's examples (no retraining); bad images name their index."""
+        if self.recognizer is None:
+            raise CommandError("busy", f"recognition unavailable on this gateway: {self.problem}")
         if tx.conn.execute("SELECT 1 FROM products WHERE sku = ?", (args.sku,)).fetchone() is None:
             raise CommandError("not_found", f"sku: unknown product {args.sku!r}")
         embeddings = []

@@ -64,13 +64,14 @@ async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str =
 
 
 @asynccontextmanager
-async def running(config: Any) -> AsyncIterator[App]:
+async def running(config: Any, gallery: bool = True) -> AsyncIterator[App]:
     """Run the App until the block ends; the scale job's devices ready (scale connected, camera streaming)."""
     app = App(config)
     task = asyncio.create_task(app.run())
     try:
         job = app.jobs[0]
-        await until(lambda: len(job.gallery) > 0, 30, "gallery")
+        if gallery:
+            await until(lambda: len(job.gallery) > 0, 30, "gallery")
         for station in job.stations.values():
             await until(lambda s=station: s.devices.driver.health.value == "connected", 10, "scale connected")
             if station.devices.camera is not None:

@@ -137,3 +137,24 @@ async def test_black_frame_offers_nothing_but_search_still_sells(tmp_path: Path,
         assert barcode.parse(tared["barcode"], "price").amount_fen == int(Decimal(tared["amount"]) * 100)
         assert station.devices.scale_sim.model.sample().tare == 0  # cleared after the label
         assert len(await asyncio.to_thread(station.devices.printer_sim.wait_pages, 2, 10)) == 2
+
+
+async def test_broken_model_degrades_to_search_only(tmp_path: Path, broker, hq_factory) -> None:
+    folder = tmp_path / "cam"
+    folder.mkdir()
+    _textured(3).save(folder / "item.png")
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"not a model")
+    async with running(scale_config(tmp_path / "data", broker.url, folder, model=str(bad)), gallery=False) as app:
+        job = app.jobs[0]
+        assert not job.healthy and "broken.onnx" in job.health()["problem"]
+        station = job.stations["sc1"]
+        await until(lambda: "P-BANANA" in job.products, 5, "catalogue")
+        await place(station, None, 500)
+        assert job.candidates("sc1")["candidates"] == [] and "unavailable" in job.candidates("sc1")["problem"]
+        sale = await job.confirm("sc1", "P-BANANA")
+        assert sale["grams"] == 500 and sale["learned"] is False
+        hq: Hq = hq_factory(broker.port)
+        await asyncio.to_thread(wait_online, hq)
+        refused = await _ask(hq, "scale.enroll", {"sku": "P-BANANA", "images": [base64.b64encode(_jpeg(_textured(4))).decode()]})
+        assert refused["error"]["code"] == "busy"
