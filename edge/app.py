@@ -91,13 +91,16 @@ class App:
     async def _stop(self) -> None:
         self.notifier.send(STOPPING=1, STATUS="stopping")
         log.info("daemon.stopping")
-        components = [e.component for e in self._supervised]
-        results = await asyncio.wait_for(
-            asyncio.gather(*(c.stop() for c in reversed(components)), return_exceptions=True), STOP_TIMEOUT_S
-        )
-        for component, result in zip(reversed(components), results):
-            if isinstance(result, Exception):
-                log.warning("component.stop.failed", component=component.name, error=repr(result))
+        # Jobs first (they may still emit), the link last; whatever has not drained in time is cancelled.
+        components = [e.component for e in reversed(self._supervised)]
+        stops = {asyncio.create_task(c.stop(), name=f"stop-{c.name}"): c for c in components}
+        done, late = await asyncio.wait(stops, timeout=STOP_TIMEOUT_S)
+        for task in late:
+            log.warning("component.stop.timeout", component=stops[task].name)
+            task.cancel()
+        for task in done:
+            if task.exception() is not None:
+                log.warning("component.stop.failed", component=stops[task].name, error=repr(task.exception()))
         for entry in self._supervised:
             if entry.task is not None:
                 entry.task.cancel()

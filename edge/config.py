@@ -180,20 +180,31 @@ def _apply_env(raw: dict[str, Any], env: dict[str, str]) -> None:
 
 
 def _known_keys(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
-    """Field names valid at a key path, for 'did you mean' hints."""
+    """Field names valid at a key path (through tables, optional tables and arrays of tables), for hints."""
     current: Any = model
     for part in path:
-        field = getattr(current, "model_fields", {}).get(part) if isinstance(part, str) else None
+        if isinstance(part, int):
+            continue  # an index into an array of tables: the item model is resolved below
+        field = getattr(current, "model_fields", {}).get(part)
         if field is None:
             return []
-        current = field.annotation
-    return list(getattr(current, "model_fields", {}))
+        current = _item_model(field.annotation)
+    return list(getattr(_item_model(current), "model_fields", {}))
+
+
+def _item_model(annotation: Any) -> Any:
+    """The model inside `X | None` or `list[X]`, else the annotation itself."""
+    for arg in getattr(annotation, "__args__", ()) or ():
+        inner = _item_model(arg)
+        if hasattr(inner, "model_fields"):
+            return inner
+    return annotation
 
 
 def _describe(error: dict[str, Any]) -> str:
     """One line per validation error: key path, what is wrong, and a hint."""
     loc = tuple(error["loc"])
-    path = ".".join(str(p) for p in loc) or "(top level)"
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
     kind = error["type"]
     if kind == "extra_forbidden":
         known = _known_keys(Config, loc[:-1])

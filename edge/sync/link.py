@@ -95,6 +95,7 @@ class SyncLink:
         self._last_sync: str | None = None
         self._telemetry: dict[str, dict[str, Any]] = {}
         self._birth = 0
+        self._stopping = False
         self._pending: tuple[_Drain, asyncio.Queue[Incoming]] | None = None
 
     # -- component interface -----------------------------------------------------------------
@@ -103,7 +104,7 @@ class SyncLink:
         """Reconnect forever: WARNING on the first failure of an outage, DEBUG after (no log spam)."""
         attempt = 0
         b = self._config.broker
-        while True:
+        while not self._stopping:
             self.state = LinkState.CONNECTING
             try:
                 session = await self._open()
@@ -115,16 +116,23 @@ class SyncLink:
                     log.info("link.reconnected", after_attempts=attempt)
                 attempt = 0
                 reason = await self._serve(session)
+                if self._stopping:
+                    log.info("link.closed")
+                    break
                 self._last_error = reason
                 log.warning("link.lost", reason=reason)
             self.state = LinkState.DISCONNECTED
             self._session = None
             self._connected_since = None
+            if self._stopping:
+                break
             await asyncio.sleep(backoff_delay(attempt, b.reconnect_min_s, b.reconnect_max_s, self._rng))
             attempt += 1
+        await asyncio.Event().wait()  # stopped on purpose: idle until cancelled (returning would mean a crash)
 
     async def stop(self) -> None:
-        """Say `offline` ourselves (a clean DISCONNECT suppresses the last will), then disconnect."""
+        """Say `offline` ourselves (a clean DISCONNECT suppresses the last will), then disconnect for good."""
+        self._stopping = True
         session = self._session
         if session is not None and not session.closed.done():
             birth = self._birth

@@ -49,6 +49,12 @@ def test_each_kind_of_error_is_readable(tmp_path, toml, expected):
     assert expected in result.stderr and str(path) in result.stderr
 
 
+def test_hints_reach_into_arrays_of_tables():
+    with pytest.raises(ConfigError) as info:
+        parse_config({"store": {"id": "s"}, "screen": {"screens": [{"id": "a", "source": 0, "fpss": 3}]}}, env={})
+    assert "screen.screens[0].fpss: unknown key; did you mean 'fps'?" in info.value.problems
+
+
 def test_all_errors_reported_at_once(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text('[store]\nid = "s1"\ncolour = 1\n[outbox]\nmax_events = 5\ninflght = 3\n')
