@@ -10,9 +10,12 @@ driver and end the order with a `pick.completed` event (outcome `timeout`).
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import math
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -207,12 +210,49 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class PrioritySlots:
+    """N radio connections; waiters with the lower priority go first, so a new order's first light never
+    queues behind colour turns of orders already flashing."""
+
+    def __init__(self, size: int) -> None:
+        """`size` connections, all free."""
+        self._free = size
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    async def acquire(self, priority: int) -> None:
+        """Wait for a free connection (priority 0 before 1, first come first served within one)."""
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._seq), fut))
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release()  # handed a connection while being cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        """Hand the connection to the best waiter, or mark it free."""
+        while self._waiters:
+            _, _, fut = heapq.heappop(self._waiters)
+            if not fut.done():
+                fut.set_result(None)
+                return
+        self._free += 1
+
+
 @dataclass
 class _Lit:
-    """What the driver last told one label's LED."""
+    """What the driver last told one label's LED: the colour of `order`, sent when `orders` shared the label."""
 
     colour: str
     until: float
+    sent_at: float
+    orders: tuple[str, ...]
+    order: str
 
 
 def _active(db: Any) -> tuple[list[tuple[str, str, float]], dict[str, tuple[int, int]], dict[str, list[tuple[str, float, str]]]]:
@@ -247,10 +287,12 @@ class LedDriver:
         self._lit: dict[str, _Lit] = {}
         self._busy: set[str] = set()
         self._paused: dict[str, float] = {}
-        self._slots = asyncio.Semaphore(config.connections)
+        self._slots = PrioritySlots(config.connections)
         self._tasks: set[asyncio.Task[None]] = set()
         self.first_command_at: dict[str, float] = {}  # order -> wall time its first LED command went out
         self.commands = 0
+        self._kick = asyncio.Event()  # an LED operation ended while a label waited for it
+        self._deferred = False
 
     async def run(self) -> None:
         """React to order changes at once, and tick to alternate colours and enforce timeouts."""
@@ -259,14 +301,38 @@ class LedDriver:
         try:
             while True:
                 wake.clear()
+                self._kick.clear()
                 await self.step()
+                waits = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(self._kick.wait())]
                 try:
-                    await asyncio.wait_for(wake.wait(), tick)
-                except TimeoutError:
-                    pass
+                    await asyncio.wait(waits, timeout=tick, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for w in waits:
+                        w.cancel()
         finally:
             for task in self._tasks:
                 task.cancel()
+
+    def _choose(self, label: str, entries: list[tuple[str, float, str]], now: float) -> tuple[tuple[str, float, str], int] | None:
+        """The order whose colour the label should show next and the command's priority, or None to leave it.
+
+        A label that is dark, or that an order has just joined, shows the newest order at once
+        (priority 0). Otherwise orders sharing the label take turns every `alternate_s` (priority 1).
+        """
+        lit = self._lit.get(label)
+        if lit is None:
+            return entries[-1], 0
+        new = [e for e in entries if e[2] not in lit.orders]
+        if new:
+            return new[-1], 0
+        current = next((i for i, e in enumerate(entries) if e[2] == lit.order), None)
+        if current is None:
+            return entries[0], 1
+        if len(entries) > 1 and now - lit.sent_at >= self._config.alternate_s:
+            return entries[(current + 1) % len(entries)], 1
+        if lit.until <= now:
+            return entries[current], 1
+        return None
 
     async def step(self) -> None:
         """Expire overdue orders, then send whatever LED commands the current orders need."""
@@ -279,55 +345,61 @@ class LedDriver:
         active = {o for o, _, _ in orders}
         for order in [o for o in self.first_command_at if o not in active]:
             del self.first_command_at[order]
-        for label, colours in wanted.items():
-            colours = [c for c in colours if c[1] > now]
-            if not colours or label in self._busy or self._paused.get(label, 0) > now:
+        for label, entries in wanted.items():
+            entries = [e for e in entries if e[1] > now]
+            if not entries or self._paused.get(label, 0) > now:
                 continue
-            if len(colours) == 1:
-                colour, expires, _ = colours[0]
-                seconds = max(1, math.ceil(expires - now))
-            else:  # orders sharing a label take turns, one colour per `alternate_s`
-                colour = colours[int(now // self._config.alternate_s) % len(colours)][0]
-                seconds = self._config.alternate_s + 1
-            lit = self._lit.get(label)
-            if lit is None or lit.colour != colour or lit.until <= now:
-                self._send(label, addresses[label], colour, seconds, now, [c[2] for c in colours])
+            if label in self._busy:
+                self._deferred = True
+                continue
+            choice = self._choose(label, entries, now)
+            if choice is None:
+                continue
+            (colour, expires, order), priority = choice
+            seconds = max(1, math.ceil(expires - now)) if len(entries) == 1 else self._config.alternate_s + 1
+            lit = _Lit(colour, now + seconds, now, tuple(e[2] for e in entries), order)
+            self._send(label, addresses[label], lit, priority)
         for label in [lab for lab in self._lit if lab not in wanted and lab not in self._busy]:
             self._stop(label)
 
-    def _spawn(self, label: str, op: Any) -> None:
+    def _spawn(self, label: str, op: Callable[[], Awaitable[None]], priority: int) -> None:
         """Run one LED operation in the background, at most one per label at a time."""
         self._busy.add(label)
-        task = asyncio.create_task(self._guarded(label, op), name=f"esl-led-{label}")
+        task = asyncio.create_task(self._guarded(label, op, priority), name=f"esl-led-{label}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _guarded(self, label: str, op: Any) -> None:
+    async def _guarded(self, label: str, op: Callable[[], Awaitable[None]], priority: int) -> None:
         """One LED operation on one of the driver's connections; a failure pauses that label briefly."""
         try:
-            async with self._slots:
-                await op
+            await self._slots.acquire(priority)
+            try:
+                await op()
+            finally:
+                self._slots.release()
         except (EslError, TimeoutError) as err:
             log.info("esl.led.failed", label=label, error=str(err) or type(err).__name__)
             self._lit.pop(label, None)
             self._paused[label] = self._clock() + _FAILURE_PAUSE_S
         finally:
             self._busy.discard(label)
+            if self._deferred:
+                self._deferred = False
+                self._kick.set()
 
-    def _send(self, label: str, address: tuple[int, int], colour: str, seconds: int, now: float, orders: list[str]) -> None:
-        """Flash `colour` for `seconds` (the next command replaces it)."""
+    def _send(self, label: str, address: tuple[int, int], lit: _Lit, priority: int) -> None:
+        """Flash the chosen order's colour until `lit.until` (the next command replaces it)."""
         target = Label(label, EslAddress(*address))
-        params = LedParams.flash(COLOURS[colour], pattern=0b1010, on_ms=250, off_ms=250, seconds=min(seconds, 0x7FFF))
-        self._lit[label] = _Lit(colour, now + seconds)
+        seconds = max(1, math.ceil(lit.until - lit.sent_at))
+        params = LedParams.flash(COLOURS[lit.colour], pattern=0b1010, on_ms=250, off_ms=250, seconds=min(seconds, 0x7FFF))
+        self._lit[label] = lit
 
         async def op() -> None:
             self.commands += 1
-            sent = time.time()
-            for order in orders:
-                self.first_command_at.setdefault(order, sent)
+            self.first_command_at.setdefault(lit.order, time.time())
             await self._radio.flash_led(target, 0, params)
 
-        self._spawn(label, op())
+        self._spawn(label, op, priority)
 
     def _stop(self, label: str) -> None:
         """Turn the LED off (its orders are done, cancelled or timed out)."""
@@ -340,7 +412,7 @@ class LedDriver:
                 self.commands += 1
                 await self._radio.stop_led(Label(label, EslAddress(*row)), 0)
 
-        self._spawn(label, op())
+        self._spawn(label, op, 1)
 
     def health(self) -> dict[str, Any]:
         """Lit labels and LED commands sent, for status."""
