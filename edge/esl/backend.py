@@ -35,12 +35,14 @@ def _esl_address(n: int) -> EslAddress:
 def _record(label: SimulatedLabel) -> LabelRecord:
     """What onboarding would have learnt about a simulated label (its model, display, LEDs, temperature sensor)."""
     display = label.model.displays[0]
-    temp = next((i for i, s in enumerate(label.sensors)
-                 if isinstance(s, MeshSensor) and s.property_id == MeshProperty.PRESENT_AMBIENT_TEMPERATURE), None)
+    def sensor(prop: MeshProperty) -> int | None:
+        return next((i for i, s in enumerate(label.sensors) if isinstance(s, MeshSensor) and s.property_id == prop), None)
+
     assert label.esl_address is not None
     return LabelRecord(
         label.address, label.esl_address.group_id, label.esl_address.esl_id, label.model.name,
-        display.width, display.height, int(display.display_type), len(label.model.leds), temp,
+        display.width, display.height, int(display.display_type), len(label.model.leds),
+        sensor(MeshProperty.PRESENT_AMBIENT_TEMPERATURE), sensor(MeshProperty.PRESENT_INPUT_VOLTAGE),
     )
 
 

@@ -110,6 +110,9 @@ class EslSection(BaseModel):
     operation_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
     retry: Retry = Retry()
     qr_base_url: str = "https://shop.example.cn/p/"
+    font: str | None = None
+    battery_interval_s: Annotated[float, Field(ge=1)] = 3600.0
+    battery_per_run: Annotated[int, Field(ge=0, le=10_000)] = 50
     picking: Picking = Picking()
     coldchain: ColdChain = ColdChain()
     demo_store: DemoStore = DemoStore()

@@ -11,8 +11,10 @@ import structlog
 
 from edge.esl import demo_store, labels
 from edge.esl.backend import Backend, build_backend
+from edge.esl.battery import BatterySweep
 from edge.esl.coldchain import ColdChainMonitor, ReportArgs
 from edge.esl.config import EslSection
+from edge.esl.label_lock import PerLabelRadio
 from edge.esl.picking import LedDriver, PickCommands
 from edge.esl.pushing import Pusher
 from edge.jobs import JobContext
@@ -31,16 +33,18 @@ class EslJob:
         self.config: EslSection = ctx.config.esl  # type: ignore[assignment]
         self.backend = backend
         self.fleet = backend.fleet
+        self.radio = PerLabelRadio(backend.radio)
         self._render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esl-render")
-        self.pusher = Pusher(ctx.store, backend.radio, self.config, self._render_pool)
-        self.leds = LedDriver(ctx.store, backend.radio, self.config.picking)
+        self.pusher = Pusher(ctx.store, self.radio, self.config, self._render_pool)
+        self.leds = LedDriver(ctx.store, self.radio, self.config.picking)
         self._running = False
         labels.register_commands(ctx.registry)
         PickCommands(self.config.picking).register(ctx.registry)
         self.coldchain = ColdChainMonitor(
-            ctx.store, backend.radio, self.config.coldchain, ctx.data_dir, ctx.config.store.name or ctx.config.store.id,
+            ctx.store, self.radio, self.config.coldchain, ctx.data_dir, ctx.config.store.name or ctx.config.store.id,
             ZoneInfo(ctx.config.store.timezone),
         )
+        self.battery = BatterySweep(ctx.store, self.radio, self.config.battery_per_run)
         ctx.registry.register("temperature.report", ReportArgs, self.coldchain.request_report,
                               "Write the temperature report of a day (HTML + CSV) and announce it with report.ready")
 
@@ -57,6 +61,8 @@ class EslJob:
         if self.config.coldchain.sections:
             self.ctx.scheduler.every("esl.coldchain.poll", self.config.coldchain.poll_interval_s, self.coldchain.poll)
             self.ctx.scheduler.every("esl.coldchain.daily", 600, self.coldchain.daily)
+        if self.config.battery_per_run:
+            self.ctx.scheduler.every("esl.battery", self.config.battery_interval_s, self.battery.run_once)
         self._running = True
         try:
             async with asyncio.TaskGroup() as group:

@@ -36,6 +36,7 @@ class LabelRecord:
     display_type: int | None = None
     leds: int | None = None
     temp_sensor: int | None = None
+    volt_sensor: int | None = None
 
 
 def register_labels(tx: Tx, records: list[LabelRecord]) -> int:
@@ -44,8 +45,8 @@ def register_labels(tx: Tx, records: list[LabelRecord]) -> int:
     before = tx.conn.execute("SELECT count(*) FROM esl_labels").fetchone()[0]
     tx.conn.executemany(
         "INSERT OR IGNORE INTO esl_labels (id, esl_group, esl_id, model, width, height, display_type, leds, temp_sensor,"
-        " state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'unbound', ?)",
-        [(r.id, r.esl_group, r.esl_id, r.model, r.width, r.height, r.display_type, r.leds, r.temp_sensor, now)
+        " volt_sensor, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unbound', ?)",
+        [(r.id, r.esl_group, r.esl_id, r.model, r.width, r.height, r.display_type, r.leds, r.temp_sensor, r.volt_sensor, now)
          for r in records],
     )
     return int(tx.conn.execute("SELECT count(*) FROM esl_labels").fetchone()[0] - before)

@@ -94,9 +94,11 @@ def content_for(product: dict[str, Any], sku: str, qr_base_url: str) -> LabelCon
     )
 
 
-def render_packed(content: LabelContent, width: int, height: int, display_type: int) -> tuple[bytes, str]:
+def render_packed(
+    content: LabelContent, width: int, height: int, display_type: int, font: str | None = None,
+) -> tuple[bytes, str]:
     """Render and pack one label image (blocking: run in an executor); returns the bytes and their content hash."""
-    image = render_label(content, LabelSpec.from_esl_display(width, height, display_type))
+    image = render_label(content, LabelSpec.from_esl_display(width, height, display_type), font)
     if image.width != width:  # the display is portrait: the renderer draws landscape
         image = image.transpose(Image.Transpose.ROTATE_90)
     packed = framebuffer.pack(image, display_type)
@@ -219,7 +221,7 @@ class Pusher:
                 item = await self._learn_display(item)
             content = content_for(item.product, item.sku, self._config.qr_base_url)
             packed, digest = await loop.run_in_executor(
-                self._render_pool, render_packed, content, item.width, item.height, item.display_type,
+                self._render_pool, render_packed, content, item.width, item.height, item.display_type, self._config.font,
             )
         except (RenderError, FramebufferError, ValueError) as err:
             await self._failed(item, attempt, f"render: {type(err).__name__}: {err}", retry=False)

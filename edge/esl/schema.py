@@ -12,7 +12,7 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["esl_labels"].create(
         {
             "id": str, "esl_group": int, "esl_id": int, "model": str, "width": int, "height": int,
-            "display_type": int, "leds": int, "temp_sensor": int, "sku": str, "state": str, "battery_v": float,
+            "display_type": int, "leds": int, "temp_sensor": int, "volt_sensor": int, "battery_at": float, "sku": str, "state": str, "battery_v": float,
             "last_seen": str, "shown_digest": str, "last_error": str, "created_at": str,
         },
         pk="id",
