@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--first-trainable", type=int, default=8, help="blocks before this index stay frozen")
     p.add_argument("--views", type=int, default=4, help="cached augmented views per image")
     p.add_argument("--bag-prob", type=float, default=0.4)
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--eval-last", type=int, default=2, help="evaluate on val (and keep the best) in the last N epochs")
     p.add_argument("--batch", type=int, default=48)
     p.add_argument("--lr", type=float, default=2e-3, help="embedding and classifier")
