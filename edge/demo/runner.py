@@ -47,6 +47,8 @@ async def run_demo(config_path: Path, output: Path, keep_running: bool) -> int:
     data_dir = output / "data"
     env = {**os.environ, "STORE_EDGE_BROKER": broker_url, "STORE_EDGE_DATA_DIR": str(data_dir)}
     config = load_config(config_path, env=env)
+    # The demo must not collide with a daemon already serving on the configured port.
+    config = config.model_copy(update={"http": config.http.model_copy(update={"listen": f"{config.http.host}:0"})})
     configure("warning", "console")
     app = App(config)
     daemon = asyncio.create_task(app.run(), name="daemon")
