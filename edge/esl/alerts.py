@@ -58,6 +58,7 @@ class AlertMonitor:
         self.state, self.since, self.peak = AlertState.ALERT, raised_at, peak_c
 
     def _reason(self, value: float) -> str:
+        """Which limit a reading breaks."""
         return f"above {self.rule.max_c:g} °C" if value > self.rule.max_c else f"below {self.rule.min_c:g} °C"
 
     def _further(self, value: float) -> float:

@@ -36,6 +36,7 @@ def _record(label: SimulatedLabel) -> LabelRecord:
     """What onboarding would have learnt about a simulated label (its model, display, LEDs, temperature sensor)."""
     display = label.model.displays[0]
     def sensor(prop: MeshProperty) -> int | None:
+        """Index of the label's sensor measuring `prop`, if any."""
         return next((i for i, s in enumerate(label.sensors) if isinstance(s, MeshSensor) and s.property_id == prop), None)
 
     assert label.esl_address is not None

@@ -37,6 +37,7 @@ class BatterySweep:
         slots = asyncio.Semaphore(_CONCURRENCY)
 
         async def read(row: tuple[Any, ...]) -> tuple[str, float | None]:
+            """One label's voltage, or None when it did not answer."""
             async with slots:
                 try:
                     reading = await self._radio.read_sensor(Label(row[0], EslAddress(row[1], row[2])), row[3])
@@ -49,6 +50,7 @@ class BatterySweep:
         now, stamp = time.time(), utc_now()
 
         def record(tx: Tx) -> None:
+            """Voltage and last contact; a silent label moves to the back of the line too."""
             for label, volts in results:
                 if volts is None:
                     tx.conn.execute("UPDATE esl_labels SET battery_at = ? WHERE id = ?", (now, label))

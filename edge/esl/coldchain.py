@@ -180,6 +180,7 @@ class ColdChainMonitor:
         day = (local - timedelta(days=1)).date().isoformat()
 
         def queue(tx: Tx) -> None:
+            """Queue the day unless it was requested or written before."""
             if tx.conn.execute("SELECT 1 FROM esl_reports WHERE day = ?", (day,)).fetchone() is None:
                 self.request_report(tx, ReportArgs(day=date.fromisoformat(day)))
 
@@ -201,6 +202,7 @@ class ColdChainMonitor:
         start, end = day_bounds(day, self._tz)
 
         def gather(db: Any) -> list[SectionDay]:
+            """Readings (warmest label per poll) and overlapping alerts of every section for the day."""
             out = []
             for s in self.config.sections:
                 readings = db.execute(
@@ -217,6 +219,7 @@ class ColdChainMonitor:
         csv_path = self.report_dir / f"temperature-{day.isoformat()}.csv"
 
         def write_files() -> None:
+            """Blocking file writes, run in a thread."""
             self.report_dir.mkdir(parents=True, exist_ok=True)
             html_path.write_text(to_html(self._store_name, day, self._tz, days), encoding="utf-8")
             csv_path.write_text(to_csv(days), encoding="utf-8")
@@ -228,6 +231,7 @@ class ColdChainMonitor:
         }
 
         def record(tx: Tx) -> None:
+            """Mark the report written, with its event."""
             tx.conn.execute(
                 "UPDATE esl_reports SET status = 'written', html = ?, csv = ? WHERE day = ?",
                 (str(html_path), str(csv_path), day.isoformat()),

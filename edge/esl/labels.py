@@ -111,10 +111,12 @@ class ListArgs(Args):
 
 
 def _cursor(label_id: str) -> str:
+    """An opaque cursor that resumes after `label_id`."""
     return base64.urlsafe_b64encode(json.dumps({"after": label_id}).encode()).decode()
 
 
 def _after(cursor: str) -> str:
+    """The label id a cursor resumes after; a foreign cursor is an invalid argument."""
     try:
         return str(json.loads(base64.urlsafe_b64decode(cursor.encode()))["after"])
     except (ValueError, KeyError, TypeError) as err:

@@ -395,6 +395,7 @@ class LedDriver:
         self._lit[label] = lit
 
         async def op() -> None:
+            """Send the LED command."""
             self.commands += 1
             self.first_command_at.setdefault(lit.order, time.time())
             await self._radio.flash_led(target, 0, params)
@@ -406,6 +407,7 @@ class LedDriver:
         del self._lit[label]
 
         async def op() -> None:
+            """Look the label up and turn its LED off."""
             row = await self._store.read(lambda db: db.execute(
                 "SELECT esl_group, esl_id FROM esl_labels WHERE id = ?", (label,)).fetchone())
             if row is not None:

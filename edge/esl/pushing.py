@@ -152,6 +152,7 @@ class Pusher:
         """Due work (not already taken), how much is queued in all, and when the next item falls due."""
 
         def query(db: Any) -> tuple[list[WorkItem], int, float | None]:
+            """Runs on the read connection."""
             marks = f"AND w.label NOT IN ({','.join('?' * len(exclude))})" if exclude else ""
             cur = db.execute(_ITEM_SQL.format(exclude=marks), [now, *exclude, limit])
             cols = [c[0] for c in cur.description]
@@ -237,7 +238,7 @@ class Pusher:
             async with asyncio.timeout(self._config.operation_timeout_s * 8):
                 await self._radio.push_image(item.address, 0, packed)
         except (EslError, TimeoutError) as err:
-            await self._failed(item, attempt, _reason(err), retry=True)
+            await self._failed(item, attempt, _reason(err), retry=True, digest=digest)
             return
         duration_ms = round((time.monotonic() - started) * 1000)
         await self._store.write(lambda tx: self._record_ok(tx, item, digest, duration_ms, attempt, content))
@@ -251,6 +252,7 @@ class Pusher:
         d = info.displays[0]
 
         def save(tx: Tx) -> None:
+            """Remember the display and LED count."""
             tx.conn.execute(
                 "UPDATE esl_labels SET width = ?, height = ?, display_type = ?, leds = ? WHERE id = ?",
                 (d.width, d.height, d.display_type, len(info.leds), item.label),
@@ -284,17 +286,19 @@ class Pusher:
             "digest": digest, "duration_ms": duration_ms, "attempts": attempt,
         })
 
-    async def _failed(self, item: WorkItem, attempt: int, reason: str, *, retry: bool) -> None:
+    async def _failed(self, item: WorkItem, attempt: int, reason: str, *, retry: bool, digest: str | None = None) -> None:
         """Count the attempt; retry later with back-off or give up until the product changes again."""
         retry = retry and attempt < self._config.retry.max_attempts
         delay = _backoff(attempt, self._config.retry.base_s, self._config.retry.max_s, self._rng)
         log.info("esl.push.failed", label=item.label, sku=item.sku, attempt=attempt, reason=reason, will_retry=retry)
 
         def record(tx: Tx) -> None:
+            """Attempt count, next try, label state and the event, together."""
             cur = tx.conn.execute(
-                "UPDATE esl_work SET attempts = ?, next_at = ?, status = ?, last_error = ?"
+                "UPDATE esl_work SET attempts = ?, next_at = ?, status = ?, last_error = ?, digest = coalesce(?, digest)"
                 " WHERE label = ? AND sku = ? AND revision IS ?",
-                (attempt, self._clock() + delay, "queued" if retry else "failed", reason, item.label, item.sku, item.revision),
+                (attempt, self._clock() + delay, "queued" if retry else "failed", reason, digest,
+                 item.label, item.sku, item.revision),
             )
             if cur.rowcount != 1:
                 return  # a newer change replaced this work: it will be tried afresh

@@ -73,9 +73,11 @@ def chart(d: SectionDay, start: float, end: float) -> str:
     low, high = math.floor(low), math.ceil(high)
 
     def x(t: float) -> float:
+        """Horizontal pixel of a time."""
         return PAD + (CHART_W - 2 * PAD) * (t - start) / (end - start)
 
     def y(v: float) -> float:
+        """Vertical pixel of a temperature."""
         return CHART_H - PAD + (2 * PAD - CHART_H) * (v - low) / (high - low or 1)
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{CHART_W}" height="{CHART_H}" viewBox="0 0 {CHART_W} {CHART_H}">',
