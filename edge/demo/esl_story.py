@@ -128,7 +128,7 @@ async def fridge_warms(ctx: DemoContext) -> None:
     assert fleet is not None
     label = fleet.label(section.labels[-1])
     assert label.fridge is not None
-    label.fridge = dataclasses.replace(label.fridge, fail_at_s=fleet.clock(), warm_rate_c_per_h=3600, door_opens_per_h=0)
+    label.fridge = dataclasses.replace(label.fridge, fail_at_s=fleet.clock(), warm_rate_c_per_h=1800, door_opens_per_h=0)
     ctx.say(f"{section.name}: the compressor of {label.address} stops (limit {section.max_c:g} °C, "
             f"{section.min_duration_s:g} s out of range raises an alert)")
     alert = await ctx.wait(lambda _: [e for e in ctx.hq.events("temperature.alert") if e["data"]["section"] == section.id], timeout=40)
