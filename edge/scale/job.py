@@ -143,7 +143,9 @@ class ScaleJob:
         self._search_keys: dict[str, str] = {}
         self._revision = 0
         self.weighings = 0
-        ctx.registry.register("scale.enroll", EnrollArgs, self._enroll, "Enrol example images of a product into the scales' gallery")
+        ctx.registry.register(
+            "scale.enroll", EnrollArgs, self._enroll, "Enrol example images of a product into the scales' gallery", prepare=self._embed_enrolment
+        )
         ctx.registry.register("scale.gallery", GalleryArgs, self._gallery_counts, "Gallery examples per product")
         ctx.scheduler.every("scale.telemetry", 30, self._telemetry)
 
@@ -387,12 +389,15 @@ class ScaleJob:
         return stored
 
     # ----- HQ commands (writer thread) ----------------------------------------------------
-    def _enroll(self, tx: Tx, args: EnrollArgs) -> dict[str, Any]:
-        """Embed the images and store them as the product's examples (no retraining); bad images name their index."""
+    async def _embed_enrolment(self, args: EnrollArgs) -> list[np.ndarray]:
+        """Prepare `scale.enroll` on the worker thread: decode and embed every image before the transaction."""
         if self.recognizer is None:
             raise CommandError("busy", f"recognition unavailable on this gateway: {self.problem}")
-        if tx.conn.execute("SELECT 1 FROM products WHERE sku = ?", (args.sku,)).fetchone() is None:
-            raise CommandError("not_found", f"sku: unknown product {args.sku!r}")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._embed_sources, args)
+
+    def _embed_sources(self, args: EnrollArgs) -> list[np.ndarray]:
+        """Blocking: base64 or file → model embedding; a bad image names its index."""
+        assert self.recognizer is not None
         embeddings = []
         sources = [(f"images[{i}]", text) for i, text in enumerate(args.images)] + [(f"paths[{i}]", p) for i, p in enumerate(args.paths)]
         for where, value in sources:
@@ -412,6 +417,12 @@ class ScaleJob:
                 raise CommandError("invalid_argument", f"{where}: {err}") from err
             except RecognizerError as err:
                 raise CommandError("internal", f"{where}: {err}") from err
+        return embeddings
+
+    def _enroll(self, tx: Tx, args: EnrollArgs, embeddings: list[np.ndarray]) -> dict[str, Any]:
+        """Store the prepared embeddings as the product's examples (no retraining)."""
+        if tx.conn.execute("SELECT 1 FROM products WHERE sku = ?", (args.sku,)).fetchone() is None:
+            raise CommandError("not_found", f"sku: unknown product {args.sku!r}")
         added = gallery_store.add(
             tx, args.sku, self.model_version, embeddings, source="enroll",
             max_per_product=self.cfg.learning.max_per_product, dedupe_cosine=self.cfg.learning.dedupe_cosine,

@@ -9,7 +9,7 @@ all; a redelivered or repeated id gets the remembered reply and no second effect
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,17 +44,24 @@ class NoArgs(Args):
     """For commands that take no arguments."""
 
 
-Handler = Callable[[Tx, Any], dict[str, Any]]
+Handler = Callable[..., dict[str, Any]]
+Prepare = Callable[[Any], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
 class Command:
-    """A registered command: its argument model and the transactional handler."""
+    """A registered command: its argument model, an optional slow preparation, and the transactional handler.
+
+    `prepare(args)` runs on the event loop before the transaction (e.g. decoding images and
+    running a model in an executor); it must have no effects, because a repeated id runs it
+    again before the inbox answers. Its result is passed to `handler(tx, args, prepared)`.
+    """
 
     name: str
     args: type[BaseModel]
     handler: Handler
     summary: str
+    prepare: Prepare | None = None
 
 
 class CommandRegistry:
@@ -63,11 +70,11 @@ class CommandRegistry:
     def __init__(self) -> None:
         self._commands: dict[str, Command] = {}
 
-    def register(self, name: str, args: type[BaseModel], handler: Handler, summary: str = "") -> None:
+    def register(self, name: str, args: type[BaseModel], handler: Handler, summary: str = "", prepare: Prepare | None = None) -> None:
         """Add a command; names are unique across jobs."""
         if name in self._commands:
             raise ValueError(f"command {name!r} registered twice")
-        self._commands[name] = Command(name, args, handler, summary or (handler.__doc__ or "").strip())
+        self._commands[name] = Command(name, args, handler, summary or (handler.__doc__ or "").strip(), prepare)
 
     def names(self) -> list[str]:
         """Registered command names, sorted."""
@@ -134,14 +141,34 @@ class Dispatcher:
             log.warning("command.invalid_payload", command=name, problem=problem)
             return _reply_error(None, "invalid_payload", problem)
         assert request_id is not None and args is not None
+        prepared: Any = None
+        failure: dict[str, Any] | None = None
+        command = self._registry.get(name)
+        if command is not None and command.prepare is not None:
+            prepared, failure = await self._prepare(command, request_id, args)
         try:
-            return await self._store.write(lambda tx: self._apply(tx, name, request_id, args))
+            return await self._store.write(lambda tx: self._apply(tx, name, request_id, args, prepared, failure))
         except Exception:
             log.exception("command.internal_error", command=name, request_id=request_id)
             # Not remembered in the inbox: a retry with the same id may succeed.
             return _reply_error(request_id, "internal", "internal error; see the store's log")
 
-    def _apply(self, tx: Tx, name: str, request_id: str, args: dict[str, Any]) -> dict[str, Any]:
+    async def _prepare(self, command: Command, request_id: str, args: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+        """Run the command's slow, effect-free part off the writer thread; a failure becomes the reply."""
+        try:
+            parsed = command.args.model_validate(args)
+        except ValidationError:
+            return None, None  # reported by _run, inside the transaction, like any bad argument
+        assert command.prepare is not None
+        try:
+            return await command.prepare(parsed), None
+        except CommandError as err:
+            log.warning("command.failed", command=command.name, request_id=request_id, code=err.code, problem=err.message)
+            return None, _reply_error(request_id, err.code, err.message)
+
+    def _apply(
+        self, tx: Tx, name: str, request_id: str, args: dict[str, Any], prepared: Any = None, failure: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Runs on the writer thread: inbox check, validation and the handler share one transaction."""
         seen = tx.conn.execute("SELECT name, reply FROM inbox WHERE id = ?", (request_id,)).fetchone()
         if seen is not None:
@@ -149,14 +176,16 @@ class Dispatcher:
                 return _reply_error(request_id, "conflict", f"id {request_id!r} was already used for command {seen[0]!r}")
             log.info("command.repeat", command=name, request_id=request_id)
             return json.loads(seen[1])
-        reply = self._run(tx, name, request_id, args)
+        reply = failure or self._run(tx, name, request_id, args, prepared)
+        if not reply["ok"] and reply["error"]["code"] == "internal":
+            return reply  # not remembered: a retry with the same id may succeed
         tx.conn.execute(
             "INSERT INTO inbox (id, name, received_at, reply) VALUES (?, ?, ?, ?)",
             (request_id, name, utc_now(), json.dumps(reply, ensure_ascii=False, separators=(",", ":"))),
         )
         return reply
 
-    def _run(self, tx: Tx, name: str, request_id: str, args: dict[str, Any]) -> dict[str, Any]:
+    def _run(self, tx: Tx, name: str, request_id: str, args: dict[str, Any], prepared: Any) -> dict[str, Any]:
         command = self._registry.get(name)
         if command is None:
             log.warning("command.unknown", command=name, request_id=request_id)
@@ -169,7 +198,7 @@ class Dispatcher:
             return _reply_error(request_id, "invalid_argument", message)
         tx.conn.execute("SAVEPOINT cmd")
         try:
-            result = command.handler(tx, parsed)
+            result = command.handler(tx, parsed, prepared) if command.prepare else command.handler(tx, parsed)
         except CommandError as err:
             tx.conn.execute("ROLLBACK TO cmd")
             tx.conn.execute("RELEASE cmd")
