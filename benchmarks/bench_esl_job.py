@@ -1,6 +1,7 @@
-"""ESL job benchmark: pick.start → first LED command with 50 orders running; daemon memory with 10,000 labels known.
+"""ESL job benchmark: pick.start → first LED command with 50 orders running; full refresh through the job with
+1, 4 and 8 connections; daemon memory with 10,000 labels known.
 
-Run: .venv/bin/python benchmarks/bench_esl_job.py [--orders 100] [--labels 10000]
+Run: .venv/bin/python benchmarks/bench_esl_job.py [--orders 100] [--labels 10000] [--refresh-labels 400]
 Prints one JSON object. Real Mosquitto on loopback, the in-process daemon and the simulated fleet
 (radio time scaled by 0.01, so a 2 s connection costs 20 ms).
 """
@@ -65,7 +66,7 @@ async def pick_latency(workdir: Path, port: int, orders: int) -> dict[str, objec
             "SELECT min(id) FROM esl_labels WHERE sku = ? AND leds > 0", (items[0]["sku"],)).fetchone()[0])
         sim = job.fleet.label(label)
         sent = time.time()
-        hq.send("pick.start", {"order_id": order, "items": items})
+        await asyncio.to_thread(hq.send, "pick.start", {"order_id": order, "items": items})  # send waits for PUBACK
         while order not in job.leds.first_command_at and time.time() - sent < 10:
             await asyncio.sleep(0.0005)
         first = job.leds.first_command_at.get(order)
@@ -89,6 +90,31 @@ async def pick_latency(workdir: Path, port: int, orders: int) -> dict[str, objec
         "led_commands": commands,
         "mean_ms": round(statistics.mean(latencies) * 1000, 1),
     }
+
+
+async def refresh(workdir: Path, port: int, labels: int, connections: int, scale: float) -> dict[str, float]:
+    """Start-up refresh of a demo store through the whole job (render, queue, push, record): wall time vs the radio's limit."""
+    esl = {"simulated": {"labels": labels, "seed": 5, "time_scale": scale}, "connections": connections,
+           "demo_store": {"enabled": True, "products": labels}, "battery_per_run": 0}
+    config = parse_config(
+        {"store": {"id": "bench"}, "data": {"dir": str(workdir / f"refresh-{connections}")},
+         "broker": {"url": f"mqtt://127.0.0.1:{port}"}, "http": {"enabled": False}, "log": {"level": "warning"}, "esl": esl},
+        env={},
+    )
+    app = App(config)
+    daemon = asyncio.create_task(app.run())
+    job = next(j for j in app.jobs if j.name == "esl")
+    while job.fleet.air_time_s == 0:
+        await asyncio.sleep(0.002)
+    started = time.monotonic()
+    while job.pusher.progress.done < labels:
+        await asyncio.sleep(0.005)
+    wall = time.monotonic() - started
+    limit = job.fleet.air_time_s * scale / connections
+    app.request_stop()
+    await asyncio.wait_for(daemon, 20)
+    return {"connections": connections, "wall_s": round(wall, 2), "radio_limit_s": round(limit, 2),
+            "ratio": round(limit / wall, 3), "labels_per_s": round(labels / wall, 1)}
 
 
 def memory(workdir: Path, broker_url: str, labels: int) -> dict[str, object]:
@@ -123,13 +149,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=100)
     parser.add_argument("--labels", type=int, default=10_000)
+    parser.add_argument("--refresh-labels", type=int, default=400)
+    parser.add_argument("--refresh-scale", type=float, default=0.05, help="radio time scale of the refresh runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         broker = Mosquitto(workdir / "broker").start()
         try:
-            out = {"pick": asyncio.run(pick_latency(workdir, broker.port, args.orders)),
-                   "memory": memory(workdir, broker.url, args.labels)}
+            out = {
+                "pick": asyncio.run(pick_latency(workdir, broker.port, args.orders)),
+                "refresh": {
+                    "labels": args.refresh_labels, "time_scale": args.refresh_scale,
+                    "note": "realistic cost per label (2 s connection, 30 ms GATT ops, 10 kB/s), scaled; ratio = radio limit / wall",
+                    "runs": [asyncio.run(refresh(workdir, broker.port, args.refresh_labels, n, args.refresh_scale)) for n in (1, 4, 8)],
+                },
+                "memory": memory(workdir, broker.url, args.labels),
+            }
         finally:
             broker.stop()
     print(json.dumps(out, indent=2, ensure_ascii=False))
