@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from zoneinfo import ZoneInfo
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 

@@ -148,8 +148,8 @@ class Pusher:
 
     # -- dispatching -----------------------------------------------------------------------
 
-    def _fetch(self, exclude: list[str], limit: int, now: float) -> tuple[list[WorkItem], int, float | None]:
-        """Due work (not already taken), how much is queued in all, and when the next item falls due."""
+    async def _fetch(self, exclude: list[str], limit: int, now: float) -> tuple[list[WorkItem], int, float | None]:
+        """Due work (not already taken), how much is queued in all, and when the next untaken item falls due."""
 
         def query(db: Any) -> tuple[list[WorkItem], int, float | None]:
             """Runs on the read connection."""
@@ -164,10 +164,13 @@ class Pusher:
                     r["label"], r["sku"], r["revision"], r["attempts"], r["esl_group"], r["esl_id"], r["width"],
                     r["height"], r["display_type"], r["shown_digest"], product,
                 ))
-            queued, due = db.execute("SELECT count(*), min(next_at) FROM esl_work WHERE status = 'queued'").fetchone()
+            queued = db.execute("SELECT count(*) FROM esl_work WHERE status = 'queued'").fetchone()[0]
+            due = db.execute(
+                f"SELECT min(next_at) FROM esl_work w WHERE status = 'queued' {marks}", exclude,
+            ).fetchone()[0]
             return items, int(queued), due
 
-        return self._store.read(query)  # type: ignore[return-value]
+        return await self._store.read(query)
 
     async def _dispatch(self) -> None:
         """Keep the workers' queue topped up; sleep until new work, a finished push, or the next due retry."""
@@ -178,7 +181,7 @@ class Pusher:
             self._freed.clear()
             room = prefetch - self._queue.qsize()
             now = self._clock()
-            items, queued, due = await self._fetch(sorted(self._inflight), max(room, 1), now)  # type: ignore[misc]
+            items, queued, due = await self._fetch(sorted(self._inflight), max(room, 1), now)
             if room > 0:
                 for item in items:
                     self._inflight.add(item.label)
