@@ -221,7 +221,7 @@ class ColdChainMonitor:
         def write_files() -> None:
             """Blocking file writes, run in a thread."""
             self.report_dir.mkdir(parents=True, exist_ok=True)
-            html_path.write_text(to_html(self._store_name, day, self._tz, days), encoding="utf-8")
+            html_path.write_text(to_html(self._store_name, day, self._tz, days, self._clock()), encoding="utf-8")
             csv_path.write_text(to_csv(days), encoding="utf-8")
 
         await asyncio.to_thread(write_files)

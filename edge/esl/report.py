@@ -63,8 +63,8 @@ def to_csv(days: list[SectionDay]) -> str:
     return buf.getvalue()
 
 
-def chart(d: SectionDay, start: float, end: float) -> str:
-    """An SVG line chart of the day: readings, the upper (and, if near, lower) limit, alert periods shaded."""
+def chart(d: SectionDay, start: float, end: float, now: float) -> str:
+    """An SVG line chart of the day: readings, the upper (and, if near, lower) limit, alert periods shaded (open ones until `now`)."""
     values = [v for _, v in d.readings]
     low = min([*values, d.section.max_c - 6])
     high = max([*values, d.section.max_c + 2])
@@ -83,7 +83,7 @@ def chart(d: SectionDay, start: float, end: float) -> str:
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{CHART_W}" height="{CHART_H}" viewBox="0 0 {CHART_W} {CHART_H}">',
              f'<rect x="{PAD}" y="{PAD}" width="{CHART_W - 2 * PAD}" height="{CHART_H - 2 * PAD}" fill="#fafafa" stroke="#ccc"/>']
     for raised, cleared in d.alerts:
-        x0, x1 = x(max(raised, start)), x(min(cleared or end, end))
+        x0, x1 = x(max(raised, start)), x(min(cleared or now, end))
         parts.append(f'<rect class="alert" x="{x0:.1f}" y="{PAD}" width="{max(x1 - x0, 1):.1f}" height="{CHART_H - 2 * PAD}" fill="#f8d0d0"/>')
     for hour in range(0, 25, 6):
         hx = x(start + hour * 3600)
@@ -100,8 +100,8 @@ def chart(d: SectionDay, start: float, end: float) -> str:
     return "".join(parts)
 
 
-def to_html(store_name: str, day: date, tz: ZoneInfo, days: list[SectionDay]) -> str:
-    """The report page: a summary table and a chart per section."""
+def to_html(store_name: str, day: date, tz: ZoneInfo, days: list[SectionDay], now: float) -> str:
+    """The report page: a summary table and a chart per section, as of `now` (epoch s)."""
     start, end = day_bounds(day, tz)
     rows, charts = [], []
     for d in days:
@@ -109,7 +109,7 @@ def to_html(store_name: str, day: date, tz: ZoneInfo, days: list[SectionDay]) ->
         cells = [d.section.id, d.section.name, f"{d.section.min_c:g} … {d.section.max_c:g}", s["readings"], s["min_c"],
                  s["max_c"], s["mean_c"], s["minutes_out_of_range"], s["alerts"]]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str('–' if c is None else c))}</td>" for c in cells) + "</tr>")
-        charts.append(f"<h2>{html.escape(d.section.name or d.section.id)}</h2>{chart(d, start, end)}")
+        charts.append(f"<h2>{html.escape(d.section.name or d.section.id)}</h2>{chart(d, start, end, now)}")
     head = ["section", "name", "range °C", "readings", "min °C", "max °C", "mean °C", "min out of range", "alerts"]
     return (
         '<!DOCTYPE html><html lang="zh"><head><meta charset="utf-8">'

@@ -65,5 +65,8 @@ def test_report_figures_from_known_readings():
     assert stats == {"readings": 7, "min_c": 2, "max_c": 10, "mean_c": round(45.5 / 7, 2), "minutes_out_of_range": 30.0, "alerts": 1}
     rows = list(csv.DictReader(io.StringIO(to_csv([one]))))
     assert rows[0]["minutes_out_of_range"] == "30.0" and rows[0]["name"] == "冷柜 <1>"
-    page = to_html("店", day, tz, [one, SectionDay(section, [], [])])
+    page = to_html("店", day, tz, [one, SectionDay(section, [], [])], end)
     assert "冷柜 &lt;1&gt;" in page and page.count("<polyline") == 1 and page.count("<svg") == 2
+    still_open = to_html("店", day, tz, [SectionDay(section, readings, [(start + 1200, None)])], start + 3600)
+    shade = float(still_open.split('class="alert"', 1)[1].split('width="', 1)[1].split('"', 1)[0])
+    assert shade < 0.05 * 648  # an open alert is shaded up to the report's time, not to midnight
