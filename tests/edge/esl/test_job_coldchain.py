@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import dataclasses
 import io
@@ -10,7 +11,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from devices.esl.fridge import Fridge
-from edge.esl.config import Section
+from edge import catalog
+from edge.esl.backend import simulated
+from edge.esl.coldchain import ColdChainMonitor
+from edge.esl.config import EslSection, Section
+from edge.esl.labels import register_labels
+from edge.jobs import schemas
+from edge.store import Store
 from edge.esl.report import SectionDay, day_bounds, to_csv, to_html
 from tests.edge.esl.jobkit import running
 
@@ -70,3 +77,30 @@ def test_report_figures_from_known_readings():
     still_open = to_html("店", day, tz, [SectionDay(section, readings, [(start + 1200, None)])], start + 3600)
     shade = float(still_open.split('class="alert"', 1)[1].split('width="', 1)[1].split('"', 1)[0])
     assert shade < 0.05 * 648  # an open alert is shaded up to the report's time, not to midnight
+
+
+async def test_retention_and_an_open_alert_survives_a_restart(tmp_path):
+    config = EslSection.model_validate({"simulated": {"labels": 0, "time_scale": 0.001}, "coldchain": {
+        "retention_days": 1, "sections": [{**SECTIONS[0], "min_duration_s": 0}]}})
+    backend = simulated(config)
+    store = Store(tmp_path / "db.sqlite", schemas={"catalog": catalog.STEPS, **schemas()})
+    now = [1_000_000.0]
+    try:
+        await store.write(lambda tx: register_labels(tx, backend.labels))
+        monitor = ColdChainMonitor(store, backend.radio, config.coldchain, tmp_path, "s", ZoneInfo("UTC"), clock=lambda: now[0])
+        async with asyncio.timeout(10):
+            await monitor.poll()
+            now[0] += 2 * 86400  # two days later: the first readings are past retention
+            sim = backend.fleet.label(SECTIONS[0]["labels"][0])
+            sim.fridge = Fridge(set_point_c=15.0, cycle_amplitude_c=0, door_opens_per_h=0)
+            await monitor.poll()
+            now[0] += 5
+            await monitor.poll()
+        ts = store.read_sync(lambda db: [r[0] for r in db.execute("SELECT DISTINCT ts FROM esl_readings ORDER BY ts")])
+        assert ts == [now[0] - 5, now[0]]
+        assert monitor.monitors["dairy"].state.value == "alert"
+        again = ColdChainMonitor(store, backend.radio, config.coldchain, tmp_path, "s", ZoneInfo("UTC"), clock=lambda: now[0])
+        await asyncio.wait_for(again.resume(), 5)
+        assert again.monitors["dairy"].state.value == "alert"  # no second `raised` after a restart
+    finally:
+        store.close()
