@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,8 @@ from edge.jobs import JobContext
 
 log = structlog.get_logger("esl")
 
+PROMO_ENDED = "esl.promo_ended"
+
 
 class EslJob:
     """The shelf-label component the daemon supervises."""
@@ -35,14 +38,18 @@ class EslJob:
         self.fleet = backend.fleet
         self.radio = PerLabelRadio(backend.radio)
         self._render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esl-render")
-        self.pusher = Pusher(ctx.store, self.radio, self.config, self._render_pool)
+        self._tz = ZoneInfo(ctx.config.store.timezone)
+        self.pusher = Pusher(ctx.store, self.radio, self.config, self._render_pool, tz=self._tz,
+                             on_promo=self._schedule_promo_end)
+        self._promo_scheduled: dict[str, date] = {}
+        ctx.scheduler.action(PROMO_ENDED, self._promo_ended)
         self.leds = LedDriver(ctx.store, self.radio, self.config.picking)
         self._running = False
         labels.register_commands(ctx.registry)
         PickCommands(self.config.picking).register(ctx.registry)
         self.coldchain = ColdChainMonitor(
             ctx.store, self.radio, self.config.coldchain, ctx.data_dir, ctx.config.store.name or ctx.config.store.id,
-            ZoneInfo(ctx.config.store.timezone),
+            self._tz,
         )
         self.battery = BatterySweep(ctx.store, self.radio, self.config.battery_per_run)
         ctx.registry.register("temperature.report", ReportArgs, self.coldchain.request_report,
@@ -82,6 +89,20 @@ class EslJob:
             if queued:
                 log.info("esl.catalog.queued", labels=queued)
             await changed.wait()
+
+    def _schedule_promo_end(self, sku: str, promo_end: date) -> None:
+        """Redraw the product's labels at the store's midnight after its promotion ends (survives restarts)."""
+        if self._promo_scheduled.get(sku) == promo_end:
+            return
+        self._promo_scheduled[sku] = promo_end
+        when = datetime.combine(promo_end + timedelta(days=1), time.min, self._tz)
+        if when > datetime.now(self._tz):
+            self.ctx.scheduler.at(f"esl-promo-end-{sku}", when.astimezone(UTC), PROMO_ENDED, sku=sku)
+
+    async def _promo_ended(self, sku: str) -> None:
+        """Persistent action: queue the SKU's labels; a repeat is harmless (unchanged images are skipped)."""
+        queued = await self.ctx.store.write(lambda tx: labels.requeue_sku(tx, sku))
+        log.info("esl.promo.ended", sku=sku, labels=queued)
 
     async def stop(self) -> None:
         """Nothing to hand back: unfinished pushes stay queued in SQLite and resume at the next start."""

@@ -77,6 +77,17 @@ def bind(tx: Tx, label: str, sku: str) -> dict[str, Any]:
     return {"label": label, "sku": sku, "queued": True}
 
 
+def requeue_sku(tx: Tx, sku: str) -> int:
+    """Queue every label bound to `sku` again (e.g. its promotion ended); unchanged images are skipped later."""
+    revision = tx.conn.execute("SELECT revision FROM products WHERE sku = ?", (sku,)).fetchone()
+    if revision is None:
+        return 0
+    labels = [r[0] for r in tx.conn.execute("SELECT id FROM esl_labels WHERE sku = ?", (sku,))]
+    for label in labels:
+        queue_push(tx, label, sku, revision[0])
+    return len(labels)
+
+
 def catalog_changed(tx: Tx) -> int:
     """Queue every bound label whose product's revision is newer than the last one handled; returns labels queued."""
     handled = int(get_meta(tx.db, REVISION_KEY) or 0)

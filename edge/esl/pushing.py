@@ -13,9 +13,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from PIL import Image
@@ -82,15 +83,17 @@ class Progress:
         return asdict(self)
 
 
-def content_for(product: dict[str, Any], sku: str, qr_base_url: str) -> LabelContent:
-    """The label content of a products row (prices as Decimal, never float)."""
+def content_for(product: dict[str, Any], sku: str, qr_base_url: str, today: date) -> LabelContent:
+    """The label content of a products row (prices as Decimal, never float); a promotion past its end is dropped."""
     promo = product.get("promo_price")
+    promo_end = date.fromisoformat(product["promo_end"]) if product.get("promo_end") else None
+    if promo_end is not None and promo_end < today:
+        promo, promo_end = None, None
     return LabelContent(
         sku=sku, name=product["name"], price=Decimal(product["price"]), unit=product["unit"],
         qr_url=product.get("qr_url") or f"{qr_base_url}{sku}", name_en=product.get("name_en") or None,
         spec=product.get("spec") or None, origin=product.get("origin") or None,
-        promo_price=Decimal(promo) if promo else None,
-        promo_end=date.fromisoformat(product["promo_end"]) if product.get("promo_end") else None,
+        promo_price=Decimal(promo) if promo else None, promo_end=promo_end,
     )
 
 
@@ -121,6 +124,7 @@ class Pusher:
 
     def __init__(
         self, store: Store, radio: EslRadio, config: EslSection, render_pool: Executor,
+        tz: ZoneInfo = ZoneInfo("UTC"), on_promo: Callable[[str, date], None] | None = None,
         clock: Callable[[], float] = time.time, seed: int | None = None,
     ) -> None:
         """Wire the pusher; nothing runs until `run`."""
@@ -128,6 +132,8 @@ class Pusher:
         self._radio = radio
         self._config = config
         self._render_pool = render_pool
+        self._tz = tz
+        self._on_promo = on_promo  # told (sku, promo_end) of every promotion shown, to redraw when it ends
         self._clock = clock
         self._rng = random.Random(seed)
         self._queue: asyncio.Queue[WorkItem] = asyncio.Queue()
@@ -223,7 +229,7 @@ class Pusher:
         try:
             if item.width is None or item.height is None or item.display_type is None:
                 item = await self._learn_display(item)
-            content = content_for(item.product, item.sku, self._config.qr_base_url)
+            content = content_for(item.product, item.sku, self._config.qr_base_url, datetime.now(self._tz).date())
             packed, digest = await loop.run_in_executor(
                 self._render_pool, render_packed, content, item.width, item.height, item.display_type, self._config.font,
             )
@@ -246,6 +252,8 @@ class Pusher:
         duration_ms = round((time.monotonic() - started) * 1000)
         await self._store.write(lambda tx: self._record_ok(tx, item, digest, duration_ms, attempt, content))
         self.progress.done += 1
+        if content.promo_end is not None and self._on_promo is not None:
+            self._on_promo(item.sku, content.promo_end)
 
     async def _learn_display(self, item: WorkItem) -> WorkItem:
         """Read the display information of a label registered without it (a real radio) and remember it."""

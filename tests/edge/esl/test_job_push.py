@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from devices.esl import framebuffer
+from edge.esl.labels import requeue_sku
 from tests.edge.esl.jobkit import PRODUCTS, running
 
 
@@ -45,3 +48,32 @@ async def test_bind_pushes_and_unchanged_price_is_skipped(broker, tmp_path):
         assert shown_digest(d.job, ids[0]) == last["digest"] != before
         page = (await d.request("label.list", {"sku": PRODUCTS[0]["sku"]}))["result"]
         assert [x["id"] for x in page["labels"]] == [ids[0]] and page["labels"][0]["state"] == "ok"
+
+
+def test_a_promotion_past_its_end_is_not_shown():
+    from datetime import date
+
+    from edge.esl.pushing import content_for
+
+    row = {"name": "蒙牛纯牛奶", "price": "59.90", "unit": "piece", "promo_price": "45.80", "promo_end": "2026-11-30"}
+    during = content_for(row, "M1", "https://x/p/", date(2026, 11, 30))
+    after = content_for(row, "M1", "https://x/p/", date(2026, 12, 1))
+    assert during.on_promotion and str(during.shown_price) == "45.80" and during.qr_url == "https://x/p/M1"
+    assert not after.on_promotion and str(after.shown_price) == "59.90" and after.promo_end is None
+
+
+async def test_promotion_end_schedules_a_redraw(broker, tmp_path):
+    async with running(broker.port, tmp_path / "data") as d:
+        milk = {**PRODUCTS[1], "promo_price": "2.99", "promo_end": "2099-12-31"}
+        await d.request("product.upsert", {"items": [milk]})
+        label = (await d.request("label.list", {"limit": 1}))["result"]["labels"][0]["id"]
+        await d.request("label.bind", {"label": label, "sku": milk["sku"]})
+        jobs = await d.wait(lambda: [(i, t) for i, t in d.app.scheduler.pending() if i == f"esl-promo-end-{milk['sku']}"])
+        assert jobs[0][1].isoformat().startswith("2099-12-31T16:00")  # midnight 2100-01-01 in Asia/Shanghai
+        updated = (await d.wait(lambda: d.events("label.updated")))[0]["data"]
+        assert updated["promo_price"] == "2.99"
+        connections = d.job.fleet.label(label).connections
+        await asyncio.wait_for(d.job._promo_ended(milk["sku"]), 5)  # the action firing early (or twice) is harmless
+        assert await d.app.store.write(lambda tx: requeue_sku(tx, milk["sku"])) == 1
+        await d.wait(lambda: not d.db("SELECT 1 FROM esl_work"))
+        assert d.job.fleet.label(label).connections == connections and len(d.events("label.updated")) == 1
