@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 import structlog
 
+from devices.backoff import Backoff
+
 log = structlog.get_logger("supervisor")
 
 
@@ -55,5 +57,4 @@ async def supervise(entry: Supervised, min_delay: float = 1.0, max_delay: float 
             entry.last_crash = repr(err)
             log.exception("component.crashed", component=entry.component.name)
         entry.restarts += 1
-        delay = rng.uniform(min_delay, min(max_delay, min_delay * 2 ** min(entry.restarts, 10)))
-        await asyncio.sleep(delay)
+        await asyncio.sleep(Backoff(min_delay, max_delay).delay(entry.restarts - 1, rng))

@@ -1,6 +1,7 @@
 """Cameras for the gateway: a threaded newest-frame grabber over OpenCV and simulated sources."""
 
-from devices.camera.capture import Camera, Backoff, OpenCVSource, open_camera
+from devices.backoff import Backoff
+from devices.camera.capture import Camera, OpenCVSource, open_camera
 from devices.camera.errors import CameraError, SourceUnavailable
 from devices.camera.frame import CameraHealth, CameraState, Frame, FrameSource
 

@@ -6,36 +6,17 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import structlog
 
+from devices.backoff import Backoff
 from devices.camera.errors import SourceUnavailable
 from devices.camera.frame import CameraHealth, CameraState, Frame, FrameSource
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass
-class Backoff:
-    """Capped exponential back-off with jitter, so a fleet of cameras does not retry in lock-step."""
-
-    base_s: float = 0.5
-    cap_s: float = 30.0
-    rng: random.Random = field(default_factory=random.Random)
-    attempt: int = 0
-
-    def next_delay(self) -> float:
-        """Return the next wait: base·2^n capped, scaled by a random factor in [0.5, 1]."""
-        delay = min(self.cap_s, self.base_s * (2**self.attempt))
-        self.attempt += 1
-        return delay * self.rng.uniform(0.5, 1.0)
-
-    def reset(self) -> None:
-        """Start again from the base delay after a success."""
-        self.attempt = 0
 
 
 class OpenCVSource:
@@ -118,6 +99,8 @@ class Camera:
         self._seq = 0
         self._state = CameraState.STOPPED
         self._failures = 0
+        self._attempt = 0  # failures in the current outage, for the back-off
+        self._rng = random.Random()
         self._last_error: str | None = None
 
     def __enter__(self) -> Camera:
@@ -190,8 +173,8 @@ class Camera:
             self._failures += 1
             self._last_error = str(err)
             self._state = CameraState.RECONNECTING
-        level = log.warning if self.backoff.attempt == 0 else log.debug
-        level("camera.stream.failed", device=self.name, error=str(err), attempt=self.backoff.attempt + 1)
+        level = log.warning if self._attempt == 0 else log.debug
+        level("camera.stream.failed", device=self.name, error=str(err), attempt=self._attempt + 1)
 
     def _run(self) -> None:
         """Open, read until the stream breaks, back off, repeat until stopped."""
@@ -207,7 +190,8 @@ class Camera:
             finally:
                 self.source.close()
             if not self._stop.is_set():
-                self._stop.wait(self.backoff.next_delay())
+                self._stop.wait(self.backoff.delay(self._attempt, self._rng))
+                self._attempt += 1
 
     def _stream(self) -> None:
         """Read frames, paced to `fps` when the source does not pace itself (files, simulators)."""
@@ -215,9 +199,9 @@ class Camera:
         next_due = time.monotonic()
         while not self._stop.is_set():
             image = self.source.read()
-            if self.backoff.attempt:
+            if self._attempt:
                 log.info("camera.stream.restored", device=self.name)
-                self.backoff.reset()
+                self._attempt = 0
             self._publish(image)
             if period:
                 next_due = max(next_due + period, time.monotonic())

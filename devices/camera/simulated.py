@@ -10,7 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from devices.camera.capture import Backoff, Camera
+from devices.backoff import Backoff
+from devices.camera.capture import Camera
 from devices.camera.errors import SourceUnavailable
 from devices.camera.scene import Scene
 

@@ -25,6 +25,7 @@ import serial_asyncio_fast
 import structlog
 
 from devices.scale import mtsics, toledo8217
+from devices.backoff import Backoff
 from devices.scale.errors import CommandRejected, DeviceUnavailable, ProtocolError
 from devices.scale.reading import Garbage, WeightReading, exact_grams
 from devices.scale.toledo8217 import Status
@@ -67,21 +68,6 @@ class Health(StrEnum):
     RECONNECTING = "reconnecting"
     CONNECTED = "connected"
     UNHEALTHY = "unhealthy"
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Capped, jittered exponential back-off between reconnect attempts."""
-
-    initial: float = 0.2
-    maximum: float = 10.0
-    factor: float = 2.0
-    jitter: float = 0.25
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Seconds to wait before attempt number `attempt` (1-based)."""
-        base = min(self.maximum, self.initial * self.factor ** max(0, attempt - 1))
-        return base * (1 + rng.uniform(-self.jitter, self.jitter))
 
 
 class _Adapter(ABC):
@@ -198,7 +184,7 @@ class ScaleDriver:
         poll_interval: float = 0.2,
         response_timeout: float = 1.0,
         command_timeout: float = 5.0,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff = Backoff(initial=0.2, maximum=10.0),
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         queue_size: int = 256,
@@ -410,7 +396,7 @@ class ScaleDriver:
                 self._set_health(Health.RECONNECTING)
                 level = self._log.warning if failures == 1 else self._log.debug
                 level("scale.connect.failed", error=str(err), attempt=failures)
-                await asyncio.sleep(self._backoff.delay(failures, self._rng))
+                await asyncio.sleep(self._backoff.delay(failures - 1, self._rng))
                 continue
             failures = 0
             self._log.info("scale.connected")

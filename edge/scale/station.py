@@ -21,7 +21,7 @@ import numpy as np
 import structlog
 
 from devices.camera import Camera, CameraError, open_camera
-from devices.camera.capture import Backoff as CameraBackoff
+from devices.backoff import Backoff
 from devices.camera.simulated import FolderSource
 from devices.printer.escpos import EscPosPrinter, PrinterError, PrinterSettings
 from devices.printer.simulator import PrinterSimulator
@@ -85,7 +85,7 @@ def _camera(cfg: ScaleDevice, data_dir: Path) -> Camera | None:
     if cfg.camera.startswith("folder:"):
         folder = Path(cfg.camera.removeprefix("folder:"))
         folder = folder if folder.is_absolute() else data_dir / folder
-        return Camera(FolderSource(folder), name=f"{cfg.id}-camera", fps=cfg.camera_fps, backoff=CameraBackoff(0.2, 1.0))
+        return Camera(FolderSource(folder), name=f"{cfg.id}-camera", fps=cfg.camera_fps, backoff=Backoff(initial=0.2, maximum=1.0))
     return open_camera(cfg.camera, name=f"{cfg.id}-camera", fps=None)
 
 

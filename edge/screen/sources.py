@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devices.camera import Backoff, Camera, OpenCVSource
+from devices.backoff import Backoff
+from devices.camera import Camera, OpenCVSource
 from devices.camera.simulated import FolderSource, SceneSource, VideoFileSource
 from edge.screen.errors import ScreenError
 
@@ -17,7 +18,7 @@ class SourceError(ScreenError):
 
 def _backoff() -> Backoff:
     """Reconnect back-off of screen cameras: capped at 10 s so a replugged camera is back quickly."""
-    return Backoff(base_s=0.5, cap_s=10.0)
+    return Backoff(initial=0.5, maximum=10.0)
 
 
 def simulated_shopper(name: str, fps: float) -> Camera:

@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from devices.backoff import Backoff
 from edge.config import Config
 from edge.store import Store, Tx
 from edge.store.db import get_meta, set_meta, utc_now
@@ -65,12 +66,6 @@ class _Drain:
 def envelope(seq: int, event_id: str, kind: str, ts: str, data: str) -> str:
     """The contract's event envelope, built around the stored JSON text without re-encoding it."""
     return f'{{"id":{json.dumps(event_id)},"seq":{seq},"ts":"{ts}","kind":{json.dumps(kind)},"data":{data}}}'
-
-
-def backoff_delay(attempt: int, low: float, high: float, rng: random.Random) -> float:
-    """Capped exponential back-off with full jitter, so a store fleet does not reconnect in lock-step."""
-    ceiling = min(high, low * (2 ** min(attempt, 16)))
-    return rng.uniform(low, ceiling)
 
 
 class SyncLink:
@@ -126,7 +121,7 @@ class SyncLink:
             self._connected_since = None
             if self._stopping:
                 break
-            await asyncio.sleep(backoff_delay(attempt, b.reconnect_min_s, b.reconnect_max_s, self._rng))
+            await asyncio.sleep(Backoff(b.reconnect_min_s, b.reconnect_max_s).delay(attempt, self._rng))
             attempt += 1
         await asyncio.Event().wait()  # stopped on purpose: idle until cancelled (returning would mean a crash)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import shutil
 import time
 from collections.abc import Callable
@@ -11,7 +10,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from devices.camera.capture import Backoff, Camera, OpenCVSource, open_camera
+from devices.backoff import Backoff
+from devices.camera.capture import Camera, OpenCVSource, open_camera
 from devices.camera.errors import SourceUnavailable
 from devices.camera.frame import CameraState
 
@@ -24,17 +24,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.01)
     return predicate()
-
-
-def test_backoff_grows_is_capped_jittered_and_resets() -> None:
-    backoff = Backoff(base_s=1.0, cap_s=8.0, rng=random.Random(3))
-    delays = [backoff.next_delay() for _ in range(8)]
-    for n, d in enumerate(delays):
-        ceiling = min(8.0, 2.0**n)
-        assert ceiling * 0.5 <= d <= ceiling
-    assert len({round(d, 6) for d in delays[4:]}) > 1  # capped but still jittered
-    backoff.reset()
-    assert 0.5 <= backoff.next_delay() <= 1.0
 
 
 def test_latest_keeps_only_the_newest_frame(fake_source) -> None:
@@ -73,7 +62,7 @@ def test_fps_paces_sources_that_do_not_pace_themselves(fake_source) -> None:
 
 def test_reconnects_after_failed_opens_and_logs_warning_once(fake_source) -> None:
     source = fake_source(fail_opens=3)
-    cam = Camera(source, name="flaky", backoff=Backoff(base_s=0.01, cap_s=0.02))
+    cam = Camera(source, name="flaky", backoff=Backoff(initial=0.01, maximum=0.02))
     with capture_logs() as logs:
         cam.start()
         try:
@@ -90,7 +79,7 @@ def test_reconnects_after_failed_opens_and_logs_warning_once(fake_source) -> Non
 
 def test_broken_stream_reconnects_and_frame_counter_keeps_growing(fake_source) -> None:
     source = fake_source(frames_before_break=5)
-    with Camera(source, name="breaks", backoff=Backoff(base_s=0.01, cap_s=0.02)) as cam:
+    with Camera(source, name="breaks", backoff=Backoff(initial=0.01, maximum=0.02)) as cam:
         assert wait_until(lambda: cam.health.frames > 12)
         assert source.opens >= 3
         assert cam.health.failures >= 2
@@ -99,7 +88,7 @@ def test_broken_stream_reconnects_and_frame_counter_keeps_growing(fake_source) -
 
 def test_health_states_through_the_lifecycle(fake_source) -> None:
     source = fake_source(fail_opens=10**6)
-    cam = Camera(source, name="dead", backoff=Backoff(base_s=0.01, cap_s=0.02))
+    cam = Camera(source, name="dead", backoff=Backoff(initial=0.01, maximum=0.02))
     assert cam.health.state is CameraState.STOPPED
     cam.start()
     try:
@@ -132,7 +121,7 @@ def test_file_that_disappears_then_returns_is_picked_up_again(write_video, tmp_p
     path = write_video(frames=3)
     spare = tmp_path / "spare.avi"
     shutil.copy(path, spare)
-    cam = Camera(OpenCVSource(str(path)), name="file", fps=100, backoff=Backoff(base_s=0.02, cap_s=0.05))
+    cam = Camera(OpenCVSource(str(path)), name="file", fps=100, backoff=Backoff(initial=0.02, maximum=0.05))
     with cam:
         assert cam.wait_newer(0, timeout=5.0) is not None
         path.unlink()

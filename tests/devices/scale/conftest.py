@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from devices.scale.driver import Backoff, ScaleDriver, default_settings
+from devices.backoff import Backoff
+from devices.scale.driver import ScaleDriver, default_settings
 from devices.scale.reading import WeightReading
 from devices.scale.simulator import MtSicsSimulator, ScaleModel, Toledo8217Simulator
 

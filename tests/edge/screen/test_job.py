@@ -184,10 +184,10 @@ def health_reports(hq: Hq, device: str) -> list[dict[str, Any]]:
     ("screen", "message"),
     [
         ({"id": "a", "source": 0, "zone_near_m": 2.0, "zone_far_m": 1.5}, "zone_near_m (2.0) must be below zone_far_m (1.5)"),
-        ({"id": "a", "source": "simulated:robot"}, "screen.screens.0.source: Value error, unknown simulated source"),
-        ({"id": "a", "source": 0, "fps": 0}, "screen.screens.0.fps: Input should be greater than 0"),
-        ({"id": "a", "source": 0, "engaged_hook": {"url": "ftp://player"}}, "screen.screens.0.engaged_hook.url"),
-        ({"id": "a", "source": 0, "zone_far": 2}, "screen.screens.0.zone_far: unknown key"),
+        ({"id": "a", "source": "simulated:robot"}, "screen.screens[0].source: Value error, unknown simulated source"),
+        ({"id": "a", "source": 0, "fps": 0}, "screen.screens[0].fps: Input should be greater than 0"),
+        ({"id": "a", "source": 0, "engaged_hook": {"url": "ftp://player"}}, "screen.screens[0].engaged_hook.url"),
+        ({"id": "a", "source": 0, "zone_far": 2}, "screen.screens[0].zone_far: unknown key"),
     ],
 )
 def test_bad_screen_config_is_a_readable_error(screen: dict[str, Any], message: str) -> None:
