@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -23,6 +24,23 @@ from edge.jobs import JobContext
 log = structlog.get_logger("esl")
 
 PROMO_ENDED = "esl.promo_ended"
+
+
+def _periodic(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """A scheduler job body that ends quietly when the daemon stops in the middle of it.
+
+    It is the outermost frame of its task (nothing awaits it but the scheduler), so ending on
+    cancellation loses nothing; APScheduler would otherwise log it as a crash at every shutdown.
+    """
+
+    async def run() -> None:
+        """Run `fn`; a cancellation at shutdown is not an error."""
+        try:
+            await fn()
+        except asyncio.CancelledError:
+            log.debug("esl.periodic.cancelled", job=getattr(fn, "__qualname__", repr(fn)))
+
+    return run
 
 
 class EslJob:
@@ -66,10 +84,10 @@ class EslJob:
             log.info("esl.demo_store.loaded", **loaded)
         await self.coldchain.resume()
         if self.config.coldchain.sections:
-            self.ctx.scheduler.every("esl.coldchain.poll", self.config.coldchain.poll_interval_s, self.coldchain.poll)
-            self.ctx.scheduler.every("esl.coldchain.daily", 600, self.coldchain.daily)
+            self.ctx.scheduler.every("esl.coldchain.poll", self.config.coldchain.poll_interval_s, _periodic(self.coldchain.poll))
+            self.ctx.scheduler.every("esl.coldchain.daily", 600, _periodic(self.coldchain.daily))
         if self.config.battery_per_run:
-            self.ctx.scheduler.every("esl.battery", self.config.battery_interval_s, self.battery.run_once)
+            self.ctx.scheduler.every("esl.battery", self.config.battery_interval_s, _periodic(self.battery.run_once))
         self._running = True
         try:
             async with asyncio.TaskGroup() as group:
