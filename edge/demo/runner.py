@@ -19,15 +19,29 @@ from edge.demo.story_base import DemoContext
 from edge.logs import configure
 
 
+PRINTED_PER_KIND = 3
+
+
 def _printer(root: str):  # noqa: ANN202
-    """Print what headquarters receives, as it arrives (events and replies, one line each)."""
+    """Print what headquarters receives as it arrives: the first few events of each kind, then a count.
+
+    A full-store refresh sends hundreds of `label.updated`; the scenes summarise those, and
+    `hq-received.jsonl` in the output folder keeps every one.
+    """
+    seen: dict[str, int] = {}
 
     def show(topic: str, payload: bytes) -> None:
         rel = topic.removeprefix(root + "/")
-        if rel.startswith("event/"):
-            event = json.loads(payload)
+        if not rel.startswith("event/"):
+            return
+        event = json.loads(payload)
+        kind = event["kind"]
+        seen[kind] = seen.get(kind, 0) + 1
+        if seen[kind] <= PRINTED_PER_KIND:
             data = json.dumps(event["data"], ensure_ascii=False)
-            print(f"         ⇡ event {event['kind']} seq={event['seq']} {data[:110]}", flush=True)
+            print(f"         ⇡ event {kind} seq={event['seq']} {data[:110]}", flush=True)
+        elif seen[kind] == PRINTED_PER_KIND + 1:
+            print(f"         ⇡ … further {kind} events arrive (not printed; all are in hq-received.jsonl)", flush=True)
 
     return show
 
