@@ -1,7 +1,7 @@
 """Face detector benchmark: accuracy on the shared set, recall by distance, FPS on one core, idle CPU share.
 
 Run from the repository root:  .venv/bin/python benchmarks/bench_faces.py
-Reads /work/shared (data set, and OpenCV's YuNet ONNX for comparison only); the product never loads either.
+Reads ../shared beside the repository (data set, and OpenCV's YuNet ONNX for comparison only); the product never loads either.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from edge.screen.motion import MotionGate  # noqa: E402
 from edge.screen.pipeline import ScreenPipeline  # noqa: E402
 from edge.screen.tracker import Tracker  # noqa: E402
 
-SHARED = Path("/work/shared")
+SHARED = Path(__file__).resolve().parents[2] / "shared"
 FACES = SHARED / "datasets/faces"
 ONNX = SHARED / "models/faces/face_detection_yunet_2023mar.onnx"
 W, H, HFOV = 640, 480, 70.0
@@ -167,7 +167,7 @@ def main() -> int:
     if FACES.is_dir():
         print(json.dumps({"accuracy_shared_set": accuracy()}))
     else:
-        print(json.dumps({"accuracy_shared_set": "skipped: /work/shared absent"}))
+        print(json.dumps({"accuracy_shared_set": "skipped: ../shared absent"}))
     print(json.dumps({"recall_by_distance_default_min_face_40": recall_by_distance(40)}))
     print(json.dumps({"recall_by_distance_full_res_min_face_24": recall_by_distance(MODEL_MIN_FACE_PX)}))
     print(json.dumps({"fps_640x480_one_core": fps_table(args.seconds)}))

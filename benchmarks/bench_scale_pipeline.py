@@ -29,7 +29,7 @@ from edge.config import parse_config  # noqa: E402
 from edge.logs import configure  # noqa: E402
 from edge.scale.recognizer import DEFAULT_MODEL, Recognizer, preprocess  # noqa: E402
 
-DATASET = Path("/work/shared/datasets/grocerystore")
+DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "grocerystore"
 
 
 def pct(samples: list[float], q: float) -> float:

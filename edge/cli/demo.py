@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from pathlib import Path
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "demo.toml"
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = REPO / "config" / "demo.toml"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,4 +31,9 @@ def _demo(args: argparse.Namespace) -> int:
     from edge.demo.runner import prepare_output, run_demo
 
     output = prepare_output(args.output)
-    return asyncio.run(run_demo(args.config, output, args.keep_running))
+    config = args.config.resolve()
+    if config == DEFAULT_CONFIG:
+        # The demo configuration names files relative to the repository (config/…, ../shared/…),
+        # so the demo works from any working directory.
+        os.chdir(REPO)
+    return asyncio.run(run_demo(config, output, args.keep_running))

@@ -41,7 +41,7 @@ def _link_images(dataset: Path, target: Path) -> list[tuple[str, str, int, int |
         matches = [p for p in lines if Path(p).parent.name == cls]
         image = dataset / matches[min(index, len(matches) - 1)]
         name = f"{number:02d}-{image.name}"
-        os.symlink(image, staging / name)
+        os.symlink(image.resolve(), staging / name)
         plan.append((cls, name, grams, pieces))
     os.replace(staging, target)
     return plan

@@ -91,7 +91,7 @@ class ScaleSection(_Model):
     unsure_score: Annotated[float, Field(ge=-1, le=1)] | None = None  # default: the model card's threshold
     confirm_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     change_divisions: Annotated[int, Field(ge=1, le=100)] = 4  # a stable change beyond this many divisions = new item
-    demo_images: Path = Path("/work/shared/datasets/grocerystore")  # the demo weighs test_dev images from here
+    demo_images: Path = Path("../shared/datasets/grocerystore")  # the demo weighs test_dev images from here
     learning: LearningSection = LearningSection()
 
     @model_validator(mode="after")

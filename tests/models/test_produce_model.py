@@ -54,7 +54,7 @@ def test_gallery_matches_its_model_and_covers_all_classes(model: Path, gallery: 
     np.testing.assert_allclose(np.linalg.norm(protos, axis=1), 1.0, atol=1e-5)
 
 
-@pytest.mark.skipif(not (DATA / "test_dev.txt").exists(), reason="dataset /work/shared absent")
+@pytest.mark.skipif(not (DATA / "test_dev.txt").exists(), reason="dataset ../shared absent")
 def test_int8_and_fp32_agree_on_real_images() -> None:
     int8, fp32 = Recognizer(DEFAULT_MODEL), Recognizer(FP32)
     paths = [line.split(",")[0] for line in (DATA / "test_dev.txt").read_text().splitlines()][::250]

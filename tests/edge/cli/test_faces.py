@@ -12,8 +12,9 @@ import pytest
 from devices.camera.scene import Keyframe, Scene, shop_background
 from edge.cli import main
 from edge.screen.evaluation import loose_match
+from tests.conftest import SHARED
 
-FACES_DIR = Path("/work/shared/datasets/faces")
+FACES_DIR = SHARED / "datasets" / "faces"
 
 
 @pytest.fixture

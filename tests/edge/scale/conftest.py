@@ -14,9 +14,10 @@ import pytest
 
 from edge.app import App
 from edge.config import parse_config
+from tests.conftest import SHARED
 
 ROOT = Path(__file__).resolve().parents[3]
-DATASET = Path("/work/shared/datasets/grocerystore")
+DATASET = SHARED / "datasets" / "grocerystore"
 PRODUCE = ROOT / "config/scale-produce.json"
 
 needs_dataset = pytest.mark.skipif(not (DATASET / "test_dev.txt").is_file(), reason="needs the grocerystore dataset")

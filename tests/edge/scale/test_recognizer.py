@@ -28,7 +28,7 @@ from edge.scale.recognizer import (
 )
 
 DATA = Path(__file__).resolve().parents[4] / "shared/datasets/grocerystore"
-needs_data = pytest.mark.skipif(not (DATA / "test_dev.txt").exists(), reason="dataset /work/shared absent")
+needs_data = pytest.mark.skipif(not (DATA / "test_dev.txt").exists(), reason="dataset ../shared absent")
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from edge.screen.detector import YuNetDetector
+from tests.conftest import SHARED
 
-FACES_DIR = Path("/work/shared/datasets/faces")
+FACES_DIR = SHARED / "datasets" / "faces"
 
 
 @pytest.fixture(scope="session")
