@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from edge.esl.errors import LabelContentError, UnsupportedDisplayError
-from edge.esl.label import Colours, LabelContent, LabelSpec, format_yuan
+from edge.esl.label import Colours, LabelSpec, format_yuan
 from tests.edge.esl.conftest import SAMPLES
 
 APPLE = SAMPLES["by_weight"]

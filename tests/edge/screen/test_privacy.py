@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 from edge.demo.hq import Hq, unique_in_order
