@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from edge.esl.storemap import MapSection
+
 LED_COLOURS = ("red", "green", "blue", "yellow", "cyan", "magenta", "white")
 
 
@@ -116,3 +118,4 @@ class EslSection(BaseModel):
     picking: Picking = Picking()
     coldchain: ColdChain = ColdChain()
     demo_store: DemoStore = DemoStore()
+    map: MapSection = MapSection()
