@@ -27,7 +27,7 @@ from edge.store.db import utc_now
 from edge.sync.commands import CommandRegistry, Dispatcher, purge_inbox
 from edge.sync.link import SyncLink
 from edge.systemd import Notifier
-from edge.web import WebServer, build_app
+from edge.web import Sources, WebServer, build_app
 
 log = structlog.get_logger("app")
 
@@ -77,7 +77,7 @@ class App:
             self._supervised.append(entry)
         if self.config.http.enabled:
             token = self.config.http.token_file.read_text().strip() if self.config.http.token_file else None
-            self.web = WebServer(build_app(self.status, token), self.config.http.host, self.config.http.port)
+            self.web = WebServer(build_app(self._web_sources(), token), self.config.http.host, self.config.http.port)
             await self.web.start()
         self.notifier.send(READY=1, STATUS="running")
         log.info("daemon.ready", store_id=self.config.store.id, version=__version__, jobs=[j.name for j in self.jobs])
@@ -127,6 +127,16 @@ class App:
         link = self.link.health()
         jobs = " ".join(f"{e.component.name}={'ok' if e.component.healthy else 'unhealthy'}" for e in self._supervised[1:])
         return f"link={link.state} outbox={link.outbox_depth} {jobs}".strip()
+
+    def _web_sources(self) -> Sources:
+        """What the web pages read: status, the store, the configured fridge sections and the scale job if it runs."""
+        esl = self.config.esl
+        sections = [
+            {"id": s.id, "name": s.name, "min_c": s.min_c, "max_c": s.max_c}
+            for s in (esl.coldchain.sections if esl is not None and esl.enabled else [])
+        ]
+        scale = next((j for j in self.jobs if j.name == "scale"), None)
+        return Sources(self.status, self.store, sections, scale)  # type: ignore[arg-type]
 
     async def _purge_inbox(self) -> None:
         days = self.config.outbox.inbox_retention_days

@@ -1,0 +1,38 @@
+"""What the web layer reads from the daemon, handed in by the App (the web layer never imports job modules)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from edge.store import Store
+
+
+class ScaleScreen(Protocol):
+    """The scale job's customer interaction (edge/scale/job.py), as the touch screen uses it."""
+
+    stations: dict[str, Any]
+    products: dict[str, dict[str, Any]]
+
+    def candidates(self, scale_id: str) -> dict[str, Any]:
+        """Phase, weight and offered products of one scale."""
+        ...
+
+    def search(self, text: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Products matching a name, pinyin initials, SKU or PLU."""
+        ...
+
+    async def confirm(self, scale_id: str, choice: str | int, pieces: int | None = None) -> dict[str, Any]:
+        """The customer's tap: prints the label, returns the sale."""
+        ...
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The daemon status function, the store (read-only use), configured fridge sections and the scale job if running."""
+
+    status: Callable[[], Awaitable[dict[str, Any]]]
+    store: Store | None = None
+    sections: list[dict[str, Any]] = field(default_factory=list)
+    scale: ScaleScreen | None = None
