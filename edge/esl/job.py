@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from edge.esl import demo_store, labels
+from edge.esl import demo_store, labels, storemap
 from edge.esl.backend import Backend, build_backend
 from edge.esl.battery import BatterySweep
 from edge.esl.coldchain import ColdChainMonitor, ReportArgs
@@ -19,6 +19,7 @@ from edge.esl.config import EslSection
 from edge.esl.label_lock import PerLabelRadio
 from edge.esl.picking import LedDriver, PickCommands
 from edge.esl.pushing import Pusher
+from edge.esl.routing import Router
 from edge.jobs import JobContext
 
 log = structlog.get_logger("esl")
@@ -64,7 +65,9 @@ class EslJob:
         self.leds = LedDriver(ctx.store, self.radio, self.config.picking)
         self._running = False
         labels.register_commands(ctx.registry)
-        PickCommands(self.config.picking).register(ctx.registry)
+        self.map = storemap.build(self.config.map) if self.config.map.layout or self.config.map.runs else None
+        self.router = Router(self.map) if self.map is not None else None
+        PickCommands(self.config.picking, self.router).register(ctx.registry)
         self.coldchain = ColdChainMonitor(
             ctx.store, self.radio, self.config.coldchain, ctx.data_dir, ctx.config.store.name or ctx.config.store.id,
             self._tz,

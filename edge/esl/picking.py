@@ -29,6 +29,8 @@ from devices.esl.errors import EslError
 from devices.esl.led import LedColor, LedParams
 from devices.esl.radio import EslRadio, Label
 from edge.esl.config import Picking
+from edge.esl.pickroute import plan
+from edge.esl.routing import Router
 from edge.store import Store, Tx
 from edge.store.db import utc_now
 from edge.sync.commands import Args, CommandError, CommandRegistry
@@ -69,6 +71,12 @@ class CancelArgs(Args):
     """`pick.cancel` arguments."""
 
     order_id: str
+
+
+class RouteArgs(Args):
+    """`pick.route` arguments: one walk for a batch of orders."""
+
+    order_ids: Annotated[list[str], Field(min_length=1, max_length=20)]
 
 
 def _elapsed_ms(tx: Tx, order_id: str) -> int:
@@ -112,15 +120,18 @@ def expire(tx: Tx, order_ids: list[str]) -> None:
 class PickCommands:
     """The pick commands, bound to the configured palette and timeout."""
 
-    def __init__(self, config: Picking) -> None:
-        """Remember the palette (in preference order) and the flashing timeout."""
+    def __init__(self, config: Picking, router: Router | None = None) -> None:
+        """Remember the palette (in preference order), the flashing timeout and the store's router (None: no map)."""
         self._config = config
+        self._router = router
 
     def register(self, registry: CommandRegistry) -> None:
         """Add `pick.start`, `pick.done` and `pick.cancel`."""
         registry.register("pick.start", StartArgs, self.start, "Flash the labels of an order's items in the order's colour")
         registry.register("pick.done", DoneArgs, self.done, "Mark an item (or the whole order) picked and stop its lights")
         registry.register("pick.cancel", CancelArgs, self.cancel, "Cancel an order and stop its lights")
+        registry.register("pick.route", RouteArgs, self.route,
+                          "One shortest walk through the open items of one or several orders, ending at the packing point")
 
     def _colour(self, tx: Tx, wanted: str | None) -> str:
         """The requested colour, or the palette colour fewest active orders use (first in palette order on ties)."""
@@ -160,14 +171,33 @@ class PickCommands:
                 (args.order_id, item.sku, item.qty, ",".join(ids), "open" if ids else "no_label"),
             )
             if ids:
-                route.append(((found[0][1], found[0][2]), {"sku": item.sku, "qty": item.qty, "labels": ids, "located": False}))
+                route.append(((found[0][1], found[0][2]), (item.sku, ids, {"sku": item.sku, "qty": item.qty, "labels": ids})))
             else:
                 no_label.append(item.sku)
         tx.notify(PICK_TOPIC)
+        walk = plan(tx.conn, self._router, [entry for _, entry in sorted(route, key=lambda r: r[0])])
         return {
-            "order_id": args.order_id, "color": colour, "expires_at": _iso(expires),
-            "route": [entry for _, entry in sorted(route, key=lambda r: r[0])], "located": False, "no_label": no_label,
+            "order_id": args.order_id, "color": colour, "expires_at": _iso(expires), "route": walk["route"],
+            "located": bool(walk["route"]) and walk["unlocated"] == 0, "total_m": walk["total_m"],
+            "to_packing_m": walk["to_packing_m"], "no_label": no_label,
         }
+
+    def route(self, tx: Tx, args: RouteArgs) -> dict[str, Any]:
+        """One walk through every open item of the given orders, each stop tagged with its order and colour."""
+        orders, items = [], []
+        for n, order_id in enumerate(dict.fromkeys(args.order_ids)):
+            row = tx.conn.execute("SELECT color, status FROM esl_pick_orders WHERE order_id = ?", (order_id,)).fetchone()
+            if row is None:
+                raise CommandError("not_found", f"order_ids[{n}]: unknown order {order_id!r}")
+            orders.append({"order_id": order_id, "color": row[0], "status": row[1]})
+            for sku, qty, labels in tx.conn.execute(
+                "SELECT sku, qty, labels FROM esl_pick_items WHERE order_id = ? AND status = 'open' ORDER BY rowid",
+                (order_id,),
+            ):
+                ids = labels.split(",") if labels else []
+                items.append(((order_id, sku), ids,
+                              {"order_id": order_id, "color": row[0], "sku": sku, "qty": qty, "labels": ids}))
+        return {"orders": orders, **plan(tx.conn, self._router, items)}
 
     def done(self, tx: Tx, args: DoneArgs) -> dict[str, Any]:
         """Mark one SKU (or every open one) picked; `pick.progress` per item, `pick.completed` when none is left."""

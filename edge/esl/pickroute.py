@@ -1,0 +1,49 @@
+"""Pick routes from the label positions in SQLite: which items can be placed, and the walk through them."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from edge.esl.routing import Router
+from edge.esl.storemap import Place
+
+_POSITION_SQL = (
+    "SELECT p.label, p.run, p.bay, p.level, p.endcap, p.confidence FROM esl_positions p"
+    " WHERE p.label IN ({marks}) AND (p.run IS NOT NULL OR p.endcap IS NOT NULL) ORDER BY p.confidence DESC, p.label"
+)
+
+
+def locate_labels(conn: Any, labels: list[str]) -> tuple[Place, float] | None:
+    """The best-known place of any of `labels` and its confidence, or None when none is located."""
+    if not labels:
+        return None
+    row = conn.execute(_POSITION_SQL.format(marks=",".join("?" * len(labels))), labels).fetchone()
+    if row is None:
+        return None
+    return Place(row[1], row[2], row[3], row[4]), row[5]
+
+
+def plan(conn: Any, router: Router | None, items: list[tuple[Hashable, list[str], dict[str, Any]]]) -> dict[str, Any]:
+    """Ordered stops for `items` (key, labels, entry fields): located ones walked in the best order, the rest listed last.
+
+    Every entry keeps its fields and gains `located`, and when located `position`, `leg_m` and
+    `total_m` (metres from the entrance, counting this stop).
+    """
+    placed: list[tuple[Hashable, Place]] = []
+    entries: dict[Hashable, dict[str, Any]] = {}
+    unlocated = []
+    for key, labels, fields in items:
+        found = locate_labels(conn, labels) if router is not None else None
+        if found is None or not router.map.valid(found[0].spot):  # type: ignore[union-attr]
+            unlocated.append({**fields, "located": False})
+            continue
+        place = found[0]
+        entries[key] = {**fields, "located": True, "position": place.as_dict()}
+        placed.append((key, place))
+    if not placed or router is None:
+        return {"route": unlocated, "total_m": None, "to_packing_m": None, "exact": None, "unlocated": len(unlocated)}
+    walk = router.walk([(key, router.map.node(place.spot)) for key, place in placed])
+    route = [{**entries[leg.key], "leg_m": leg.leg_m, "total_m": leg.total_m} for leg in walk.stops]
+    return {"route": route + unlocated, "total_m": walk.total_m, "to_packing_m": walk.to_packing_m, "exact": walk.exact,
+            "unlocated": len(unlocated)}
