@@ -84,3 +84,17 @@ async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str =
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
     return value
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright; skipped where either is missing."""
+    playwright_api = pytest.importorskip("playwright.async_api")
+    if not CHROMIUM.exists():
+        pytest.skip("needs /usr/bin/chromium (apt-get install chromium)")
+    async with playwright_api.async_playwright() as p:
+        b = await asyncio.wait_for(p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS), 30)
+        try:
+            yield b
+        finally:
+            await asyncio.wait_for(b.close(), 10)

@@ -106,3 +106,8 @@ async def test_live_feed_sends_a_new_summary_when_an_alert_is_raised(client: Tes
     second = await _next_summary(r.content)
     assert set(second["fridges"]["alerts"]) == {"dairy"}
     r.close()
+
+
+async def test_scale_routes_are_absent_without_the_scale_job(client: TestClient) -> None:
+    assert (await client.get("/scale/sc1")).status == 404
+    assert (await client.post("/api/scale/sc1/confirm", json={"rank": 1})).status == 404

@@ -1,0 +1,43 @@
+"""The status page in a real browser: the token is enforced, the page loads and updates live when a fridge alert is raised."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from edge.store import Store
+from tests.edge.web.conftest import TOKEN, raise_alert, seed
+
+TIMEOUT_MS = 10_000
+
+
+async def test_status_page_enforces_the_token_and_updates_live(client: TestClient, store: Store, browser: Any) -> None:
+    seed(store)
+    base = str(client.make_url("/")).rstrip("/")
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(TIMEOUT_MS)
+
+    denied = await page.goto(base + "/")
+    assert denied is not None and denied.status == 401
+    api = await page.goto(base + "/api/labels")
+    assert api is not None and api.status == 401
+
+    await page.goto(f"{base}/?token={TOKEN}")
+    assert "token" not in page.url  # kept in a cookie, not in the address bar
+    await page.wait_for_selector("body[data-loaded='1']")
+    await page.wait_for_selector("#live.ok")
+    assert await page.inner_text("#store") == "s1"
+    assert "failed 3" in await page.inner_text("#labels .counts")
+    assert await page.locator(".fridge").count() == 2
+    assert await page.locator(".fridge.alert").count() == 0
+    assert await page.locator(".fridge[data-section='dairy'] svg polyline").count() == 1
+    assert "0/2" not in await page.inner_text("#picks") and "1/2" in await page.inner_text("#picks")
+
+    await store.write(lambda tx: raise_alert(tx, "dairy"))
+    await page.wait_for_selector(".fridge.alert[data-section='dairy']")
+    assert await page.locator(".fridge.alert").count() == 1
+
+    await page.reload()  # the cookie still carries the token
+    await page.wait_for_selector(".fridge.alert[data-section='dairy']")
+    await page.close()
