@@ -10,7 +10,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from edge.demo import esl_story, scale_story, screen_story
+from edge.demo import esl_story, scale_story, screen_story, web_story
 from edge.demo.hq import unique_in_order
 from edge.demo.story_base import DemoContext, Scene
 
@@ -60,7 +60,7 @@ async def scene_outage(ctx: DemoContext) -> None:
 
 def scenes() -> list[Scene]:
     """The story, in order: the link first, then each job's part."""
-    return [scene_link, scene_outage, *esl_story.SCENES, *scale_story.SCENES, *screen_story.SCENES]
+    return [scene_link, scene_outage, *esl_story.SCENES, *scale_story.SCENES, *screen_story.SCENES, *web_story.SCENES]
 
 
 def write_summary(ctx: DemoContext) -> Path:
