@@ -99,6 +99,27 @@ class DemoStore(_Frozen):
     seed: int = 1
 
 
+class SimulatedAnchors(_Frozen):
+    """The anchor radio simulator (see devices.esl.anchors for the model); labels get seeded random places."""
+
+    seed: int = 0
+    noise_db: Annotated[float, Field(ge=0, le=30)] = 4.0
+    miss_rate: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    shelf_db: Annotated[float, Field(ge=0, le=60)] = 10.0
+    dead: list[str] = []
+
+
+class Positioning(_Frozen):
+    """Label positioning from anchor scans (needs `[esl.map]`)."""
+
+    enabled: bool = True
+    interval_s: Annotated[float, Field(ge=0.1, le=86_400)] = 30.0
+    alpha: Annotated[float, Field(gt=0, le=1)] = 0.4
+    forget_rounds: Annotated[int, Field(ge=1, le=100)] = 3
+    min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.6
+    simulated: SimulatedAnchors = SimulatedAnchors()
+
+
 class EslSection(BaseModel):
     """Electronic shelf labels over Bluetooth LE."""
 
@@ -119,3 +140,4 @@ class EslSection(BaseModel):
     coldchain: ColdChain = ColdChain()
     demo_store: DemoStore = DemoStore()
     map: MapSection = MapSection()
+    positioning: Positioning = Positioning()

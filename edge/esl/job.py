@@ -18,6 +18,8 @@ from edge.esl.coldchain import ColdChainMonitor, ReportArgs
 from edge.esl.config import EslSection
 from edge.esl.label_lock import PerLabelRadio
 from edge.esl.picking import LedDriver, PickCommands
+from edge.esl.locating import LocateArgs, Locating, locate
+from edge.esl.planogram import PlanogramCommands
 from edge.esl.pushing import Pusher
 from edge.esl.routing import Router
 from edge.jobs import JobContext
@@ -68,6 +70,12 @@ class EslJob:
         self.map = storemap.build(self.config.map) if self.config.map.layout or self.config.map.runs else None
         self.router = Router(self.map) if self.map is not None else None
         PickCommands(self.config.picking, self.router).register(ctx.registry)
+        self.locating: Locating | None = None
+        if self.map is not None:
+            PlanogramCommands(self.map).register(ctx.registry)
+            ctx.registry.register("locate", LocateArgs, locate, "Where a product's shelf labels are, and how sure")
+            if self.config.positioning.enabled and self.config.backend == "simulated":
+                self.locating = Locating(ctx.store, self.map, self.config.positioning)
         self.coldchain = ColdChainMonitor(
             ctx.store, self.radio, self.config.coldchain, ctx.data_dir, ctx.config.store.name or ctx.config.store.id,
             self._tz,
@@ -98,6 +106,8 @@ class EslJob:
                 group.create_task(self.pusher.run(), name="esl-pusher")
                 group.create_task(self.leds.run(), name="esl-leds")
                 group.create_task(self.coldchain.run_reports(), name="esl-reports")
+                if self.locating is not None:
+                    group.create_task(self.locating.run(), name="esl-locating")
         finally:
             self._running = False
 
@@ -137,7 +147,8 @@ class EslJob:
     def health(self) -> Any:
         """Push progress (queued / in flight / done / failed) for `status` and the demo."""
         return {"backend": self.config.backend, "push": self.pusher.progress.snapshot(), "pick": self.leds.health(),
-                "coldchain": self.coldchain.health()}
+                "coldchain": self.coldchain.health(),
+                "positioning": self.locating.health() if self.locating is not None else None}
 
 
 def build(ctx: JobContext) -> EslJob:

@@ -1,7 +1,8 @@
 """Where each label is, from what the anchors hear: smoothing of readings and a maximum-likelihood place.
 
 Pure and synchronous (the job runs it in an executor). `Smoother` keeps an exponential moving
-average of each (label, anchor) RSSI and forgets anchors not heard within `window_s`; readings
+average of each (label, anchor) RSSI and forgets anchors that missed the last `forget_rounds`
+scans (a moved label stops being "heard" where it was); readings
 from unknown anchors or outside the plausible RSSI range are rejected. `Locator` predicts, with
 the simulator's radio model, the mean RSSI every anchor would see from every place on the map,
 and picks for each label the place whose prediction best matches its strongest smoothed
@@ -35,15 +36,18 @@ class Estimate:
 class Smoother:
     """Per label and anchor, an exponential moving average of RSSI over recent scans."""
 
-    def __init__(self, anchors: Iterable[str], alpha: float = 0.4, window_s: float = 300.0) -> None:
+    def __init__(self, anchors: Iterable[str], alpha: float = 0.4, forget_rounds: int = 3) -> None:
         """Accept readings only from `anchors`; `alpha` weighs the newest reading."""
         self._anchors = set(anchors)
         self._alpha = alpha
-        self._window = window_s
-        self._seen: dict[str, dict[str, tuple[float, float]]] = {}  # label -> anchor -> (ema, last ts)
+        self._forget = forget_rounds
+        self.round = 0
+        self._seen: dict[str, dict[str, tuple[float, int]]] = {}  # label -> anchor -> (ema, last round heard)
 
-    def update(self, reports: Iterable[AnchorReport], now: float) -> list[tuple[str, str]]:
-        """Fold one round of reports in; returns (anchor, reason) of every rejected report or reading."""
+    def update(self, reports: Iterable[AnchorReport]) -> list[tuple[str, str]]:
+        """Fold one scan round in; returns (anchor, reason) of every rejected report or reading."""
+        self.round += 1
+        now = self.round
         rejected = []
         low, high = RSSI_RANGE
         for report in reports:
@@ -56,13 +60,13 @@ class Smoother:
                     continue
                 seen = self._seen.setdefault(label, {})
                 old = seen.get(report.anchor)
-                ema = rssi if old is None or now - old[1] > self._window else old[0] + self._alpha * (rssi - old[0])
+                ema = rssi if old is None or now - old[1] >= self._forget else old[0] + self._alpha * (rssi - old[0])
                 seen[report.anchor] = (ema, now)
         return rejected
 
-    def observations(self, label: str, now: float) -> dict[str, float]:
-        """The label's smoothed RSSI per anchor heard within the window."""
-        return {a: ema for a, (ema, ts) in self._seen.get(label, {}).items() if now - ts <= self._window}
+    def observations(self, label: str) -> dict[str, float]:
+        """The label's smoothed RSSI per anchor heard in the last `forget_rounds` scans."""
+        return {a: ema for a, (ema, seen) in self._seen.get(label, {}).items() if self.round - seen < self._forget}
 
     def labels(self) -> list[str]:
         """Every label heard so far."""
@@ -117,11 +121,11 @@ class Locator:
         return Estimate(self.places[best], round(float(mass[best_spot]), 3),
                         round(float(weight[within].max() / mass[best_spot]), 3), len(heard))
 
-    def locate_all(self, smoother: Smoother, now: float, labels: Iterable[str] | None = None) -> dict[str, Estimate]:
+    def locate_all(self, smoother: Smoother, labels: Iterable[str] | None = None) -> dict[str, Estimate]:
         """Estimates for `labels` (default: every label heard)."""
         out = {}
         for label in smoother.labels() if labels is None else labels:
-            est = self.locate(smoother.observations(label, now))
+            est = self.locate(smoother.observations(label))
             if est is not None:
                 out[label] = est
         return out
