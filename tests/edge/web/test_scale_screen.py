@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,23 @@ async def test_full_weighing_on_the_touch_screen(tmp_path: Path, broker: Any, br
         await page.wait_for_selector("#prompt.error")
         assert "price" in await page.inner_text("#prompt")
         assert len(station.devices.printer_sim.pages) == 1
+
+        # a by-piece product asks for a count (1280x800 this time)
+        await page.set_viewport_size({"width": 1280, "height": 800})
+        await page.fill("#search", "tropicana juice smooth")
+        await page.click(".tile[data-sku='P-TROPICANA-JUICE-SMOOTH']")
+        await page.wait_for_selector("#count:not([hidden])")
+        await page.click("#pad [data-k='C']")
+        await page.click("#pad [data-k='3']")
+        await page.click("#countOk")
+        await page.wait_for_selector("#prompt.done")
+        pages = await asyncio.to_thread(station.devices.printer_sim.wait_pages, 2, 10)
+        sale = job.candidates("sc1")
+        assert sale["phase"] == "confirmed"
+        printed = [r.text for r in zxingcpp.read_barcodes(pages[1].image.convert("L"))]
+        assert printed == [await page.get_attribute("body", "data-barcode")]
+        price = job.products["P-TROPICANA-JUICE-SMOOTH"]["price"]
+        assert f"¥{Decimal(price) * 3:.2f}" in await page.inner_text("#prompt")
         await page.close()
 
 
