@@ -21,11 +21,17 @@ function showStatus(s) {
   const rows = [];
   for (const [name, c] of Object.entries(s.components)) {
     rows.push(`<tr data-component="${esc(name)}"><th>${esc(name)}</th><td><span class="pill ${c.healthy ? "ok" : "bad"}">${c.healthy ? "ok" : "unhealthy"}</span></td><td class="muted">restarts ${c.restarts}${c.last_crash ? " · " + esc(c.last_crash) : ""}</td></tr>`);
-    const devices = c.detail && (c.detail.scales || c.detail.sources || null);
-    if (devices && typeof devices === "object") {
-      for (const [id, d] of Object.entries(devices)) {
-        const ok = d && d.healthy !== false;
-        rows.push(`<tr><td></td><td>${esc(id)}</td><td><span class="pill ${ok ? "ok" : "bad"}">${esc(d && (d.phase || d.state) || (ok ? "ok" : "fault"))}</span></td></tr>`);
+    const detail = c.detail && typeof c.detail === "object" ? c.detail : {};
+    for (const [key, value] of Object.entries(detail)) {
+      if (!value || typeof value !== "object") continue;
+      if (key === "scales" || key === "screens") {  // one row per device
+        for (const [id, d] of Object.entries(value)) {
+          const ok = d && d.healthy !== false && d.state !== "down";
+          rows.push(`<tr data-device="${esc(id)}"><td></td><td>${esc(id)}</td><td><span class="pill ${ok ? "ok" : "bad"}">${esc(d && (d.phase || d.state) || (ok ? "ok" : "fault"))}</span></td></tr>`);
+        }
+      } else {  // flat figures such as push progress: "queued 0 · done 306"
+        const figures = Object.entries(value).filter(([, v]) => v === null || typeof v !== "object").map(([k, v]) => `${esc(k)} ${esc(v ?? "—")}`);
+        if (figures.length) rows.push(`<tr><td></td><td>${esc(key)}</td><td class="muted">${figures.join(" · ")}</td></tr>`);
       }
     }
   }

@@ -30,7 +30,11 @@ async def fake_status() -> dict[str, Any]:
         "store_id": "s1", "version": "test", "now": "2026-01-01T00:00:00Z", "uptime_s": 1.0, "schema_versions": {},
         "link": {"state": "connected", "outbox_depth": 3, "last_sync": None, "connected_since": None, "last_error": None,
                  "events_sent": 0, "commands_handled": 0},
-        "components": {"esl": {"healthy": True, "restarts": 0, "last_crash": None, "detail": {}}}, "scheduled": [],
+        "components": {
+            "esl": {"healthy": True, "restarts": 0, "last_crash": None, "detail": {"push": {"queued": 2, "done": 5}}},
+            "scale": {"healthy": False, "restarts": 1, "last_crash": None, "detail": {"scales": {"sc1": {"healthy": False, "phase": "empty"}}}},
+        },
+        "scheduled": [],
     }
 
 

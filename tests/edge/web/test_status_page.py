@@ -29,6 +29,9 @@ async def test_status_page_enforces_the_token_and_updates_live(client: TestClien
     await page.wait_for_selector("#live.ok")
     assert await page.inner_text("#store") == "s1"
     assert "failed 3" in await page.inner_text("#labels .counts")
+    assert await page.locator("tr[data-component='scale'] .pill.bad").count() == 1
+    assert await page.locator("tr[data-device='sc1'] .pill.bad").count() == 1
+    assert "queued 2 · done 5" in await page.inner_text("#components")
     assert await page.locator(".fridge").count() == 2
     assert await page.locator(".fridge.alert").count() == 0
     assert await page.locator(".fridge[data-section='dairy'] svg polyline").count() == 1
