@@ -7,7 +7,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from edge.store import Store
-from tests.edge.web.conftest import TOKEN, raise_alert, seed
+from edge.web import Sources, WebServer, build_app
+from tests.edge.web.conftest import SECTIONS, TOKEN, fake_status, raise_alert, seed
 
 TIMEOUT_MS = 10_000
 
@@ -44,3 +45,27 @@ async def test_status_page_enforces_the_token_and_updates_live(client: TestClien
     await page.reload()  # the cookie still carries the token
     await page.wait_for_selector(".fridge.alert[data-section='dairy']")
     await page.close()
+
+
+async def test_live_feed_reconnects_after_the_server_restarts(store: Store, browser: Any) -> None:
+    seed(store)
+    sources = Sources(fake_status, store, SECTIONS)
+    first = WebServer(build_app(sources, None, live_interval_s=0.1), "127.0.0.1", 0)
+    await first.start()
+    port = first.port
+    page = await browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    await page.goto(f"http://127.0.0.1:{port}/")
+    await page.wait_for_selector("#live.ok")
+    await first.stop()
+    await page.wait_for_selector("#live.off")
+
+    second = WebServer(build_app(sources, None, live_interval_s=0.1), "127.0.0.1", port)
+    await second.start()
+    try:
+        await page.wait_for_selector("#live.ok")  # EventSource came back by itself
+        await store.write(lambda tx: raise_alert(tx, "meat"))
+        await page.wait_for_selector(".fridge.alert[data-section='meat']")
+    finally:
+        await page.close()
+        await second.stop()
