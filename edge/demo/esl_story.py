@@ -13,6 +13,8 @@ from devices.esl.led import LedColor
 from edge.demo.story_base import DemoContext, Scene
 from edge.esl.demo_store import catalogue
 from edge.esl.job import EslJob
+from edge.esl.mapsvg import from_db
+from edge.esl.storemap import Place
 
 WARMING_SECTION = "dairy-1"
 SAMPLE_LABELS = 12
@@ -164,4 +166,60 @@ async def write_outputs(ctx: DemoContext) -> None:
             + "; ".join(f"{s['section']} max {s['max_c']} °C, {s['alerts']} alert(s)" for s in ready["sections"]))
 
 
-SCENES: list[Scene] = [store_comes_up, price_push, pick_orders, fridge_warms, write_outputs]
+async def store_map(ctx: DemoContext) -> None:
+    """Where every product is: anchors locate the labels, a planogram check, one walk for three orders, the map picture."""
+    job = _job(ctx)
+    if job is None or job.locating is None or job.map is None:
+        return
+    locating, total = job.locating, len(job.backend.labels)
+    shelves = list(job.map.shelves.values())
+    ctx.say(f"store map: {sum(s.kind == 'run' for s in shelves)} shelf runs, {sum(s.kind == 'endcap' for s in shelves)} endcaps,"
+            f" {len(job.map.anchors)} anchors; waiting for the anchors to locate the labels")
+    located = await ctx.wait(lambda _: (n := locating.health()["located"]) >= 0.95 * total and n, timeout=40)
+    rows = await ctx.app.store.read(lambda db: db.execute(
+        "SELECT l.sku, min(l.id) FROM esl_labels l JOIN esl_positions p ON p.label = l.id WHERE l.sku IS NOT NULL"
+        " GROUP BY l.sku HAVING count(*) = 1 ORDER BY l.sku LIMIT 100").fetchall())
+    fridge = {label for section in job.config.coldchain.sections for label in section.labels}
+    rows = [r for r in rows if r[1] not in fridge][:40]
+    right = sum(locating.truth[label].spot == _place(job, label) for _, label in rows)
+    ctx.say(f"{located}/{total} labels located; {right}/{len(rows)} sampled products on the bay where the simulator put them")
+    where = (await ctx.request("locate", {"sku": rows[0][0]}))["result"]
+    ctx.say(f"locate {rows[0][0]}: {where['position']} (confidence {where['confidence']})")
+    plan = [{"sku": sku, **locating.truth[label].spot.as_dict()} for sku, label in rows]
+    endcap = next(s.id for s in shelves if s.kind == "endcap" and all(p.get("endcap") != s.id for p in plan))
+    wrong_sku, wrong_label = rows[1]
+    plan[1] = {"sku": wrong_sku, "endcap": endcap}  # headquarters planned this product for a promotion endcap
+    reply = (await ctx.request("planogram.set", {"items": plan}))["result"]
+    summary = (await ctx.request("planogram.compliance", {"limit": 3}))["result"]
+    ctx.say(f"planogram.set of {reply['planned']} products: {summary['compliant']}/{summary['planned']} compliant,"
+            f" deviations by kind {summary['by_kind']}")
+    locating.move(wrong_label, Place(endcap=endcap, level=2))
+    ctx.say(f"staff move {wrong_sku}'s label to endcap {endcap}")
+    await ctx.wait(lambda _: [e for e in ctx.hq.events("planogram.deviation")
+                              if e["data"]["sku"] == wrong_sku and e["data"]["state"] == "cleared"], timeout=30)
+    summary = (await ctx.request("planogram.compliance", {}))["result"]
+    ctx.say(f"planogram.deviation cleared for {wrong_sku}; now {summary['compliant']}/{summary['planned']} compliant")
+    skus = [sku for sku, _ in rows]
+    orders = {f"WEB-20{n:02d}": skus[2 + n * 6: 2 + n * 6 + 6] for n in range(3)}
+    for order_id, items in orders.items():
+        await ctx.request("pick.start", {"order_id": order_id, "items": [{"sku": s} for s in items]})
+    batch = (await ctx.request("pick.route", {"order_ids": list(orders)}))["result"]
+    stops = [s for s in batch["route"] if s["located"]]
+    ctx.say(f"pick.route for {len(orders)} orders: {len(stops)} stops, {batch['total_m']} m"
+            f" ({'exact' if batch['exact'] else 'near-exact'}), {batch['unlocated']} not located")
+    svg = await ctx.app.store.read(lambda db: from_db(db, job.map, batch["route"], f"Pick walk {', '.join(orders)}"))  # type: ignore[arg-type]
+    path = ctx.output / "esl" / "store-map.svg"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(svg, encoding="utf-8")
+    assert svg.count("<circle") >= len(stops), "every stop is drawn"
+    ctx.say(f"map with the walk written to {path}")
+    for order_id in orders:
+        await ctx.request("pick.cancel", {"order_id": order_id})
+
+
+def _place(job: EslJob, label: str) -> Place | None:
+    """Where positioning puts a label (bay or endcap), from memory."""
+    return job.locating.placed(label) if job.locating is not None else None
+
+
+SCENES: list[Scene] = [store_comes_up, price_push, pick_orders, store_map, fridge_warms, write_outputs]

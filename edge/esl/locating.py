@@ -150,6 +150,11 @@ class Locating:
         tx.after_commit(lambda: self._known.update({k: (e.place, e.confidence) for k, e in changes.items()}))
         planogram.check(tx)
 
+    def placed(self, label: str) -> Place | None:
+        """Where positioning last put a label (bay or endcap, no level), or None."""
+        known = self._known.get(label)
+        return known[0].spot if known else None
+
     def health(self) -> dict[str, Any]:
         """Rounds run, labels located, readings rejected."""
         return {"rounds": self.rounds, "located": len(self._known), "rejected": self.rejected}

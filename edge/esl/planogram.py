@@ -4,8 +4,8 @@ Rules, checked at bay (or endcap) granularity, for every product in the planogra
 - `missing`: none of the product's labels is located;
 - `misplaced`: a label of the product is located elsewhere than planned;
 - `wrong_endcap`: planned on an endcap and found on another endcap;
-and for every located label whose product is not in the planogram (or that is unbound):
-- `unknown_label`.
+and for every located label bound to no product:
+- `unknown_label` (a label on the shelves nobody can attribute).
 A deviation is raised once (`planogram.deviation` with `state: "raised"`) and cleared when the
 rule no longer holds (`state: "cleared"`), both emitted in the transaction that notices it.
 """
@@ -96,8 +96,8 @@ def deviations(tx: Tx) -> dict[tuple[str, str, str], tuple[Place | None, Place |
                 kind = "wrong_endcap" if expected.endcap and place.endcap else "misplaced"
                 out[(sku, label, kind)] = (expected, place)
     for label, sku, place in located:
-        if sku is None or sku not in plan:
-            out[(sku or "", label, "unknown_label")] = (None, place)
+        if sku is None:
+            out[("", label, "unknown_label")] = (None, place)
     return out
 
 
