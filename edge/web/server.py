@@ -17,7 +17,6 @@ log = structlog.get_logger("web")
 
 COOKIE = "edge_token"
 ASSETS = Path(__file__).parent / "assets"
-CLOSING: web.AppKey[asyncio.Event] = web.AppKey("closing", asyncio.Event)
 SHUTDOWN_TIMEOUT_S = 2.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -66,7 +65,6 @@ def build_app(sources: Sources, token: str | None, live_interval_s: float = 1.0)
     """Routes plus the token check; the status side is read-only, the scale screen's confirm is the one write."""
     app = web.Application(middlewares=[_token_middleware(token)])
     closing = asyncio.Event()
-    app[CLOSING] = closing
 
     async def on_shutdown(_: web.Application) -> None:
         """End live streams so the server stops quickly."""

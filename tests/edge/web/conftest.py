@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -78,16 +78,6 @@ async def client(store: Store) -> AsyncIterator[TestClient]:
     app = build_app(Sources(fake_status, store, SECTIONS), TOKEN, live_interval_s=0.1)
     async with TestClient(TestServer(app)) as c:
         yield c
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll an async-free predicate until truthy, bounded in time."""
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-    return value
 
 
 @pytest.fixture
