@@ -8,6 +8,7 @@ with its WAN down must still run its shelves and scales.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import signal
 import time
@@ -28,6 +29,7 @@ from edge.sync.commands import CommandRegistry, Dispatcher, purge_inbox
 from edge.sync.link import SyncLink
 from edge.systemd import Notifier
 from edge.web import Sources, WebServer, build_app
+from edge.web.pictures import iconic_index
 
 log = structlog.get_logger("app")
 
@@ -135,8 +137,11 @@ class App:
             {"id": s.id, "name": s.name, "min_c": s.min_c, "max_c": s.max_c}
             for s in (esl.coldchain.sections if esl is not None and esl.enabled else [])
         ]
-        scale = next((j for j in self.jobs if j.name == "scale"), None)
-        return Sources(self.status, self.store, sections, scale)  # type: ignore[arg-type]
+        scale: Any = next((j for j in self.jobs if j.name == "scale"), None)
+        pictures = None
+        if scale is not None:
+            pictures = functools.partial(iconic_index, scale.cfg.demo_images, dict(scale.produce.skus))
+        return Sources(self.status, self.store, sections, scale, pictures)
 
     async def _purge_inbox(self) -> None:
         days = self.config.outbox.inbox_retention_days

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,13 @@ TICK_S = 0.1  # weight updates at most this often while nothing else changes
 HTTP_STATUS = {"not_found": 404, "invalid_argument": 400}
 
 
-def add(app: web.Application, scale: ScaleScreen, closing: asyncio.Event, assets: Path) -> None:
-    """Register `/scale/{id}` and `/api/scale/{id}[/events|/search|/confirm]`."""
+def add(
+    app: web.Application, scale: ScaleScreen, pictures: Callable[[], dict[str, Path]] | None, closing: asyncio.Event, assets: Path
+) -> None:
+    """Register `/scale/{id}` and `/api/scale/{id}[/events|/search|/confirm|/picture/{sku}]`."""
     from edge.scale.job import ScaleJobError  # only when the scale job runs; the web layer otherwise knows no job
+
+    index: dict[str, Path] | None = None
 
     def station_or_404(request: web.Request) -> str:
         """The scale id from the path, which must be a configured scale."""
@@ -95,7 +100,19 @@ def add(app: web.Application, scale: ScaleScreen, closing: asyncio.Event, assets
             return _error(err.code, str(err))
         return web.json_response(sale)
 
+    async def picture(request: web.Request) -> web.StreamResponse:
+        """A product's picture for its tile, or 404 (the tile then shows the name on a colour)."""
+        nonlocal index
+        station_or_404(request)
+        if index is None:
+            index = {} if pictures is None else await asyncio.to_thread(pictures)
+        path = index.get(request.match_info["sku"])
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={"Cache-Control": "max-age=86400"})
+
     app.router.add_get("/scale/{scale_id}", page)
+    app.router.add_get("/api/scale/{scale_id}/picture/{sku}", picture)
     app.router.add_get("/api/scale/{scale_id}", get_state)
     app.router.add_get("/api/scale/{scale_id}/events", events)
     app.router.add_get("/api/scale/{scale_id}/search", search)

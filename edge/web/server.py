@@ -73,7 +73,7 @@ def build_app(sources: Sources, token: str | None, live_interval_s: float = 1.0)
     app.on_shutdown.append(on_shutdown)
     status_routes.add(app, sources, closing, live_interval_s, ASSETS)
     if sources.scale is not None:
-        scale_routes.add(app, sources.scale, closing, ASSETS)
+        scale_routes.add(app, sources.scale, sources.pictures, closing, ASSETS)
     app.router.add_static("/assets/", str(ASSETS))
     return app
 

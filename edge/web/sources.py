@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from edge.store import Store
@@ -30,9 +31,10 @@ class ScaleScreen(Protocol):
 
 @dataclass(frozen=True)
 class Sources:
-    """The daemon status function, the store (read-only use), configured fridge sections and the scale job if running."""
+    """The daemon status function, the store (read-only use), configured fridge sections, the scale job if running and its pictures."""
 
     status: Callable[[], Awaitable[dict[str, Any]]]
     store: Store | None = None
     sections: list[dict[str, Any]] = field(default_factory=list)
     scale: ScaleScreen | None = None
+    pictures: Callable[[], dict[str, Path]] | None = None  # blocking: SKU -> picture file, called once off the loop

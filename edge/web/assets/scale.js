@@ -26,7 +26,9 @@ const name = (p) => (lang === "en" && p.name_en) || p.name || p.sku;
 function tile(p, choice) {
   const price = p.price ? `¥${p.price}${unit(p.unit)}` : t("noPrice");
   return `<button class="tile" style="background:${colour(p.sku)}" data-sku="${esc(p.sku)}" data-choice="${esc(choice)}" data-unit="${esc(p.unit)}">` +
-    `<span class="name">${esc(name(p))}</span><span class="price">${esc(price)}</span></button>`;
+    `<span class="name">${esc(name(p))}</span>` +
+    `<img alt="" src="/api/scale/${encodeURIComponent(scaleId)}/picture/${encodeURIComponent(p.sku)}" onerror="this.remove()">` +
+    `<span class="price">${esc(price)}</span></button>`;
 }
 
 function render() {

@@ -62,6 +62,14 @@ async def test_full_weighing_on_the_touch_screen(tmp_path: Path, broker: Any, br
         assert await tiles.count() == len(offered)
         assert [await tiles.nth(i).get_attribute("data-sku") for i in range(len(offered))] == [c["sku"] for c in offered]
         assert f"¥{offered[0]['price']}" in await tiles.nth(0).inner_text()
+        banana = page.locator(".tile[data-sku='P-BANANA'] img")
+        if await banana.count():  # the dataset's iconic picture, served by the daemon
+            await page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=await banana.element_handle())
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            async with http.get(f"http://127.0.0.1:{app.web.port}/api/scale/sc1/picture/P-BANANA") as r:
+                assert r.status == 200 and r.content_type == "image/jpeg"
+            async with http.get(f"http://127.0.0.1:{app.web.port}/api/scale/sc1/picture/P-NOPE") as r:
+                assert r.status == 404
         box = await tiles.nth(0).bounding_box()
         assert box is not None and box["height"] >= 100 and box["width"] >= 150  # a finger-sized target at 1024x600
 
