@@ -12,6 +12,7 @@ import functools
 import json
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -141,7 +142,16 @@ class App:
         pictures = None
         if scale is not None:
             pictures = functools.partial(iconic_index, scale.cfg.demo_images, dict(scale.produce.skus))
-        return Sources(self.status, self.store, sections, scale, pictures)
+        return Sources(self.status, self.store, sections, scale, pictures, self._store_map())
+
+    def _store_map(self) -> Callable[[Any], str] | None:
+        """The ESL job's store map as SVG from a read connection, when it has one (imported only then)."""
+        esl: Any = next((j for j in self.jobs if j.name == "esl"), None)
+        if esl is None or getattr(esl, "map", None) is None:
+            return None
+        from edge.esl.mapsvg import from_db
+
+        return functools.partial(_map_svg, from_db, esl.map)
 
     async def _purge_inbox(self) -> None:
         days = self.config.outbox.inbox_retention_days
@@ -172,6 +182,11 @@ class App:
             "components": components,
             "scheduled": [{"id": i, "next_run": t.isoformat() if t else None} for i, t in self.scheduler.pending()],
         }
+
+
+def _map_svg(draw: Callable[..., str], store_map: Any, db: Any) -> str:
+    """One store map picture, titled for the status page."""
+    return draw(db, store_map, (), "Store map")
 
 
 def _jsonable(value: Any) -> Any:

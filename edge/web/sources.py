@@ -31,10 +31,11 @@ class ScaleScreen(Protocol):
 
 @dataclass(frozen=True)
 class Sources:
-    """The daemon status function, the store (read-only use), configured fridge sections, the scale job if running and its pictures."""
+    """Status, the store (read-only use), fridge sections, the scale job and its pictures, the ESL store map: what the pages show."""
 
     status: Callable[[], Awaitable[dict[str, Any]]]
     store: Store | None = None
     sections: list[dict[str, Any]] = field(default_factory=list)
     scale: ScaleScreen | None = None
     pictures: Callable[[], dict[str, Path]] | None = None  # blocking: SKU -> picture file, called once off the loop
+    store_map: Callable[[Any], str] | None = None  # read connection -> the store map SVG with located labels

@@ -50,7 +50,7 @@ def _checked(allowed: set[str], request: web.Request) -> None:
 
 
 def add(app: web.Application, sources: Sources, closing: asyncio.Event, interval_s: float, assets: Path) -> None:
-    """Register `/`, `/api/status`, `/api/labels`, `/api/fridges`, `/api/picks` and `/api/events`."""
+    """Register `/`, `/api/status`, `/api/labels`, `/api/fridges`, `/api/picks`, `/api/map.svg` and `/api/events`."""
     store = sources.store
 
     async def read(fn: Any, empty: Any) -> Any:
@@ -125,7 +125,15 @@ def add(app: web.Application, sources: Sources, closing: asyncio.Event, interval
         """Server-sent `summary` events whenever the summary changes."""
         return await sse.stream(request, summary, wake, closing, "summary")
 
+    async def get_map(request: web.Request) -> web.Response:
+        """The store map with located labels and open deviations (404 without a configured map)."""
+        draw = sources.store_map
+        if draw is None or store is None:
+            raise web.HTTPNotFound(text="no store map configured")
+        return web.Response(text=await store.read(draw), content_type="image/svg+xml")
+
     app.router.add_get("/", page)
+    app.router.add_get("/api/map.svg", get_map)
     app.router.add_get("/api/status", get_status)
     app.router.add_get("/api/labels", get_labels)
     app.router.add_get("/api/fridges", get_fridges)

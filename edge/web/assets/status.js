@@ -92,6 +92,14 @@ async function load() {
   ]);
   showStatus(status); showCounts(labels.counts); showLabels(labels.labels); showFridges(fridges.sections); showPicks(picks.orders);
   document.body.dataset.loaded = "1";
+  showMap();
+}
+
+function showMap() {  // only when the ESL job has a store map (404 otherwise)
+  const img = $("#map img");
+  img.onload = () => { $("#map").hidden = false; };
+  img.onerror = () => { $("#map").hidden = true; };
+  img.src = "/api/map.svg?t=" + Date.now();
 }
 
 function live() {
@@ -106,4 +114,4 @@ function live() {
 }
 
 load().then(live, (err) => { document.body.dataset.error = err.message; $("#store").textContent = err.message; });
-setInterval(() => api("/api/fridges").then((f) => showFridges(f.sections), () => {}), 300000);
+setInterval(() => { api("/api/fridges").then((f) => showFridges(f.sections), () => {}); showMap(); }, 300000);

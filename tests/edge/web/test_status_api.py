@@ -6,10 +6,11 @@ import asyncio
 import json
 from typing import Any
 
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from edge.store import Store
-from tests.edge.web.conftest import TOKEN, raise_alert, seed
+from edge.web import Sources, build_app
+from tests.edge.web.conftest import TOKEN, fake_status, raise_alert, seed
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -111,3 +112,18 @@ async def test_live_feed_sends_a_new_summary_when_an_alert_is_raised(client: Tes
 async def test_scale_routes_are_absent_without_the_scale_job(client: TestClient) -> None:
     assert (await client.get("/scale/sc1")).status == 404
     assert (await client.post("/api/scale/sc1/confirm", json={"rank": 1})).status == 404
+
+
+async def test_store_map_is_served_behind_the_token_when_configured(store: Store) -> None:
+    seed(store)
+
+    def draw(db: Any) -> str:
+        """A picture that depends on what the read connection sees."""
+        return f'<svg xmlns="http://www.w3.org/2000/svg"><text>{db["esl_labels"].count} labels</text></svg>'
+
+    async with TestClient(TestServer(build_app(Sources(fake_status, store, store_map=draw), TOKEN))) as c:
+        assert (await c.get("/api/map.svg")).status == 401
+        r = await c.get("/api/map.svg", headers=AUTH)
+        assert r.status == 200 and r.content_type == "image/svg+xml" and "12 labels" in await r.text()
+    async with TestClient(TestServer(build_app(Sources(fake_status, store), TOKEN))) as c:
+        assert (await c.get("/api/map.svg", headers=AUTH)).status == 404
