@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from devices.printer.escpos import ESC, GS, LF, TEXT_ENCODING
-from devices.scale.ptyport import PtyPort
+from devices.pty import PtyDevice
 
 # Argument byte counts of ESC/GS commands that only change formatting (accepted and ignored).
 _ESC_ARGS = {ord("@"): 0, ord("d"): 1, ord("a"): 1, ord("E"): 1, ord("!"): 1, ord("-"): 1, ord("2"): 0, ord("3"): 1, ord("t"): 1, ord("J"): 1}
@@ -119,23 +118,15 @@ class EscPosParser:
         return 0 if len(buf) < 2 + args else 2 + args
 
 
-class PrinterSimulator:
+class PrinterSimulator(PtyDevice):
     """The parser served on a pty from a thread; `pages` holds each cut-off label."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         """Create the port now; `start()` begins reading."""
-        self._tmpdir = None if path else tempfile.TemporaryDirectory(prefix="printer-sim-")
-        self.port = PtyPort(path or Path(self._tmpdir.name) / "ttyPRINTER")  # type: ignore[union-attr]
+        super().__init__(path, "ttyPRINTER")
         self.parser = EscPosParser()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._printed = threading.Condition(self._lock)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def path(self) -> str:
-        """Device path for the driver."""
-        return str(self.port.path)
 
     @property
     def pages(self) -> list[Page]:
@@ -148,29 +139,6 @@ class PrinterSimulator:
         with self._printed:
             self._printed.wait_for(lambda: len(self.parser.pages) >= count, timeout)
             return list(self.parser.pages)
-
-    def start(self) -> PrinterSimulator:
-        """Start the reading thread."""
-        self._thread = threading.Thread(target=self._serve, name="PrinterSimulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop and remove the port."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-        self.port.close()
-        if self._tmpdir is not None:
-            self._tmpdir.cleanup()
-
-    def __enter__(self) -> PrinterSimulator:
-        """Start on entering a with-block."""
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        """Stop on leaving it."""
-        self.stop()
 
     def _serve(self) -> None:
         """Feed everything received to the parser."""

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 import random
-import tempfile
 import threading
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from devices.scale import mtsics, toledo8217
 from devices.scale.mtsics import MtSicsCommandFramer
-from devices.scale.ptyport import PtyPort
+from devices.pty import PtyDevice
 from devices.scale.reading import Garbage
 from devices.scale.toledo8217 import Status
 
@@ -171,7 +170,7 @@ class ScaleModel:
             self._tare = 0
 
 
-class ScaleSimulator(ABC):
+class ScaleSimulator(PtyDevice):
     """A protocol front-end for a ScaleModel, served on a pty from a background thread."""
 
     def __init__(
@@ -183,43 +182,12 @@ class ScaleSimulator(ABC):
         garbage_rate: float = 0.0,
     ) -> None:
         """Open the pty now (the port exists immediately); `start()` begins answering."""
+        super().__init__(path, "ttySCALE")
         self.model = model or ScaleModel(seed=seed)
-        self._tmpdir = None if path else tempfile.TemporaryDirectory(prefix="scale-sim-")
-        self.port = PtyPort(path or Path(self._tmpdir.name) / "ttySCALE")  # type: ignore[union-attr]
         self.silent = False
         self.garbage_rate = garbage_rate
         self.received = bytearray()
         self._rng = random.Random(seed + 1)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def path(self) -> str:
-        """The device path to hand to the driver."""
-        return str(self.port.path)
-
-    def start(self) -> ScaleSimulator:
-        """Start the serving thread."""
-        self._thread = threading.Thread(target=self._serve, name=f"{type(self).__name__}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and remove the port."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-        self.port.close()
-        if self._tmpdir is not None:
-            self._tmpdir.cleanup()
-
-    def __enter__(self) -> ScaleSimulator:
-        """Start on entering a with-block."""
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        """Stop on leaving it."""
-        self.stop()
 
     def unplug(self) -> None:
         """Pull the cable: the port path disappears and the driver's reads fail."""

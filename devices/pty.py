@@ -1,4 +1,5 @@
-"""A pseudo-terminal "serial port" with a stable symlink path that can be unplugged and replugged.
+"""Simulated serial devices: a pseudo-terminal "serial port" with a stable symlink path that can be
+unplugged and replugged, and the thread that serves it.
 
 Simulators (scales, the label printer) own the master side; the production driver opens the
 symlink with pyserial exactly as it would open `/dev/ttyUSB0`.
@@ -9,9 +10,12 @@ from __future__ import annotations
 import errno
 import os
 import select
+import tempfile
 import threading
 import tty
+from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Self
 
 
 class PtyPort:
@@ -86,3 +90,46 @@ class PtyPort:
     def close(self) -> None:
         """Unplug for good."""
         self.unplug()
+
+
+class PtyDevice(ABC):
+    """A simulated device on its own PtyPort (in a temporary folder unless a path is given), served by a thread."""
+
+    def __init__(self, path: str | Path | None, device_name: str) -> None:
+        """Open the pty now (the port exists immediately); `start()` begins serving."""
+        self._tmpdir = None if path else tempfile.TemporaryDirectory(prefix=f"{device_name}-")
+        self.port = PtyPort(path or Path(self._tmpdir.name) / device_name)  # type: ignore[union-attr]
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def path(self) -> str:
+        """The device path to hand to the driver."""
+        return str(self.port.path)
+
+    def start(self) -> Self:
+        """Start the serving thread."""
+        self._thread = threading.Thread(target=self._serve, name=type(self).__name__, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and remove the port."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        self.port.close()
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+
+    def __enter__(self) -> Self:
+        """Start on entering a with-block."""
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop on leaving it."""
+        self.stop()
+
+    @abstractmethod
+    def _serve(self) -> None:
+        """The device's loop, until `self._stop` is set."""
