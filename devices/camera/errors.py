@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from devices.errors import DeviceUnavailable, DriverError
 
-class CameraError(Exception):
+
+class CameraError(DriverError):
     """Base class of every camera driver error."""
 
 
-class SourceUnavailable(CameraError):
+class SourceUnavailable(CameraError, DeviceUnavailable):
     """The source could not be opened or stopped delivering frames (unplugged, stream cut, file gone)."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from devices.errors import DeviceRejected, DeviceTimeout, DeviceUnavailable, DriverError, ProtocolError
 
-class EslError(Exception):
+
+class EslError(DriverError):
     """Base of every error the ESL driver raises."""
 
 
-class EslProtocolError(EslError, ValueError):
+class EslProtocolError(EslError, ProtocolError, ValueError):
     """Bytes that do not form a valid ESL/OTS record (truncated, malformed, out of range)."""
 
 
@@ -15,19 +17,19 @@ class FramebufferError(EslError, ValueError):
     """An image that cannot be packed for, or unpacked from, a label's display."""
 
 
-class TransportUnavailable(EslError):
+class TransportUnavailable(EslError, DeviceUnavailable):
     """The object transfer channel cannot be used on this host (no AF_BLUETOOTH, no LE L2CAP)."""
 
 
-class LabelUnreachable(EslError):
+class LabelUnreachable(EslError, DeviceUnavailable):
     """The label could not be connected after retries, or the link was lost."""
 
 
-class LabelTimeout(EslError):
+class LabelTimeout(EslError, DeviceTimeout):
     """The label did not answer within the allowed time."""
 
 
-class LabelRejected(EslError):
+class LabelRejected(EslError, DeviceRejected):
     """The label answered a command with an ESL Error response; carries its error code."""
 
     def __init__(self, error_code: int, message: str | None = None) -> None:

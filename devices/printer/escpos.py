@@ -12,6 +12,9 @@ from dataclasses import dataclass
 import serial
 from PIL import Image
 
+# Re-exported: callers import the printer's errors from the driver module.
+from devices.printer.errors import PrinterError as PrinterError, PrinterUnavailable as PrinterUnavailable
+
 ESC = 0x1B
 GS = 0x1D
 LF = 0x0A
@@ -22,14 +25,6 @@ PARTIAL_CUT = bytes([GS, ord("V"), 1])
 #: Printers cap one raster command's height; bands of this many rows are safe on common models.
 MAX_BAND_ROWS = 256
 TEXT_ENCODING = "gb18030"
-
-
-class PrinterError(Exception):
-    """Base of printer driver errors."""
-
-
-class PrinterUnavailable(PrinterError):
-    """The printer port cannot be opened or stopped accepting data."""
 
 
 def feed(lines: int) -> bytes:

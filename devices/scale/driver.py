@@ -26,7 +26,7 @@ import structlog
 
 from devices.scale import mtsics, toledo8217
 from devices.backoff import Backoff
-from devices.scale.errors import CommandRejected, DeviceUnavailable, ProtocolError
+from devices.scale.errors import CommandRejected, ProtocolError, ScaleUnavailable
 from devices.scale.reading import Garbage, WeightReading, exact_grams
 from devices.scale.toledo8217 import Status
 
@@ -349,7 +349,7 @@ class ScaleDriver:
             if reading is not None and reading.state in ("overload", "underload"):
                 raise CommandRejected("W", reading.raw)
             if self._clock() > deadline:
-                raise DeviceUnavailable("scale did not settle in time")
+                raise ScaleUnavailable("scale did not settle in time")
             await asyncio.sleep(self.poll_interval)
 
     async def _command(self, data: bytes, cmd_id: str | None) -> Any:
@@ -369,7 +369,7 @@ class ScaleDriver:
             try:
                 reply = await self._request(data, accept, self.command_timeout)
             except TimeoutError as err:
-                raise DeviceUnavailable(f"no reply to {data!r} within {self.command_timeout} s") from err
+                raise ScaleUnavailable(f"no reply to {data!r} within {self.command_timeout} s") from err
             finally:
                 await self._resume_stream()
             if not isinstance(reply, mtsics.ErrorReply):
@@ -443,7 +443,7 @@ class ScaleDriver:
             self._transport.close()
             self._transport = None
         if self._pending is not None and not self._pending[1].done():
-            self._pending[1].set_exception(DeviceUnavailable("scale port closed"))
+            self._pending[1].set_exception(ScaleUnavailable("scale port closed"))
 
     async def _serve(self, link: _Link) -> None:
         """Poll (or watch the stream) until the port is lost."""
@@ -453,13 +453,13 @@ class ScaleDriver:
             done, _ = await asyncio.wait({link.lost, poller}, return_when=asyncio.FIRST_COMPLETED)
             if poller in done and not poller.cancelled():
                 error = poller.exception()
-                if not isinstance(error, DeviceUnavailable):
+                if not isinstance(error, ScaleUnavailable):
                     raise RuntimeError("scale poller stopped") from error  # a bug: surface it
         finally:
             poller.cancel()
             try:
                 await poller
-            except (asyncio.CancelledError, DeviceUnavailable):
+            except (asyncio.CancelledError, ScaleUnavailable):
                 pass
 
     async def _poll_loop(self) -> None:
@@ -507,11 +507,11 @@ class ScaleDriver:
         async with asyncio.timeout(timeout):
             while self._transport is None:
                 if self._task is None:
-                    raise DeviceUnavailable("scale driver is not started")
+                    raise ScaleUnavailable("scale driver is not started")
                 await self.wait_health(Health.CONNECTED, Health.UNHEALTHY)
             async with self._io_lock:
                 if self._transport is None:
-                    raise DeviceUnavailable("scale port closed")
+                    raise ScaleUnavailable("scale port closed")
                 future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
                 self._pending = (accept, future)
                 try:

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from devices import errors
 
-class ScaleError(Exception):
+
+class ScaleError(errors.DriverError):
     """Base of every error raised by the scale drivers."""
 
 
-class ProtocolError(ScaleError):
+class ProtocolError(ScaleError, errors.ProtocolError):
     """The scale sent something the protocol grammar does not allow, or refused a command's syntax."""
 
 
-class DeviceUnavailable(ScaleError):
+class ScaleUnavailable(ScaleError, errors.DeviceUnavailable):
     """The serial port cannot be opened, vanished, or the scale does not answer in time."""
 
 
-class CommandRejected(ScaleError):
+#: The historical name of `ScaleUnavailable` (kept importable for existing callers).
+DeviceUnavailable = ScaleUnavailable
+
+
+class CommandRejected(ScaleError, errors.DeviceRejected):
     """The scale understood a command (zero, tare…) but refused to execute it now."""
 
     def __init__(self, command: str, reply: str) -> None:
