@@ -47,7 +47,7 @@ async def pick_latency(workdir: Path, port: int, orders: int) -> dict[str, objec
         env={},
     )
     configure("warning", "console")
-    app = App(config)
+    app = await App.create(config)
     daemon = asyncio.create_task(app.run())
     hq = await asyncio.to_thread(Hq, port, "bench")
     job = next(j for j in app.jobs if j.name == "esl")
@@ -101,7 +101,7 @@ async def refresh(workdir: Path, port: int, labels: int, connections: int, scale
          "broker": {"url": f"mqtt://127.0.0.1:{port}"}, "http": {"enabled": False}, "log": {"level": "warning"}, "esl": esl},
         env={},
     )
-    app = App(config)
+    app = await App.create(config)
     daemon = asyncio.create_task(app.run())
     job = next(j for j in app.jobs if j.name == "esl")
     while job.fleet.air_time_s == 0:

@@ -63,7 +63,7 @@ async def end_to_end(images: list[Path], work: Path) -> list[float]:
                    "scales": [{"id": "b1", "port": "simulated:mt-sics", "camera": f"folder:{cam}", "camera_fps": 30}]}},
         env={},
     )
-    app = App(config)
+    app = await App.create(config)
     task = asyncio.create_task(app.run())
     job = app.jobs[0]
     station = job.stations["b1"]

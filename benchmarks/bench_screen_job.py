@@ -35,7 +35,7 @@ async def run_case(port: int, workdir: Path, name: str, screen: dict[str, Any], 
         "broker": {"url": f"mqtt://127.0.0.1:{port}"}, "screen": {"screens": [{"id": name, **screen}]},
     }, env={})
     hq = Hq(port, "bench")
-    app = App(config)
+    app = await App.create(config)
     daemon = asyncio.create_task(app.run())
     (job,) = app.jobs
     while job.health()["screens"][name]["state"] != "up":

@@ -97,7 +97,7 @@ async def through_outbox(port: int, n: int, workdir: Path) -> float:
          "http": {"enabled": False}, "log": {"level": "warning"}},
         env={},
     )
-    app = App(config)
+    app = await App.create(config)
     daemon = asyncio.create_task(app.run())
     while app.link.state.value != "connected":
         await asyncio.sleep(0.05)

@@ -29,6 +29,7 @@ from edge.demo.broker import Mosquitto  # noqa: E402
 from edge.demo.web_story import BROWSER_ARGS, CHROMIUM  # noqa: E402
 from edge.jobs import schemas  # noqa: E402
 from edge.store import Store  # noqa: E402
+from edge.esl.web.routes import status_part
 from edge.web import Sources, WebServer, build_app  # noqa: E402
 
 DATASET = REPO.parent / "shared" / "datasets" / "grocerystore"
@@ -76,7 +77,7 @@ async def bench_scale(browser: Browser, weighings: int) -> dict[str, Any]:
                        "scales": [{"id": "sc1", "port": "simulated:mt-sics", "camera": f"folder:{tmp_path / 'cam'}"}]}},
             env={},
         )
-        app = App(config)
+        app = await App.create(config)
         task = asyncio.create_task(app.run())
         try:
             job = app.jobs[0]
@@ -146,7 +147,7 @@ async def bench_status(browser: Browser, labels: int, sections: int) -> dict[str
             return {"store_id": "bench", "link": {"state": "connected", "outbox_depth": 0, "last_sync": None}, "components": {}}
 
         configured = [{"id": f"F{s:03d}", "name": f"冷柜 {s}", "min_c": 0.0, "max_c": 6.0} for s in range(sections)]
-        server = WebServer(build_app(Sources(status, store, configured), None, live_interval_s=0.1), "127.0.0.1", 0)
+        server = WebServer(build_app(Sources(status, store, [status_part(store, configured)]), None, live_interval_s=0.1), "127.0.0.1", 0)
         await server.start()
         base = f"http://127.0.0.1:{server.port}"
         try:

@@ -8,11 +8,9 @@ with its WAN down must still run its shelves and scales.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -22,15 +20,14 @@ from edge import __version__, catalog
 from edge.component import Component, Supervised, supervise
 from edge.config import Config
 from edge.core_commands import register_core_commands
-from edge.jobs import JobContext, build_jobs, schemas
+from edge.jobs import JobContext, JobSpec, enabled_sections, schemas
 from edge.scheduler import Scheduler
 from edge.store import Store
 from edge.store.db import utc_now
 from edge.sync.commands import CommandRegistry, Dispatcher, purge_inbox
 from edge.sync.link import SyncLink
 from edge.systemd import Notifier
-from edge.web import Sources, WebServer, build_app
-from edge.web.pictures import iconic_index
+from edge.web import Sources, WebPart, WebServer, build_app
 
 log = structlog.get_logger("app")
 
@@ -38,26 +35,42 @@ STOP_TIMEOUT_S = 5.0
 
 
 class App:
-    """Everything one daemon runs, wired together; `run()` returns after a clean stop."""
+    """Everything one daemon runs, wired together; `run()` returns after a clean stop.
+
+    Construction is blocking (the store opens and migrates, jobs build their devices): on a
+    running loop use `await App.create(config)`, which does it on a worker thread.
+    """
 
     def __init__(self, config: Config, notifier: Notifier | None = None) -> None:
         self.config = config
         self.started = time.monotonic()
         self.notifier = notifier or Notifier()
         self.store = Store(
-            config.database_path, max_outbox=config.outbox.max_events, schemas={"catalog": catalog.STEPS, **schemas()}
+            config.database_path, max_outbox=config.outbox.max_events,
+            schemas={"catalog": catalog.STEPS, **schemas(config.jobs)},
         )
         self.registry = CommandRegistry()
         register_core_commands(self.registry, config, self.started)
         self.scheduler = Scheduler(config.database_path)
         catalog.Catalog(self.store, self.scheduler).register(self.registry)
         self.link = SyncLink(config, self.store, Dispatcher(self.registry, self.store), __version__)
-        self.jobs: list[Component] = build_jobs(
-            JobContext(config, self.store, self.scheduler, self.registry, self.link.set_telemetry)
-        )
+        self._built: list[tuple[JobSpec, Component]] = [
+            (spec, spec.build(JobContext(config, section, self.store, self.scheduler, self.registry, self.link.set_telemetry)))
+            for spec, section in enabled_sections(config)
+        ]
+        self.jobs: list[Component] = [job for _, job in self._built]
         self._supervised: list[Supervised] = []
         self.web: WebServer | None = None
         self._stopping = asyncio.Event()
+
+    @classmethod
+    async def create(cls, config: Config, notifier: Notifier | None = None) -> App:
+        """Build the App off the event loop (opening the store and the devices blocks)."""
+        return await asyncio.to_thread(cls, config, notifier)
+
+    def job(self, name: str) -> Component | None:
+        """The running job called `name`, if it is enabled."""
+        return next((job for job in self.jobs if job.name == name), None)
 
     def request_stop(self) -> None:
         """Begin a clean stop (SIGTERM, SIGINT, or the demo ending)."""
@@ -80,7 +93,8 @@ class App:
             self._supervised.append(entry)
         if self.config.http.enabled:
             token = self.config.http.token_file.read_text().strip() if self.config.http.token_file else None
-            self.web = WebServer(build_app(self._web_sources(), token), self.config.http.host, self.config.http.port)
+            sources = Sources(self.status, self.store, self._web_parts())
+            self.web = WebServer(build_app(sources, token), self.config.http.host, self.config.http.port)
             await self.web.start()
         self.notifier.send(READY=1, STATUS="running")
         log.info("daemon.ready", store_id=self.config.store.id, version=__version__, jobs=[j.name for j in self.jobs])
@@ -111,7 +125,7 @@ class App:
         self.scheduler.shutdown()
         if self.web is not None:
             await self.web.stop()
-        self.store.close()
+        await asyncio.to_thread(self.store.close)  # joins the writer thread once queued writes are done
         log.info("daemon.stopped")
 
     async def _watchdog(self) -> None:
@@ -131,27 +145,10 @@ class App:
         jobs = " ".join(f"{e.component.name}={'ok' if e.component.healthy else 'unhealthy'}" for e in self._supervised[1:])
         return f"link={link.state} outbox={link.outbox_depth} {jobs}".strip()
 
-    def _web_sources(self) -> Sources:
-        """What the web pages read: status, the store, the configured fridge sections and the scale job if it runs."""
-        esl = self.config.esl
-        sections = [
-            {"id": s.id, "name": s.name, "min_c": s.min_c, "max_c": s.max_c}
-            for s in (esl.coldchain.sections if esl is not None and esl.enabled else [])
-        ]
-        scale: Any = next((j for j in self.jobs if j.name == "scale"), None)
-        pictures = None
-        if scale is not None:
-            pictures = functools.partial(iconic_index, scale.cfg.demo_images, dict(scale.produce.skus))
-        return Sources(self.status, self.store, sections, scale, pictures, self._store_map())
-
-    def _store_map(self) -> Callable[[Any], str] | None:
-        """The ESL job's store map as SVG from a read connection, when it has one (imported only then)."""
-        esl: Any = next((j for j in self.jobs if j.name == "esl"), None)
-        if esl is None or getattr(esl, "map", None) is None:
-            return None
-        from edge.esl.mapsvg import from_db
-
-        return functools.partial(_map_svg, from_db, esl.map)
+    def _web_parts(self) -> list[WebPart]:
+        """Each running job's part of the web server (pages, API routes, live-feed pieces), as its spec gives it."""
+        parts = [spec.web(job) for spec, job in self._built if spec.web is not None]
+        return [part for part in parts if part is not None]
 
     async def _purge_inbox(self) -> None:
         days = self.config.outbox.inbox_retention_days
@@ -184,11 +181,6 @@ class App:
         }
 
 
-def _map_svg(draw: Callable[..., str], store_map: Any, db: Any) -> str:
-    """One store map picture, titled for the status page."""
-    return draw(db, store_map, (), "Store map")
-
-
 def _jsonable(value: Any) -> Any:
     """Dataclasses and other snapshots as plain JSON values."""
     try:
@@ -199,6 +191,6 @@ def _jsonable(value: Any) -> Any:
 
 async def run_daemon(config: Config) -> None:
     """Entry point of `store-edge run`."""
-    app = App(config)
+    app = await App.create(config)
     await app.run()
 

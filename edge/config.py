@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
-from edge.esl.config import EslSection
-from edge.scale.config import ScaleSection
-from edge.screen.config import ScreenSection
+from edge.jobs import JobSpec, installed_jobs
 
 STORE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -143,7 +143,9 @@ class HttpSection(_Section):
 
 
 class Config(_Section):
-    """The whole daemon configuration."""
+    """The whole daemon configuration: the core sections here, one optional table per job (see `config_model`)."""
+
+    jobs: ClassVar[tuple[JobSpec, ...]] = ()  # the jobs this model has a table for
 
     store: StoreSection
     data: DataSection = DataSection()
@@ -151,9 +153,6 @@ class Config(_Section):
     outbox: OutboxSection = OutboxSection()
     log: LogSection = LogSection()
     http: HttpSection = HttpSection()
-    esl: EslSection | None = None
-    scale: ScaleSection | None = None
-    screen: ScreenSection | None = None
 
     @property
     def database_path(self) -> Path:
@@ -163,6 +162,19 @@ class Config(_Section):
     def redacted(self) -> dict[str, Any]:
         """The running configuration for `config.get`: paths to secrets stay, secret values never appear."""
         return self.model_dump(mode="json")
+
+
+@functools.cache
+def config_model(jobs: tuple[JobSpec, ...]) -> type[Config]:
+    """The configuration model with an optional `[name]` table for each job, validated by the job's own section model."""
+    core = set(Config.model_fields)
+    clash = [spec.name for spec in jobs if spec.name in core]
+    if clash:
+        raise ValueError(f"job name(s) {', '.join(clash)} collide with core configuration sections")
+    fields: dict[str, Any] = {spec.name: (spec.section | None, None) for spec in jobs}
+    model = create_model("Config", __base__=Config, __doc__=Config.__doc__, **fields)
+    model.jobs = jobs
+    return model
 
 
 ENV_OVERRIDES = {
@@ -201,15 +213,18 @@ def _item_model(annotation: Any) -> Any:
     return annotation
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: dict[str, Any], model: type[Config]) -> str:
     """One line per validation error: key path, what is wrong, and a hint."""
     loc = tuple(error["loc"])
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
     kind = error["type"]
     if kind == "extra_forbidden":
-        known = _known_keys(Config, loc[:-1])
+        known = _known_keys(model, loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else (f"; known keys: {', '.join(known)}" if known else "")
+        if len(loc) == 1 and not close:
+            installed = ", ".join(spec.name for spec in model.jobs) or "none"
+            hint += f" (no job of that name is installed; installed jobs: {installed})"
         return f"{path}: unknown key{hint}"
     if kind == "missing":
         return f"{path}: required value is missing"
@@ -218,17 +233,20 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{path}: {error['msg']} (got {shown})"
 
 
-def parse_config(raw: dict[str, Any], source: str = "<config>", env: dict[str, str] | None = None) -> Config:
-    """Validate a raw TOML document (plus environment overrides) into a frozen Config."""
+def parse_config(
+    raw: dict[str, Any], source: str = "<config>", env: dict[str, str] | None = None, jobs: Sequence[JobSpec] | None = None
+) -> Config:
+    """Validate a raw TOML document (plus environment overrides) into a frozen Config for `jobs` (default: the installed ones)."""
     raw = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
     _apply_env(raw, dict(os.environ) if env is None else env)
+    model = config_model(installed_jobs() if jobs is None else tuple(jobs))
     try:
-        return Config.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(source, [_describe(e) for e in err.errors()]) from None
+        raise ConfigError(source, [_describe(e, model) for e in err.errors()]) from None
 
 
-def load_config(path: Path, env: dict[str, str] | None = None) -> Config:
+def load_config(path: Path, env: dict[str, str] | None = None, jobs: Sequence[JobSpec] | None = None) -> Config:
     """Read and validate a TOML configuration file; relative data paths are kept relative to the working directory."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -238,4 +256,4 @@ def load_config(path: Path, env: dict[str, str] | None = None) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(str(path), [f"not valid TOML: {err}"]) from None
-    return parse_config(raw, str(path), env)
+    return parse_config(raw, str(path), env, jobs)

@@ -1,32 +1,48 @@
-"""The jobs the daemon can run (esl, scale, screen) and how each is built from its config section.
+"""How the core meets a job: every job is a plugin described by one `JobSpec`, found through entry points.
 
-Jobs never import each other: each gets a JobContext and meets the others only through
-the store (tables, outbox), the scheduler and the command registry.
+The core (config, app, store, sync, scheduler, web, CLI, demo) never imports a job package. A
+job package exposes a `JobSpec` and lists it under the `store_edge.jobs` entry-point group in
+`pyproject.toml`; that table is the only place that names the installed jobs, so a third-party
+job installs as an ordinary Python package. The shape follows Zigbee2MQTT's extension host
+(every extension gets the same controllers and is started and stopped the same way) and Home
+Assistant's integration manifest (a light description, the heavy code imported only when used).
+
+Jobs never import each other: each gets a `JobContext` and meets the others only through the
+store (tables, outbox), the scheduler and the command registry.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+import argparse
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
 
 from edge.component import Component
-from edge.config import Config
-from edge.scheduler import Scheduler
-from edge.store import Store
 from edge.store.migrations import Step
-from edge.sync.commands import CommandRegistry
 
-JOB_NAMES = ("esl", "scale", "screen")
+if TYPE_CHECKING:
+    from edge.config import Config
+    from edge.demo.story_base import Scene
+    from edge.scheduler import Scheduler
+    from edge.store import Store
+    from edge.sync.commands import CommandRegistry
+    from edge.web.parts import WebPart
+
+ENTRY_POINT_GROUP = "store_edge.jobs"
 
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a job may use: its config, the store, the scheduler, the command registry and a telemetry sink."""
+    """What a job may use: the whole config, its own section, the store, the scheduler, the commands and telemetry."""
 
     config: Config
+    section: Any  # the job's own validated section (the model named by its JobSpec)
     store: Store
     scheduler: Scheduler
     registry: CommandRegistry
@@ -38,16 +54,62 @@ class JobContext:
         return self.config.data.dir
 
 
-def schemas() -> dict[str, list[Step]]:
-    """Every job's migration steps; all are applied, so enabling a job later finds its tables ready."""
-    return {name: importlib.import_module(f"edge.{name}.schema").STEPS for name in JOB_NAMES}
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one spec object per installed job
+class JobSpec:
+    """Everything the core needs to know about one job, cheap to import (the job itself loads in `build`).
+
+    - `name`: the job's name, its config table (`[name]`), its migration owner and its status key.
+    - `section`: the pydantic model of `[name]`, validated with every other section before READY=1;
+      it must have an `enabled: bool` field.
+    - `migrations`: the job's append-only schema steps (applied whether or not the job is enabled,
+      so enabling it later finds its tables ready).
+    - `build(ctx)`: the running job, a supervised `Component`; it registers its commands, scheduled
+      actions and periodic work on `ctx` (imported only when the job is enabled: cameras and
+      models are heavy).
+    - `web(job)`: the job's part of the web server (routes, public paths, live-feed pieces), if any.
+    - `cli(subparsers)`: adds the job's `store-edge <name> ...` tools, if any.
+    - `demo()`: the job's scenes of `store-edge demo`, in order, if any.
+    """
+
+    name: str
+    section: type[BaseModel]
+    migrations: Sequence[Step]
+    build: Callable[[JobContext], Component]
+    web: Callable[[Any], WebPart | None] | None = None
+    cli: Callable[[argparse._SubParsersAction], None] | None = None  # type: ignore[type-arg]
+    demo: Callable[[], Sequence[Scene]] | None = None
+
+    def __post_init__(self) -> None:
+        """A job's name is a TOML table, a migration owner and a topic segment: keep it simple."""
+        if not self.name.isidentifier() or self.name != self.name.lower():
+            raise ValueError(f"job name {self.name!r} must be a lower-case identifier")
+        if "enabled" not in self.section.model_fields:
+            raise ValueError(f"job {self.name!r}: its section model needs an `enabled` field")
 
 
-def build_jobs(ctx: JobContext) -> list[Component]:
-    """One component per job whose section is present and enabled (imported only then: cameras and models are heavy)."""
-    jobs: list[Component] = []
-    for name in JOB_NAMES:
-        section = getattr(ctx.config, name)
+@functools.cache
+def installed_jobs() -> tuple[JobSpec, ...]:
+    """The jobs installed with this package (and any third-party package), by name, from the entry points."""
+    specs: dict[str, JobSpec] = {}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        spec = point.load()
+        if not isinstance(spec, JobSpec) or spec.name != point.name:
+            raise TypeError(f"entry point {point.name} = {point.value} must be a JobSpec named {point.name!r}")
+        specs[spec.name] = spec
+    return tuple(specs[name] for name in sorted(specs))
+
+
+def schemas(jobs: Sequence[JobSpec] | None = None) -> dict[str, list[Step]]:
+    """Every job's migration steps by owner."""
+    return {spec.name: list(spec.migrations) for spec in (installed_jobs() if jobs is None else jobs)}
+
+
+def enabled_sections(config: Config) -> list[tuple[JobSpec, Any]]:
+    """The (spec, section) of every job whose table is present and enabled, in name order."""
+    out = []
+    for spec in config.jobs:
+        section = getattr(config, spec.name)
         if section is not None and section.enabled:
-            jobs.append(importlib.import_module(f"edge.{name}.job").build(ctx))
-    return jobs
+            out.append((spec, section))
+    return out
+

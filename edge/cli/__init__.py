@@ -1,4 +1,4 @@
-"""The `store-edge` command line: one sub-module per area registers its sub-commands."""
+"""The `store-edge` command line: the core's sub-commands (edge/cli/*) and each installed job's tools (its JobSpec.cli)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pkgutil
 import sys
 
 from edge import __version__
+from edge.jobs import installed_jobs
 
 
 def _command_modules() -> list[str]:
@@ -16,6 +17,7 @@ def _command_modules() -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: core commands, then the jobs' tools."""
     parser = argparse.ArgumentParser(
         prog="store-edge",
         description="Supermarket gateway daemon: shelf labels, AI scales, audience screens, MQTT sync.",
@@ -24,10 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in _command_modules():
         importlib.import_module(name).register(subparsers)
+    for spec in installed_jobs():
+        if spec.cli is not None:
+            spec.cli(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse and run one sub-command; its handler's return value is the exit status."""
     args = build_parser().parse_args(argv)
     return int(args.handler(args) or 0)
 

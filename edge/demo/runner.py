@@ -64,7 +64,7 @@ async def run_demo(config_path: Path, output: Path, keep_running: bool) -> int:
     # The demo must not collide with a daemon already serving on the configured port.
     config = config.model_copy(update={"http": config.http.model_copy(update={"listen": f"{config.http.host}:0"})})
     configure("warning", "console")
-    app = App(config)
+    app = await App.create(config)
     daemon = asyncio.create_task(app.run(), name="daemon")
     port = urlsplit(broker_url).port or 1883
     hq = Hq(port, config.store.id, prefix=config.broker.topic_prefix, on_message=_printer(f"{config.broker.topic_prefix}/{config.store.id}"))
@@ -72,7 +72,7 @@ async def run_demo(config_path: Path, output: Path, keep_running: bool) -> int:
     ctx.say(f"store-edge demo: store {config.store.id}, broker {broker_url}, output {output}")
     code = 0
     try:
-        for scene in scenes():
+        for scene in scenes(config.jobs):
             ctx.say(f"── {scene.__doc__.splitlines()[0] if scene.__doc__ else scene.__name__}")
             await scene(ctx)
         ctx.say(f"HQ's log of everything it received: {write_summary(ctx)}")

@@ -1,7 +1,8 @@
 """The demo's script: scenes played by a scripted headquarters against the running daemon.
 
 Each scene tells one part of the story and checks what it claims (a demo that prints
-"delivered" must have seen the delivery). Each job's scenes live in `edge/demo/<job>_story.py`.
+"delivered" must have seen the delivery). The core's scenes are here; each job's scenes come
+from its JobSpec (`edge/<job>/demo.py`), played in job order between the link and the web pages.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import asyncio
 import json
 from pathlib import Path
 
-from edge.demo import esl_story, scale_story, screen_story, web_story
+from edge.demo import web_story
 from edge.demo.hq import unique_in_order
 from edge.demo.story_base import DemoContext, Scene
+from edge.jobs import JobSpec
 
 
 async def scene_link(ctx: DemoContext) -> None:
@@ -58,9 +60,10 @@ async def scene_outage(ctx: DemoContext) -> None:
     ctx.say(f"  all 20 arrived, in order: seq {seqs[-20]}…{seqs[-1]}, none lost, outbox depth now {ctx.app.link.health().outbox_depth}")
 
 
-def scenes() -> list[Scene]:
-    """The story, in order: the link first, then each job's part."""
-    return [scene_link, scene_outage, *esl_story.SCENES, *scale_story.SCENES, *screen_story.SCENES, *web_story.SCENES]
+def scenes(jobs: tuple[JobSpec, ...]) -> list[Scene]:
+    """The story, in order: the link first, then each job's part, then the status page."""
+    job_scenes = [scene for spec in jobs if spec.demo is not None for scene in spec.demo()]
+    return [scene_link, scene_outage, *job_scenes, *web_story.SCENES]
 
 
 def write_summary(ctx: DemoContext) -> Path:

@@ -54,7 +54,7 @@ class EslJob:
     def __init__(self, ctx: JobContext, backend: Backend) -> None:
         """Wire the parts; the radio is used only once `run` starts."""
         self.ctx = ctx
-        self.config: EslSection = ctx.config.esl  # type: ignore[assignment]
+        self.config: EslSection = ctx.section
         self.backend = backend
         self.fleet = backend.fleet
         self.radio = PerLabelRadio(backend.radio)
@@ -152,6 +152,5 @@ class EslJob:
 
 
 def build(ctx: JobContext) -> EslJob:
-    """Entry point called by edge.jobs when `[esl]` is enabled."""
-    config: EslSection = ctx.config.esl  # type: ignore[assignment]
-    return EslJob(ctx, build_backend(config))
+    """The job with the radio backend its section asks for (called through the JobSpec when `[esl]` is enabled)."""
+    return EslJob(ctx, build_backend(ctx.section))

@@ -28,6 +28,7 @@ from edge.catalog import SKU_PATTERN
 from edge.jobs import JobContext
 from edge.scale import gallery_store, learning, produce_map
 from edge.scale.config import ScaleSection
+from edge.scale.errors import ScaleJobError
 from edge.scale.pricing import Product
 from edge.scale.recognizer import (
     DEFAULT_GALLERY,
@@ -52,15 +53,6 @@ log = structlog.get_logger("scale")
 
 MAX_ENROLL_IMAGES = 16
 TOP_K = 5
-
-
-class ScaleJobError(Exception):
-    """A customer action that cannot be done; `code` is machine-readable for the touch screen."""
-
-    def __init__(self, code: str, message: str) -> None:
-        """Keep the code next to the message."""
-        super().__init__(message)
-        self.code = code
 
 
 class EnrollArgs(Args):
@@ -106,7 +98,7 @@ class ScaleJob:
     def __init__(self, ctx: JobContext) -> None:
         """Load the model and base gallery, build the stations and register the commands."""
         self.ctx = ctx
-        self.cfg: ScaleSection = ctx.config.scale  # type: ignore[assignment]
+        self.cfg: ScaleSection = ctx.section
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scale-recognizer")
         self.problem: str | None = None
         self.recognizer: Recognizer | None = None
@@ -456,8 +448,3 @@ class ScaleJob:
                 {"sku": s, "name": names.get(s), "base": len(self._base.get(s, ())), "stored": stored.get(s, 0)} for s in skus
             ],
         }
-
-
-def build(ctx: JobContext) -> ScaleJob:
-    """Entry point called by the app when `[scale]` is enabled."""
-    return ScaleJob(ctx)

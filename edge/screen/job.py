@@ -334,9 +334,3 @@ async def _supervise(worker: ScreenWorker) -> None:
             worker.up, worker.error = False, f"crashed: {err!r}"
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
-
-
-def build(ctx: JobContext) -> ScreenJob:
-    """The screen job from `[screen]`."""
-    assert ctx.config.screen is not None
-    return ScreenJob(ctx, ctx.config.screen)

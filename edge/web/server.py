@@ -1,4 +1,4 @@
-"""The daemon's web server (aiohttp on the daemon's loop): status page and JSON API behind a token, scale touch screens."""
+"""The daemon's web server (aiohttp on the daemon's loop): the status page and JSON API behind a token, plus the jobs' parts."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from edge.web import scale_routes, status_routes
+from edge.web import status_routes
+from edge.web.params import BadQuery
 from edge.web.sources import Sources
 
 log = structlog.get_logger("web")
@@ -22,12 +23,7 @@ SHUTDOWN_TIMEOUT_S = 2.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _is_public(path: str) -> bool:
-    """Assets and the customers' scale screens need no token; the status page and its API do."""
-    return path.startswith(("/assets/", "/scale/", "/api/scale/"))
-
-
-def _token_middleware(token: str | None) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def _token_middleware(token: str | None, public: tuple[str, ...]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
     """401 without the token (header, cookie or `?token=`); a page opened with `?token=` keeps it in a cookie."""
 
     def matches(sent: str | None) -> bool:
@@ -37,7 +33,8 @@ def _token_middleware(token: str | None) -> Callable[[web.Request, Handler], Awa
     @web.middleware
     async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
         """Let public paths and requests carrying the token through."""
-        if token is None or _is_public(request.path):
+        if token is None or request.path.startswith(public) or request.match_info.http_exception is not None:
+            # public paths, and paths no route serves (their 404/405 tells nothing worth a token)
             return await handler(request)
         bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip() or None
         if matches(bearer) or matches(request.cookies.get(COOKIE)):
@@ -61,9 +58,19 @@ _LOGIN = """<!doctype html><meta charset="utf-8"><title>store-edge</title>
 <form><input name="token" type="password" placeholder="token" autofocus> <button>OK</button></form></body>"""
 
 
+@web.middleware
+async def _bad_query(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """BadQuery → 400 with its reason, for every route (core or job)."""
+    try:
+        return await handler(request)
+    except BadQuery as err:
+        return web.json_response({"error": str(err)}, status=400)
+
+
 def build_app(sources: Sources, token: str | None, live_interval_s: float = 1.0) -> web.Application:
-    """Routes plus the token check; the status side is read-only, the scale screen's confirm is the one write."""
-    app = web.Application(middlewares=[_token_middleware(token)])
+    """Core routes, each job part's routes and static files, and the token check (static files and customer screens are public)."""
+    public = ("/assets/", "/jobs/", *(prefix for part in sources.parts for prefix in part.public))
+    app = web.Application(middlewares=[_token_middleware(token, public), _bad_query])
     closing = asyncio.Event()
 
     async def on_shutdown(_: web.Application) -> None:
@@ -72,8 +79,10 @@ def build_app(sources: Sources, token: str | None, live_interval_s: float = 1.0)
 
     app.on_shutdown.append(on_shutdown)
     status_routes.add(app, sources, closing, live_interval_s, ASSETS)
-    if sources.scale is not None:
-        scale_routes.add(app, sources.scale, sources.pictures, closing, ASSETS)
+    for part in sources.parts:
+        part.add_routes(app, closing)
+        if part.assets is not None:
+            app.router.add_static(part.asset_prefix, str(part.assets))
     app.router.add_static("/assets/", str(ASSETS))
     return app
 

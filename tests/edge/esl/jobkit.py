@@ -80,7 +80,7 @@ async def running(broker_port: int, data: Path, **esl: Any) -> AsyncIterator[Run
          "http": {"enabled": False}, "log": {"level": "warning"}, "esl": esl_config(**esl)},
         env={},
     )
-    app = App(config)
+    app = await App.create(config)
     task = asyncio.create_task(app.run())
     hq = await asyncio.to_thread(Hq, broker_port, "s1")
     job = next(j for j in app.jobs if j.name == "esl")

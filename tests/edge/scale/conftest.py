@@ -67,7 +67,7 @@ async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str =
 @asynccontextmanager
 async def running(config: Any, gallery: bool = True) -> AsyncIterator[App]:
     """Run the App until the block ends; the scale job's devices ready (scale connected, camera streaming)."""
-    app = App(config)
+    app = await App.create(config)
     task = asyncio.create_task(app.run())
     try:
         job = app.jobs[0]

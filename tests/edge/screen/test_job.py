@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,9 @@ from edge.screen.hook import EngagedHook
 from edge.screen.job import ScreenJob
 
 
-def make_app(broker_url: str, data: Path, screens: list[dict[str, Any]]) -> App:
+async def make_app(broker_url: str, data: Path, screens: list[dict[str, Any]]) -> App:
     """An App with only the screen job, on the test's broker."""
-    return App(parse_config({
+    return await App.create(parse_config({
         "store": {"id": "s1"}, "data": {"dir": str(data)}, "http": {"enabled": False},
         "broker": {"url": broker_url},
         "screen": {"screens": screens},
@@ -30,12 +30,12 @@ def make_app(broker_url: str, data: Path, screens: list[dict[str, Any]]) -> App:
 
 
 @pytest.fixture
-async def running(broker: Any, tmp_path: Path) -> AsyncIterator[Callable[[list[dict[str, Any]]], App]]:
+async def running(broker: Any, tmp_path: Path) -> AsyncIterator[Callable[[list[dict[str, Any]]], Awaitable[App]]]:
     """Start Apps in-process; each is stopped (bounded) at the end of the test."""
     started: list[tuple[App, asyncio.Task[None]]] = []
 
-    def start(screens: list[dict[str, Any]]) -> App:
-        app = make_app(broker.url, tmp_path / f"data{len(started)}", screens)
+    async def start(screens: list[dict[str, Any]]) -> App:
+        app = await make_app(broker.url, tmp_path / f"data{len(started)}", screens)
         started.append((app, asyncio.create_task(app.run())))
         return app
 
@@ -91,7 +91,7 @@ async def player() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
 async def test_a_shopper_engages_once_and_is_counted(running: Any, broker: Any, hq_factory: Any, player: Any) -> None:
     hq: Hq = hq_factory(broker.port)
     url, posted = player
-    app = running([{"id": "entrance", "source": "simulated:shopper", "fps": 10, "period_s": 300,
+    app = await running([{"id": "entrance", "source": "simulated:shopper", "fps": 10, "period_s": 300,
                     "engaged_hook": {"url": url}}])
     job = screen_job(app)
     engaged = await until(lambda: unique_in_order(hq.events("engaged")), 15, "no engaged event")
@@ -127,7 +127,7 @@ async def test_a_missing_camera_is_unhealthy_and_the_rest_goes_on(
 ) -> None:
     hq: Hq = hq_factory(broker.port)
     good = shop_folder(tmp_path / "good")
-    app = running([
+    app = await running([
         {"id": "ghost", "source": str(tmp_path / "no-such-camera.mp4"), "fps": 5},
         {"id": "aisle", "source": f"folder:{good}", "fps": 5},
     ])
@@ -152,7 +152,7 @@ async def test_a_broken_stream_that_comes_back_is_healthy_again(
 ) -> None:
     hq: Hq = hq_factory(broker.port)
     folder = shop_folder(tmp_path / "cam")
-    app = running([{"id": "door", "source": f"folder:{folder}", "fps": 5}])
+    app = await running([{"id": "door", "source": f"folder:{folder}", "fps": 5}])
     job = screen_job(app)
     await until(lambda: job.healthy and job.health()["screens"]["door"]["state"] == "up", 10, "never up")
     aside = folder.rename(tmp_path / "unplugged")  # the stream breaks: files gone, folder gone
@@ -167,7 +167,7 @@ async def test_a_broken_stream_that_comes_back_is_healthy_again(
 
 async def test_black_frames_mean_the_camera_is_down(running: Any, tmp_path: Path) -> None:
     folder = shop_folder(tmp_path / "covered", np.zeros((480, 640, 3), np.uint8))
-    app = running([{"id": "lens", "source": f"folder:{folder}", "fps": 5}])
+    app = await running([{"id": "lens", "source": f"folder:{folder}", "fps": 5}])
     job = screen_job(app)
     await until(lambda: job.health()["screens"]["lens"]["state"] == "down", 10, "black frames not noticed")
     screen = job.health()["screens"]["lens"]

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from edge.jobs import schemas
 from edge.store import Store
+from edge.esl.web.routes import status_part
 from edge.web import Sources, build_app
 
 TOKEN = "s3cret-token"
@@ -75,7 +76,7 @@ def raise_alert(tx: Any, section: str) -> None:
 @pytest.fixture
 async def client(store: Store) -> AsyncIterator[TestClient]:
     """The status side of the web app behind TOKEN, with a fast live feed."""
-    app = build_app(Sources(fake_status, store, SECTIONS), TOKEN, live_interval_s=0.1)
+    app = build_app(Sources(fake_status, store, [status_part(store, SECTIONS)]), TOKEN, live_interval_s=0.1)
     async with TestClient(TestServer(app)) as c:
         yield c
 

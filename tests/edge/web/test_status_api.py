@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from edge.store import Store
+from edge.esl.web.routes import status_part
 from edge.web import Sources, build_app
 from tests.edge.web.conftest import TOKEN, fake_status, raise_alert, seed
 
@@ -121,9 +122,9 @@ async def test_store_map_is_served_behind_the_token_when_configured(store: Store
         """A picture that depends on what the read connection sees."""
         return f'<svg xmlns="http://www.w3.org/2000/svg"><text>{db["esl_labels"].count} labels</text></svg>'
 
-    async with TestClient(TestServer(build_app(Sources(fake_status, store, store_map=draw), TOKEN))) as c:
+    async with TestClient(TestServer(build_app(Sources(fake_status, store, [status_part(store, [], store_map=draw)]), TOKEN))) as c:
         assert (await c.get("/api/map.svg")).status == 401
         r = await c.get("/api/map.svg", headers=AUTH)
         assert r.status == 200 and r.content_type == "image/svg+xml" and "12 labels" in await r.text()
-    async with TestClient(TestServer(build_app(Sources(fake_status, store), TOKEN))) as c:
+    async with TestClient(TestServer(build_app(Sources(fake_status, store, [status_part(store, [])]), TOKEN))) as c:
         assert (await c.get("/api/map.svg", headers=AUTH)).status == 404

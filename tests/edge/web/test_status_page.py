@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from edge.store import Store
+from edge.esl.web.routes import status_part
 from edge.web import Sources, WebServer, build_app
 from tests.edge.web.conftest import SECTIONS, TOKEN, fake_status, raise_alert, seed
 
@@ -49,7 +50,7 @@ async def test_status_page_enforces_the_token_and_updates_live(client: TestClien
 
 async def test_live_feed_reconnects_after_the_server_restarts(store: Store, browser: Any) -> None:
     seed(store)
-    sources = Sources(fake_status, store, SECTIONS)
+    sources = Sources(fake_status, store, [status_part(store, SECTIONS)])
     first = WebServer(build_app(sources, None, live_interval_s=0.1), "127.0.0.1", 0)
     await first.start()
     port = first.port
@@ -69,3 +70,22 @@ async def test_live_feed_reconnects_after_the_server_restarts(store: Store, brow
     finally:
         await page.close()
         await second.stop()
+
+
+async def test_without_the_esl_job_the_page_shows_the_daemon_and_no_label_panels(store: Store, browser: Any) -> None:
+    seed(store)  # the tables exist (every job's migrations run), but no esl job hands its part to the server
+    server = WebServer(build_app(Sources(fake_status, store), None, live_interval_s=0.1), "127.0.0.1", 0)
+    await server.start()
+    page = await browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        await page.goto(f"http://127.0.0.1:{server.port}/")
+        await page.wait_for_selector("body[data-loaded='1']")
+        await page.wait_for_selector("body[data-updates]")  # the live feed arrives and is applied
+        assert await page.inner_text("#store") == "s1"
+        assert await page.locator("tr[data-device='sc1']").count() == 1
+        assert await page.locator("#labels, #picks, #map, .fridge").count() == 0
+        assert (await page.request.get(f"http://127.0.0.1:{server.port}/api/labels")).status == 404
+    finally:
+        await page.close()
+        await server.stop()

@@ -22,7 +22,7 @@ SAMPLE_LABELS = 12
 
 def _job(ctx: DemoContext) -> EslJob | None:
     """The running esl job (None when the config has no simulated `[esl]`)."""
-    job = next((j for j in ctx.app.jobs if j.name == "esl"), None)
+    job = ctx.app.job("esl")
     return job if isinstance(job, EslJob) and job.fleet is not None else None
 
 

@@ -6,23 +6,22 @@ import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from edge.scale.errors import ScaleJobError
 from edge.web import sse
-from edge.web.sources import ScaleScreen
+
+if TYPE_CHECKING:
+    from edge.scale.job import ScaleJob
 
 TICK_S = 0.1  # weight updates at most this often while nothing else changes
 HTTP_STATUS = {"not_found": 404, "invalid_argument": 400}
 
 
-def add(
-    app: web.Application, scale: ScaleScreen, pictures: Callable[[], dict[str, Path]] | None, closing: asyncio.Event, assets: Path
-) -> None:
+def add(app: web.Application, scale: ScaleJob, pictures: Callable[[], dict[str, Path]], closing: asyncio.Event, assets: Path) -> None:
     """Register `/scale/{id}` and `/api/scale/{id}[/events|/search|/confirm|/picture/{sku}]`."""
-    from edge.scale.job import ScaleJobError  # only when the scale job runs; the web layer otherwise knows no job
-
     index: dict[str, Path] | None = None
 
     def station_or_404(request: web.Request) -> str:
@@ -105,7 +104,7 @@ def add(
         nonlocal index
         station_or_404(request)
         if index is None:
-            index = {} if pictures is None else await asyncio.to_thread(pictures)
+            index = await asyncio.to_thread(pictures)
         path = index.get(request.match_info["sku"])
         if path is None:
             raise web.HTTPNotFound()

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edge.demo.browser import browser, new_page
 from edge.demo.story_base import DemoContext, Scene
 
 CAMERA_FOLDER = "scale-camera"
@@ -28,7 +29,7 @@ CUSTOMERS: list[tuple[str, int, int | None, int]] = [
 
 def _job(ctx: DemoContext) -> Any:
     """The running scale job, if the demo config enables it."""
-    return next((j for j in ctx.app.jobs if j.name == "scale"), None)
+    return ctx.app.job("scale")
 
 
 def _link_images(dataset: Path, target: Path) -> list[tuple[str, str, int, int | None]]:
@@ -147,4 +148,45 @@ async def scene_refusals(ctx: DemoContext) -> None:
     ctx.say(f"HQ → scale.gallery {product['sku']}: {product['base']} shipped examples + {product['stored']} learned in this store")
 
 
-SCENES: list[Scene] = [scene_weighing, scene_refusals]
+async def _offer(station: Any) -> bool:
+    """Put an item on the simulated scale and wait for candidates (False without a simulated scale or camera)."""
+    sim, camera = station.devices.scale_sim, station.devices.camera
+    if sim is None or camera is None or not camera.source.names:
+        return False
+    camera.source.show(camera.source.names[0])
+    await asyncio.sleep(0.25)
+    sim.model.place(1180)
+    deadline = time.monotonic() + 10
+    while station.session.phase.value != "offered":
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def scene_touch_screen(ctx: DemoContext) -> None:
+    """The scale's touch screen, served by the daemon itself (no token: customers use it)."""
+    job = _job(ctx)
+    if job is None or ctx.app.web is None:
+        return
+    base = f"http://127.0.0.1:{ctx.app.web.port}"
+    stations = list(job.stations.values())
+    for station in stations:
+        ctx.say(f"scale screen: {base}/scale/{station.id}")
+    async with browser(ctx.say) as launched:
+        if launched is None or not stations:
+            return
+        station = stations[0]
+        page = await new_page(launched, 1024, 600)
+        await page.goto(f"{base}/scale/{station.id}")
+        await page.wait_for_selector("body[data-live='open']")
+        if await _offer(station):
+            await page.wait_for_selector(".tile")
+        path = ctx.output / "scale-screen.png"
+        await page.screenshot(path=str(path))
+        ctx.say(f"screenshot of the scale screen ({await page.locator('.tile').count()} candidate tiles): {path}")
+        if station.devices.scale_sim is not None:
+            station.devices.scale_sim.model.clear()
+
+
+SCENES: list[Scene] = [scene_weighing, scene_refusals, scene_touch_screen]
