@@ -26,11 +26,19 @@ import structlog
 
 from devices.scale import mtsics, toledo8217
 from devices.backoff import Backoff
+from devices.reconnect import Reconnect, ReconnectEvents
 from devices.scale.errors import CommandRejected, ProtocolError, ScaleUnavailable
 from devices.scale.reading import Garbage, WeightReading, exact_grams
 from devices.scale.toledo8217 import Status
 
 log = structlog.get_logger(__name__)
+
+#: What a failed open of the port raises (pyserial's SerialException; termios.error for refused line settings).
+_PORT_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, termios.error)
+_EVENTS = ReconnectEvents(
+    failed="scale.connect.failed", lost="scale.link.lost", restored="scale.connect.restored",
+    connected="scale.connected",
+)
 
 ProtocolName = Literal["mt-sics", "toledo-8217"]
 Mode = Literal["poll", "stream"]
@@ -201,11 +209,12 @@ class ScaleDriver:
         self.poll_interval = poll_interval
         self.response_timeout = response_timeout
         self.command_timeout = command_timeout
-        self._backoff = backoff
-        self._rng = rng or random.Random()
         self._clock = clock
         self._queue_size = queue_size
         self._log = log.bind(device=settings.port, protocol=protocol)
+        self._reconnect = Reconnect(
+            settings.port, _EVENTS, policy=backoff, clock=clock, rng=rng or random.Random(), logger=self._log
+        )
         self._health = Health.STOPPED
         self._health_changed = asyncio.Event()
         self._latest: WeightReading | None = None
@@ -386,26 +395,25 @@ class ScaleDriver:
 
     # ----- connection loop ----------------------------------------------------------------
     async def _run(self) -> None:
-        """Open, serve, and on failure reconnect with capped jittered back-off (WARNING once, then DEBUG)."""
-        failures = 0
-        while True:
-            try:
-                link = await self._open()
-            except (serial.SerialException, OSError, termios.error) as err:
-                failures += 1
-                self._set_health(Health.RECONNECTING)
-                level = self._log.warning if failures == 1 else self._log.debug
-                level("scale.connect.failed", error=str(err), attempt=failures)
-                await asyncio.sleep(self._backoff.delay(failures - 1, self._rng))
-                continue
-            failures = 0
-            self._log.info("scale.connected")
-            try:
-                await self._serve(link)
-            finally:
-                self._close_transport()
+        """Open, serve, and on failure reconnect with the shared policy (devices.reconnect: WARNING once, DEBUG)."""
+        await self._reconnect.run(self._connect, self._session, retry_on=_PORT_ERRORS)
+
+    async def _connect(self) -> _Link:
+        """One attempt to open the port; a failure publishes RECONNECTING."""
+        try:
+            return await self._open()
+        except _PORT_ERRORS:
             self._set_health(Health.RECONNECTING)
-            self._log.warning("scale.link.lost")
+            raise
+
+    async def _session(self, link: _Link) -> str:
+        """Serve one connection until the port is lost; returns why it ended."""
+        try:
+            await self._serve(link)
+        finally:
+            self._close_transport()
+        self._set_health(Health.RECONNECTING)
+        return "port lost"
 
     async def _open(self) -> _Link:
         """Open the port with the configured line settings."""
