@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
-
 
 import cv2
 import numpy as np
@@ -15,6 +13,7 @@ import structlog
 from devices.backoff import Backoff
 from devices.camera.errors import SourceUnavailable
 from devices.camera.frame import CameraHealth, CameraState, Frame, FrameSource
+from devices.reconnect import Reconnect, ReconnectEvents, ReconnectState
 
 log = structlog.get_logger(__name__)
 
@@ -30,6 +29,7 @@ class OpenCVSource:
         height: int | None = None,
         open_timeout_s: float = 5.0,
     ) -> None:
+        """Configure; nothing is opened until `open()`."""
         self.target = target
         self.width = width
         self.height = height
@@ -75,6 +75,15 @@ class OpenCVSource:
             self._cap = None
 
 
+_EVENTS = ReconnectEvents(failed="camera.stream.failed", lost="camera.stream.lost", restored="camera.stream.restored")
+_STATES = {
+    ReconnectState.STOPPED: CameraState.STOPPED,
+    ReconnectState.CONNECTING: CameraState.CONNECTING,
+    ReconnectState.CONNECTED: CameraState.STREAMING,
+    ReconnectState.WAITING: CameraState.RECONNECTING,
+}
+
+
 class Camera:
     """One capture thread per camera: it owns the source, reconnects, and publishes only the newest frame."""
 
@@ -87,6 +96,7 @@ class Camera:
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """Configure (frame timestamps come from `clock`); the thread starts on `start()` or entering `with`."""
         self.source = source
         self.name = name
         self.fps = fps
@@ -97,11 +107,7 @@ class Camera:
         self._thread: threading.Thread | None = None
         self._latest: Frame | None = None
         self._seq = 0
-        self._state = CameraState.STOPPED
-        self._failures = 0
-        self._attempt = 0  # failures in the current outage, for the back-off
-        self._rng = random.Random()
-        self._last_error: str | None = None
+        self._reconnect = Reconnect(name, _EVENTS, policy=self.backoff)
 
     def __enter__(self) -> Camera:
         """Start capturing for the duration of a `with` block."""
@@ -117,7 +123,7 @@ class Camera:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
-        self._set_state(CameraState.CONNECTING)
+        self._reconnect.attempting()  # CONNECTING from now, not from when the thread gets scheduled
         self._thread = threading.Thread(target=self._run, name=f"camera-{self.name}", daemon=True)
         self._thread.start()
 
@@ -127,7 +133,7 @@ class Camera:
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout)
-        self._set_state(CameraState.STOPPED)
+        self._reconnect.stopped()
 
     def latest(self) -> Frame | None:
         """The newest frame captured so far (older ones were dropped), or None before the first."""
@@ -143,69 +149,66 @@ class Camera:
 
     @property
     def health(self) -> CameraHealth:
-        """A snapshot of state, frame count and the last error."""
+        """A snapshot of state, frame count and the last error (`failures` counts every failure so far)."""
+        link = self._reconnect
+        state = _STATES[link.state]
+        if state is CameraState.CONNECTING and link.failures:
+            state = CameraState.RECONNECTING  # an attempt after failures is a reconnect
         with self._cond:
             latest = self._latest
             return CameraHealth(
-                state=self._state,
+                state=state,
                 frames=self._seq,
                 last_frame_ts=latest.ts if latest else None,
-                failures=self._failures,
-                last_error=self._last_error,
+                failures=link.total_failures,
+                last_error=link.last_error,
             )
-
-    def _set_state(self, state: CameraState) -> None:
-        """Change the state under the lock readers use."""
-        with self._cond:
-            self._state = state
 
     def _publish(self, image: np.ndarray) -> None:
         """Replace the newest frame (the previous one is dropped if nobody took it) and wake waiters."""
         with self._cond:
             self._seq += 1
             self._latest = Frame(image=image, seq=self._seq, ts=self.clock())
-            self._state = CameraState.STREAMING
             self._cond.notify_all()
 
-    def _failed(self, err: Exception) -> None:
-        """Record a failure; WARNING on the first of a streak, DEBUG after, so an outage does not spam logs."""
-        with self._cond:
-            self._failures += 1
-            self._last_error = str(err)
-            self._state = CameraState.RECONNECTING
-        level = log.warning if self._attempt == 0 else log.debug
-        level("camera.stream.failed", device=self.name, error=str(err), attempt=self._attempt + 1)
-
     def _run(self) -> None:
-        """Open, read until the stream breaks, back off, repeat until stopped."""
-        while not self._stop.is_set():
-            try:
-                self.source.open()
-                self._stream()
-            except SourceUnavailable as err:
-                self._failed(err)
-            except Exception as err:  # the capture thread supervises its source: log, never die silently
-                log.exception("camera.source.crashed", device=self.name)
-                self._failed(err)
-            finally:
-                self.source.close()
-            if not self._stop.is_set():
-                self._stop.wait(self.backoff.delay(self._attempt, self._rng))
-                self._attempt += 1
+        """Open, read until the stream breaks, back off, repeat until stopped (devices.reconnect does the policy)."""
+        self._reconnect.run_blocking(
+            self._connect, self._stream, retry_on=(Exception,), stop=self._stop, close=lambda _: self.source.close()
+        )
 
-    def _stream(self) -> None:
-        """Read frames, paced to `fps` when the source does not pace itself (files, simulators)."""
+    def _crashed(self, err: Exception) -> None:
+        """A source failing in an unexpected way gets its traceback logged; the thread still retries it."""
+        if not isinstance(err, SourceUnavailable):
+            log.exception("camera.source.crashed", device=self.name)
+
+    def _connect(self) -> np.ndarray:
+        """Open the source and read its first frame: a source only counts as up once it delivers."""
+        try:
+            self.source.open()
+            return self.source.read()
+        except Exception as err:  # the capture thread supervises its source: log, never die silently
+            self._crashed(err)
+            self.source.close()
+            raise
+
+    def _stream(self, first: np.ndarray) -> None:
+        """Publish frames, paced to `fps` when the source does not pace itself (files, simulators)."""
         period = 1.0 / self.fps if self.fps else 0.0
         next_due = time.monotonic()
-        while not self._stop.is_set():
-            image = self.source.read()
-            if self._attempt:
-                log.info("camera.stream.restored", device=self.name)
-                self._attempt = 0
-            self._publish(image)
-            if period:
-                next_due = max(next_due + period, time.monotonic())
-                self._stop.wait(max(0.0, next_due - time.monotonic()))
+        image = first
+        try:
+            while True:
+                self._publish(image)
+                if period:
+                    next_due = max(next_due + period, time.monotonic())
+                    self._stop.wait(max(0.0, next_due - time.monotonic()))
+                if self._stop.is_set():
+                    return
+                image = self.source.read()
+        except Exception as err:
+            self._crashed(err)
+            raise
 
 
 def open_camera(target: int | str, *, name: str = "camera", fps: float | None = None, **source_kw: int) -> Camera:
