@@ -29,7 +29,8 @@ sys.path.insert(0, str(PRODUCE))
 
 from bagaug import bag_glare  # noqa: E402
 
-from edge.scale.recognizer import Gallery, Recognizer, crop_resize, normalise  # noqa: E402
+from edge.scale.recognition.gallery import Gallery  # noqa: E402
+from edge.scale.recognition.model import ProduceModel, crop_resize, normalise  # noqa: E402
 
 MODELS = {
     "fp32": (PRODUCE / "produce-effnetlite0-v1.onnx", PRODUCE / "gallery-fp32.npz"),
@@ -59,14 +60,14 @@ def views(data: Path, rows: list[tuple[str, int, int]], bagged: bool) -> list[np
     return out
 
 
-def embed_all(rec: Recognizer, imgs: list[np.ndarray]) -> np.ndarray:
+def embed_all(rec: ProduceModel, imgs: list[np.ndarray]) -> np.ndarray:
     """Embeddings of preprocessed views, one model call each (as in production)."""
     return np.stack([rec.run(normalise(v)) for v in imgs])
 
 
 def accuracy(emb: np.ndarray, gallery: Gallery, fine: np.ndarray, coarse: np.ndarray) -> dict[str, float]:
     """Top-1/top-5 fine, coarse top-1, money errors and unsure rate, ranking by gallery prototypes."""
-    from edge.scale.recognizer import is_unsure
+    from edge.scale.recognition.model import is_unsure
 
     ids, protos = gallery.prototypes()
     fine_of = np.array([gallery.meta[p]["fine_id"] for p in ids])
@@ -90,7 +91,7 @@ def accuracy(emb: np.ndarray, gallery: Gallery, fine: np.ndarray, coarse: np.nda
     }
 
 
-def speed(rec: Recognizer, runs: int) -> dict[str, float]:
+def speed(rec: ProduceModel, runs: int) -> dict[str, float]:
     """Model-only latency on one intra-op thread (p50/p95 ms) on a fixed input."""
     x = normalise(np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8))
     for _ in range(10):
@@ -103,7 +104,7 @@ def speed(rec: Recognizer, runs: int) -> dict[str, float]:
     return {"p50_ms": float(np.percentile(t, 50)), "p95_ms": float(np.percentile(t, 95))}
 
 
-def frame_speed(rec: Recognizer, gallery: Gallery, runs: int) -> dict[str, float]:
+def frame_speed(rec: ProduceModel, gallery: Gallery, runs: int) -> dict[str, float]:
     """Whole 1280x720 BGR frame to top-5 (preprocess + model + search), p50/p95 ms."""
     frame = np.random.default_rng(1).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
     t = []
@@ -119,7 +120,7 @@ def onboarding(data: Path, test_rows: list, test_views: list[np.ndarray]) -> dic
     import torch
 
     held = set(torch.load(HOLDOUT_CKPT, map_location="cpu", weights_only=False)["held_out"])
-    rec = Recognizer(HOLDOUT_MODEL)
+    rec = ProduceModel(HOLDOUT_MODEL)
     ref_rows = read_list(data, "train.txt") + read_list(data, "val.txt")
     ref_emb = embed_all(rec, views(data, ref_rows, bagged=False))
     ref_y = np.array([r[1] for r in ref_rows])
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     clean, bagged = views(args.data, rows, False), views(args.data, rows, True)
     report: dict[str, object] = {"n_test_dev": len(rows)}
     for name, (model, gallery_path) in MODELS.items():
-        rec, gallery = Recognizer(model), Gallery.load(gallery_path)
+        rec, gallery = ProduceModel(model), Gallery.load(gallery_path)
         report[name] = {
             "size_mb": round(model.stat().st_size / 1e6, 2),
             "clean": accuracy(embed_all(rec, clean), gallery, fine, coarse),

@@ -13,9 +13,9 @@ from decimal import Decimal
 
 from devices.printer.escpos import EscPosPrinter, PrinterSettings, raster
 from devices.printer.simulator import PrinterSimulator
-from edge.scale import barcode
-from edge.scale.label import render_label
-from edge.scale.pricing import Product, price_weighed
+from edge.scale.pricing import barcode
+from edge.scale.pricing.printed_label import render_label
+from edge.scale.pricing.quote import Product, price_weighed
 
 
 def _timed(fn, runs: int) -> tuple[float, object]:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from edge.app import App  # noqa: E402
 from edge.config import parse_config  # noqa: E402
 from edge.logs import configure  # noqa: E402
-from edge.scale.recognizer import DEFAULT_MODEL, Recognizer, preprocess  # noqa: E402
+from edge.scale.recognition.model import DEFAULT_MODEL, ProduceModel, preprocess  # noqa: E402
 
 DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "grocerystore"
 
@@ -97,10 +97,11 @@ def components(images: list[Path]) -> dict[str, list[float]]:
     """Preprocess, int8 model, float model and search timings on the same frames (BGR, as the camera gives)."""
     import cv2
 
-    from edge.scale.recognizer import Gallery, DEFAULT_GALLERY
+    from edge.scale.recognition.gallery import Gallery
+    from edge.scale.recognition.model import DEFAULT_GALLERY
 
-    int8 = Recognizer(DEFAULT_MODEL)
-    fp32 = Recognizer(DEFAULT_MODEL.with_name(DEFAULT_MODEL.name.replace(".int8", "")))
+    int8 = ProduceModel(DEFAULT_MODEL)
+    fp32 = ProduceModel(DEFAULT_MODEL.with_name(DEFAULT_MODEL.name.replace(".int8", "")))
     gallery = Gallery.load(DEFAULT_GALLERY)
     out: dict[str, list[float]] = {"preprocess": [], "model int8": [], "model float32": [], "search (81 prototypes)": []}
     for path in images:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from edge.scale import barcode
+from edge.scale.pricing import barcode
 
 _PORT = re.compile(r"^simulated:(mt-sics|toledo-8217)$")
 

@@ -8,7 +8,7 @@ Chosen rule (all must hold):
 3. for by-weight produce, the weight is plausible for loose produce (`plausible_g`, default 50 g - 5 kg);
 4. the recognition came from a real frame (no candidates, no learning).
 De-duplication (cosine > `dedupe_cosine` to a kept example) and the per-product bound (oldest learned
-example dropped) are applied where the example is stored (edge/scale/gallery_store.py).
+example dropped) are applied where the example is stored (edge/scale/stored.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge.scale.config import LearningSection
-from edge.scale.session import Candidate
+from edge.scale.weighing.session import Candidate
 
 
 @dataclass(frozen=True, slots=True)

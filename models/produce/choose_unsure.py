@@ -23,7 +23,8 @@ sys.path.insert(0, str(HERE))
 
 from train import read_list  # noqa: E402
 
-from edge.scale.recognizer import DEFAULT_MODEL, Gallery, Recognizer  # noqa: E402
+from edge.scale.recognition.model import DEFAULT_MODEL, ProduceModel  # noqa: E402
+from edge.scale.recognition.gallery import Gallery  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     p.add_argument("--min-precision", type=float, default=0.95)
     args = p.parse_args(argv)
-    rec = Recognizer(args.model)
+    rec = ProduceModel(args.model)
     gallery = Gallery(max_per_product=80)
     for rel, fine, _ in read_list(args.data, "train.txt"):
         with Image.open(args.data / rel) as im:

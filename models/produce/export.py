@@ -28,7 +28,8 @@ sys.path.insert(0, str(HERE))
 from netdef import EmbeddingNet, load_backbone  # noqa: E402
 from train import read_list  # noqa: E402
 
-from edge.scale.recognizer import Gallery, Recognizer, crop_resize, normalise  # noqa: E402
+from edge.scale.recognition.gallery import Gallery  # noqa: E402
+from edge.scale.recognition.model import ProduceModel, crop_resize, normalise  # noqa: E402
 
 NAME = "produce-effnetlite0-v1"
 
@@ -71,7 +72,7 @@ def export_fp32(ckpt: Path, out: Path, version: str) -> None:
 
 
 def set_version(path: Path, version: str) -> None:
-    """Store the model version in the ONNX metadata, where the Recognizer reads it."""
+    """Store the model version in the ONNX metadata, where ProduceModel reads it."""
     model = onnx.load(str(path))
     del model.metadata_props[:]
     model.metadata_props.add(key="version", value=version)
@@ -107,7 +108,7 @@ def class_table(data: Path) -> dict[int, dict[str, object]]:
 
 def build_gallery(model: Path, data: Path, rows: list[tuple[str, int, int]], out: Path, exclude: set[int]) -> None:
     """Embed every listed image with this model file and save one gallery entry per fine class."""
-    rec = Recognizer(model)
+    rec = ProduceModel(model)
     table = class_table(data)
     gallery = Gallery(model_version=rec.model_version, max_per_product=80)
     for rel, fine, _ in rows:

@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 from bagaug import bag_glare  # noqa: E402
 from netdef import EmbeddingNet, load_backbone  # noqa: E402
 
-from edge.scale.recognizer import INPUT_SIZE, crop_resize  # noqa: E402
+from edge.scale.recognition.model import INPUT_SIZE, crop_resize  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -10,7 +10,8 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from edge.scale.recognizer import DEFAULT_GALLERY, DEFAULT_MODEL, Gallery, Recognizer
+from edge.scale.recognition.model import DEFAULT_GALLERY, DEFAULT_MODEL, ProduceModel
+from edge.scale.recognition.gallery import Gallery
 
 PRODUCE = DEFAULT_MODEL.parent
 FP32 = PRODUCE / "produce-effnetlite0-v1.onnx"
@@ -43,7 +44,7 @@ def test_model_runs_and_outputs_normalised_embeddings(path: Path) -> None:
     ids=["int8", "fp32"],
 )
 def test_gallery_matches_its_model_and_covers_all_classes(model: Path, gallery: Path) -> None:
-    rec, g = Recognizer(model), Gallery.load(gallery)
+    rec, g = ProduceModel(model), Gallery.load(gallery)
     assert g.model_version == rec.model_version
     assert len(g) == 81
     assert sorted(m["fine_id"] for m in g.meta.values()) == list(range(81))
@@ -56,7 +57,7 @@ def test_gallery_matches_its_model_and_covers_all_classes(model: Path, gallery: 
 
 @pytest.mark.skipif(not (DATA / "test_dev.txt").exists(), reason="dataset ../shared absent")
 def test_int8_and_fp32_agree_on_real_images() -> None:
-    int8, fp32 = Recognizer(DEFAULT_MODEL), Recognizer(FP32)
+    int8, fp32 = ProduceModel(DEFAULT_MODEL), ProduceModel(FP32)
     paths = [line.split(",")[0] for line in (DATA / "test_dev.txt").read_text().splitlines()][::250]
     for rel in paths:
         with Image.open(DATA / rel) as im:

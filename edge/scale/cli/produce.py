@@ -30,11 +30,12 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace):  # noqa: ANN202 - lazy import keeps onnxruntime out of other commands
-    """Recognizer and gallery; the default gallery is the .npz next to the model made by that model."""
-    from edge.scale.recognizer import DEFAULT_MODEL, Gallery, Recognizer
+    """The model and gallery; the default gallery is the .npz next to the model made by that model."""
+    from edge.scale.recognition.model import DEFAULT_MODEL, ProduceModel
+    from edge.scale.recognition.gallery import Gallery
 
     model = args.model or DEFAULT_MODEL
-    rec = Recognizer(model)
+    rec = ProduceModel(model)
     if args.gallery is not None:
         return rec, Gallery.load(args.gallery)
     for path in sorted(Path(model).parent.glob("*.npz")):
@@ -46,7 +47,7 @@ def _load(args: argparse.Namespace):  # noqa: ANN202 - lazy import keeps onnxrun
 
 def run_eval(args: argparse.Namespace) -> int:
     """Recognise every listed image; print one JSON object with top-1/top-5 fine and coarse top-1 fractions."""
-    from edge.scale.recognizer import RecognizerError
+    from edge.scale.recognition.errors import RecognitionError
 
     rec, gallery = _load(args)
     fine_of = {p: int(m["fine_id"]) for p, m in gallery.meta.items()}
@@ -59,7 +60,7 @@ def run_eval(args: argparse.Namespace) -> int:
             rel, fine_s, coarse_s = (s.strip() for s in line.split(","))
             fine, coarse = int(fine_s), int(coarse_s)
             result = rec.recognize((args.images / rel).read_bytes(), gallery, k=5)
-        except (OSError, ValueError, RecognizerError) as err:
+        except (OSError, ValueError, RecognitionError) as err:
             errors += 1
             print(f"{args.list_file}:{lineno}: {err}", file=sys.stderr)
             continue
@@ -85,14 +86,14 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def run_recognize(args: argparse.Namespace) -> int:
     """Print the top-5 candidates, unsure flag and timings of each image as one JSON line."""
-    from edge.scale.recognizer import RecognizerError
+    from edge.scale.recognition.errors import RecognitionError
 
     rec, gallery = _load(args)
     status = 0
     for path in args.image:
         try:
             r = rec.recognize(path.read_bytes(), gallery)
-        except (OSError, RecognizerError) as err:
+        except (OSError, RecognitionError) as err:
             print(f"{path}: {err}", file=sys.stderr)
             status = 1
             continue

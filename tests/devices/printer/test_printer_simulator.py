@@ -11,9 +11,9 @@ import pytest
 
 from devices.printer.escpos import EscPosPrinter, PrinterSettings, PrinterUnavailable
 from devices.printer.simulator import PrinterSimulator
-from edge.scale import barcode
-from edge.scale.label import CJK_FONT, render_label
-from edge.scale.pricing import Product, price_weighed
+from edge.scale.pricing import barcode
+from edge.scale.pricing.printed_label import CJK_FONT, render_label
+from edge.scale.pricing.quote import Product, price_weighed
 
 pytestmark = pytest.mark.skipif(not CJK_FONT.is_file(), reason="CJK font not installed")
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from edge.demo.hq import Hq
-from edge.scale import barcode
+from edge.scale.pricing import barcode
 from edge.scale.errors import ScaleJobError
 from tests.conftest import wait_online
 from tests.edge.scale.conftest import camera_folder, clear, dataset_image, needs_dataset, place, running, scale_config, until

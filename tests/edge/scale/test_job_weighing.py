@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge.demo.hq import Hq
-from edge.scale import barcode
+from edge.scale.pricing import barcode
 from edge.scale.errors import ScaleJobError
 from tests.conftest import wait_online
 from tests.edge.scale.conftest import camera_folder, clear, dataset_image, needs_dataset, place, running, scale_config, until

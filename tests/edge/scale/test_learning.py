@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.scale import gallery_store, learning, schema
+from edge.scale import schema
+from edge.scale import learning
+from edge.scale.recognition import stored
 from edge.scale.config import LearningSection
-from edge.scale.session import Candidate
+from edge.scale.weighing.session import Candidate
 from edge.store import Store
 
 OFFER = (Candidate("apple", 0.82), Candidate("pear", 0.55), Candidate("lemon", 0.12))
@@ -47,19 +49,19 @@ def test_store_bounds_dedupes_and_survives_reopen(tmp_path: Path) -> None:
     store = Store(path, schemas={"scale": schema.STEPS})
     try:
         first = [_unit(rng) for _ in range(5)]
-        add = lambda tx, embs: gallery_store.add(tx, "apple", "m1", embs, source="confirm", max_per_product=3, dedupe_cosine=0.98)  # noqa: E731
+        add = lambda tx, embs: stored.add(tx, "apple", "m1", embs, source="confirm", max_per_product=3, dedupe_cosine=0.98)  # noqa: E731
         assert store.write_sync(lambda tx: add(tx, first)) == 5
-        kept = store.read_sync(lambda db: gallery_store.examples(db, "m1", "apple"))
+        kept = store.read_sync(lambda db: stored.examples(db, "m1", "apple"))
         assert len(kept) == 3  # bounded: the oldest went
         assert all(np.allclose(k, f) for (_, k), f in zip(kept, first[2:]))
         near = first[4] + 0.001 * _unit(rng)
         assert store.write_sync(lambda tx: add(tx, [near])) == 0  # near-duplicate of a kept example
-        assert store.read_sync(lambda db: gallery_store.counts(db, "m2")) == {}  # other model version: nothing
+        assert store.read_sync(lambda db: stored.counts(db, "m2")) == {}  # other model version: nothing
     finally:
         store.close()
     reopened = Store(path, schemas={"scale": schema.STEPS})
     try:
-        again = reopened.read_sync(lambda db: gallery_store.examples(db, "m1"))
+        again = reopened.read_sync(lambda db: stored.examples(db, "m1"))
         assert [s for s, _ in again] == ["apple"] * 3
         assert all(np.allclose(a, k) for (_, a), (_, k) in zip(again, kept))
     finally:
@@ -69,7 +71,7 @@ def test_store_bounds_dedupes_and_survives_reopen(tmp_path: Path) -> None:
 def test_zero_embedding_is_refused(tmp_path: Path) -> None:
     store = Store(tmp_path / "edge.db", schemas={"scale": schema.STEPS})
     try:
-        fut = store.submit(lambda tx: gallery_store.add(tx, "a", "m1", [np.zeros(256)], source="x", max_per_product=3, dedupe_cosine=0.98))
+        fut = store.submit(lambda tx: stored.add(tx, "a", "m1", [np.zeros(256)], source="x", max_per_product=3, dedupe_cosine=0.98))
         with pytest.raises(ValueError, match="non-zero"):
             fut.result(timeout=10)
     finally:

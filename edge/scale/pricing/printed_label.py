@@ -14,8 +14,8 @@ import barcode
 from barcode.errors import BarcodeError as LibraryBarcodeError
 from PIL import Image, ImageDraw, ImageFont
 
-from edge.scale.barcode import BarcodeError, Layout, layout, parse
-from edge.scale.pricing import Quote
+from edge.scale.pricing.barcode import BarcodeError, Layout, layout, parse
+from edge.scale.pricing.quote import Quote
 
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 _BASIS_TEXT = {"kg": "元/kg", "500g": "元/500g", "piece": "元/件"}

@@ -3,7 +3,7 @@
 empty → placing → stable (ask for ONE recognition) → offered (candidates shown) → confirmed (priced,
 label) → removed (back to empty). Time is passed in by the caller (`now`, monotonic seconds), so every
 rule (timeouts, timings) is testable without sleeping. The session never does I/O: it returns a
-`Recognise` request that the job serves off the event loop, and `confirm` returns the priced `Sale`.
+`RecognitionRequest` that the job serves off the event loop, and `confirm` returns the priced `Sale`.
 
 Rules that keep a wrong price off a label:
 - the weight priced is the scale's own stable value (the job re-reads it from the scale at confirm
@@ -17,11 +17,10 @@ Rules that keep a wrong price off a label:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 from enum import StrEnum
 
-from edge.scale import barcode
-from edge.scale.pricing import Product, Quote, amount_limit_fen, price_pieces, price_weighed
+from edge.scale.pricing import barcode
+from edge.scale.pricing.quote import Product, Quote, amount_limit_fen, price_pieces, price_weighed
 
 
 class Phase(StrEnum):
@@ -68,7 +67,7 @@ class Candidate:
 
 
 @dataclass(frozen=True, slots=True)
-class Recognise:
+class RecognitionRequest:
     """Request to the job: take one camera frame now and recognise it; answer with `token`."""
 
     token: int
@@ -146,7 +145,7 @@ class Session:
     _tokens: int = 0
 
     # ----- inputs -------------------------------------------------------------------------
-    def reading(self, grams: int | None, stable: bool, now: float) -> Recognise | None:
+    def reading(self, grams: int | None, stable: bool, now: float) -> RecognitionRequest | None:
         """A weight from the scale (None: not a usable weight, e.g. overload); may ask for a recognition."""
         self.grams = grams
         self.tick(now)
@@ -278,14 +277,14 @@ class Session:
             self.problem = problem
 
     # ----- helpers ------------------------------------------------------------------------
-    def _settle(self, grams: int, now: float) -> Recognise:
+    def _settle(self, grams: int, now: float) -> RecognitionRequest:
         """A new item has settled: remember its weight and ask for exactly one recognition."""
         self._numbers += 1
         self._tokens += 1
         self.current = Weighing(self._numbers, grams, now, self._tokens)
         self.phase = Phase.STABLE
         self.problem = None
-        return Recognise(self._tokens, grams)
+        return RecognitionRequest(self._tokens, grams)
 
     def _clear(self) -> None:
         """The platter is empty: any offer is dropped without a label."""
@@ -303,8 +302,3 @@ class Session:
             amount_fen=quote.amount_fen if lay.field("$") else None,
             grams=(quote.net_grams or 0) if lay.field("W") else None,
         )
-
-
-def money(amount: Decimal) -> str:
-    """Yuan as the contract's decimal string with two decimals."""
-    return f"{amount:.2f}"

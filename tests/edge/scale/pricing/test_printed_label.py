@@ -11,9 +11,9 @@ import barcode as python_barcode
 import numpy as np
 import pytest
 
-from edge.scale import barcode
-from edge.scale.label import CJK_FONT, FontMissing, LabelError, LabelSpec, barcode_image, render_label
-from edge.scale.pricing import Product, price_pieces, price_weighed
+from edge.scale.pricing import barcode
+from edge.scale.pricing.printed_label import CJK_FONT, FontMissing, LabelError, LabelSpec, barcode_image, render_label
+from edge.scale.pricing.quote import Product, price_pieces, price_weighed
 
 needs_font = pytest.mark.skipif(not CJK_FONT.is_file(), reason="CJK font not installed")
 WHEN = datetime(2026, 11, 25, 18, 0)

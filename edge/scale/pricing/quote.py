@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
-from edge.scale.barcode import Layout, layout
+from edge.scale.pricing.barcode import Layout, layout
 
 FEN = Decimal("0.01")
 Basis = Literal["kg", "500g", "piece"]
@@ -126,3 +126,8 @@ def price_pieces(product: Product, pieces: int, *, max_amount_fen: int | None = 
         raise InvalidQuantity(f"piece count {pieces} is not positive")
     amount = _round_once(price * pieces, max_amount_fen)
     return Quote(product.plu, product.name, price, product.basis, None, pieces, amount)
+
+
+def money(amount: Decimal) -> str:
+    """Yuan as the contract's decimal string with two decimals."""
+    return f"{amount:.2f}"

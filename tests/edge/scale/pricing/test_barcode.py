@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from stdnum import ean
 
-from edge.scale import barcode as bc
+from edge.scale.pricing import barcode as bc
 
 _W2M = {d: (2 * d) % 10 - (2 * d) // 10 for d in range(10)}
 _W3 = {d: (3 * d) % 10 for d in range(10)}

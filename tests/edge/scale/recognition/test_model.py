@@ -1,4 +1,4 @@
-"""Tests for the produce recognizer: preprocessing, gallery bookkeeping, typed errors, real images, eval CLI."""
+"""Tests for the produce model: preprocessing, gallery bookkeeping, typed errors, real images, eval CLI."""
 
 from __future__ import annotations
 
@@ -13,28 +13,18 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from edge.cli import main as cli_main
-from edge.scale.recognizer import (
-    DEFAULT_GALLERY,
-    DEFAULT_MODEL,
-    UNSURE_MARGIN,
-    UNSURE_SCORE,
-    EmptyGallery,
-    Gallery,
-    ModelMismatch,
-    Recognizer,
-    UnusableFrame,
-    is_unsure,
-    preprocess,
-)
+from edge.scale.recognition.errors import EmptyGallery, ModelMismatch, UnusableFrame
+from edge.scale.recognition.gallery import Gallery
+from edge.scale.recognition.model import DEFAULT_GALLERY, DEFAULT_MODEL, UNSURE_MARGIN, UNSURE_SCORE, ProduceModel, is_unsure, preprocess
 
-DATA = Path(__file__).resolve().parents[4] / "shared/datasets/grocerystore"
+DATA = Path(__file__).resolve().parents[5] / "shared/datasets/grocerystore"
 needs_data = pytest.mark.skipif(not (DATA / "test_dev.txt").exists(), reason="dataset ../shared absent")
 
 
 @pytest.fixture(scope="module")
-def recognizer() -> Recognizer:
+def recognizer() -> ProduceModel:
     """The shipped int8 model."""
-    return Recognizer(DEFAULT_MODEL)
+    return ProduceModel(DEFAULT_MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -97,33 +87,33 @@ def test_preprocess_scale_is_pixel_minus_127_over_128() -> None:
     ],
     ids=["black", "white", "grey", "float", "two-channel", "tiny", "garbage-bytes", "empty-bytes", "str"],
 )
-def test_unusable_frames_raise_typed_error(recognizer: Recognizer, gallery: Gallery, frame: object) -> None:
+def test_unusable_frames_raise_typed_error(recognizer: ProduceModel, gallery: Gallery, frame: object) -> None:
     with pytest.raises(UnusableFrame):
         recognizer.recognize(frame, gallery)
 
 
-def test_truncated_jpeg_is_unusable(recognizer: Recognizer, gallery: Gallery) -> None:
+def test_truncated_jpeg_is_unusable(recognizer: ProduceModel, gallery: Gallery) -> None:
     buf = io.BytesIO()
     Image.fromarray(textured(200, 200)).save(buf, "JPEG")
     with pytest.raises(UnusableFrame):
         recognizer.recognize(buf.getvalue()[:300], gallery)
 
 
-def test_empty_gallery_raises(recognizer: Recognizer) -> None:
+def test_empty_gallery_raises(recognizer: ProduceModel) -> None:
     with pytest.raises(EmptyGallery):
         recognizer.recognize(textured(224, 224), Gallery(model_version=recognizer.model_version))
     with pytest.raises(EmptyGallery):
         Gallery().prototypes()
 
 
-def test_gallery_from_another_model_is_refused(recognizer: Recognizer) -> None:
+def test_gallery_from_another_model_is_refused(recognizer: ProduceModel) -> None:
     g = Gallery(model_version="some-other-model")
     g.add("x", np.ones(256, np.float32))
     with pytest.raises(ModelMismatch):
         recognizer.recognize(textured(224, 224), g)
 
 
-def test_embed_is_normalised_and_deterministic(recognizer: Recognizer) -> None:
+def test_embed_is_normalised_and_deterministic(recognizer: ProduceModel) -> None:
     e1, e2 = recognizer.embed(textured(300, 400, 1)), recognizer.embed(textured(300, 400, 1))
     assert e1.ndim == 1
     assert np.linalg.norm(e1) == pytest.approx(1.0, abs=1e-3)
@@ -190,7 +180,7 @@ def test_gallery_save_load(tmp_path: Path) -> None:
     np.testing.assert_allclose(h.examples("plum"), g.examples("plum"), atol=1e-3)
 
 
-def test_nearest_prototype_wins_and_k_is_respected(recognizer: Recognizer) -> None:
+def test_nearest_prototype_wins_and_k_is_respected(recognizer: ProduceModel) -> None:
     frame = textured(240, 320, 5)
     emb = recognizer.embed(frame)
     g = Gallery(model_version=recognizer.model_version)
@@ -225,7 +215,7 @@ def sample_rows(n: int, seed: int = 0) -> list[tuple[str, int, int]]:
 
 
 @needs_data
-def test_real_images_are_found_in_top5(recognizer: Recognizer, gallery: Gallery) -> None:
+def test_real_images_are_found_in_top5(recognizer: ProduceModel, gallery: Gallery) -> None:
     fine_of = {p: m["fine_id"] for p, m in gallery.meta.items()}
     rows = sample_rows(10)
     hits = 0
@@ -236,7 +226,7 @@ def test_real_images_are_found_in_top5(recognizer: Recognizer, gallery: Gallery)
 
 
 @needs_data
-def test_bgr_opencv_frame_of_a_real_image(recognizer: Recognizer, gallery: Gallery) -> None:
+def test_bgr_opencv_frame_of_a_real_image(recognizer: ProduceModel, gallery: Gallery) -> None:
     import cv2
 
     path, fine, _ = sample_rows(1, seed=4)[0]

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.scale import barcode
-from edge.scale.pricing import Product
-from edge.scale.session import BarcodeSpec, NotReady, Phase, PriceRefused, Rules, Session, WeightChanged
+from edge.scale.pricing import barcode
+from edge.scale.pricing.quote import Product
+from edge.scale.weighing.session import BarcodeSpec, NotReady, Phase, PriceRefused, Rules, Session, WeightChanged
 
 APPLE = Product(10001, "红富士苹果", Decimal("13.80"), "kg")
 JUICE = Product(10030, "橙汁 1L", Decimal("16.90"), "piece")

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.scale import barcode
-from edge.scale.pricing import (
+from edge.scale.pricing import barcode
+from edge.scale.pricing.quote import (
     AmountOverflow,
     BelowMinimum,
     InvalidQuantity,

@@ -1,44 +1,39 @@
-"""One self-service scale at run time: its devices (scale, camera, printer) and the loop feeding its session.
+"""One self-service scale at run time: the loop feeding its session from its devices (scale, camera, printer).
 
 The station is the coordinator of one physical scale (house style): it owns the serial driver,
 the camera and the printer, turns readings into session inputs, serves the session's recognition
-requests through the job's recogniser (off the event loop) and prints confirmed labels. It knows
-nothing of MQTT or SQLite: the job records sales and events.
+requests through the job's recognition worker (off the event loop) and prints confirmed labels.
+It knows nothing of MQTT or SQLite: the job records sales and events.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import zlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import structlog
 
-from devices.camera import Camera, CameraError, open_camera
-from devices.backoff import Backoff
-from devices.camera.simulated import FolderSource
-from devices.printer.escpos import EscPosPrinter, PrinterError, PrinterSettings
-from devices.printer.simulator import PrinterSimulator
-from devices.scale.driver import Health, ScaleDriver, default_settings
+from devices.camera import CameraError
+from devices.printer.escpos import PrinterError
+from devices.scale.driver import Health
 from devices.scale.errors import ScaleError
 from devices.scale.reading import WeightReading
-from devices.scale.simulator import MtSicsSimulator, ScaleModel, ScaleSimulator, Toledo8217Simulator
 from edge.scale.config import ScaleDevice
-from edge.scale.label import LabelError, render_label
-from edge.scale.pricing import Product
-from edge.scale.session import BarcodeSpec, NotReady, Phase, Recognise, Rules, Sale, Session, SessionError
+from edge.scale.pricing.quote import Product
+from edge.scale.pricing.printed_label import LabelError, render_label
+from edge.scale.recognition.errors import RecognitionError
+from edge.scale.recognition.model import Recognition
+from edge.scale.weighing.devices import Devices
+from edge.scale.weighing.session import BarcodeSpec, NotReady, Phase, RecognitionRequest, Rules, Sale, Session, SessionError
 
 log = structlog.get_logger("scale")
 
-#: What the job's recogniser returns for one frame: (candidates, unsure, model version, embedding).
-Recognition = tuple[list[tuple[str, float]], bool, str, np.ndarray]
-Recogniser = Callable[[np.ndarray], Awaitable[Recognition]]
+#: The job's recognition of one frame, off the event loop.
+RecognizeFrame = Callable[[np.ndarray], Awaitable[Recognition]]
 
 STABLE_READ_TIMEOUT_S = 4.0
 
@@ -49,46 +44,6 @@ class StationError(SessionError):
     code = "device"
 
 
-@dataclass
-class Devices:
-    """The hardware of one station; simulators are set when the config asks for simulated devices."""
-
-    driver: ScaleDriver
-    camera: Camera | None
-    printer: EscPosPrinter
-    scale_sim: ScaleSimulator | None = None
-    printer_sim: PrinterSimulator | None = None
-
-
-def build_devices(cfg: ScaleDevice, data_dir: Path) -> Devices:
-    """Drivers for the configured ports; `simulated:*` ports get a pty simulator started in-process."""
-    scale_sim: ScaleSimulator | None = None
-    port, protocol = cfg.port, cfg.protocol
-    if port.startswith("simulated:"):
-        protocol = port.split(":", 1)[1]
-        model = ScaleModel(division_g=cfg.division_g, settle_s=0.6, seed=zlib.crc32(cfg.id.encode()))
-        scale_sim = (MtSicsSimulator if protocol == "mt-sics" else Toledo8217Simulator)(model).start()  # type: ignore[abstract]
-        port = scale_sim.path
-    driver = ScaleDriver(default_settings(protocol, port, baudrate=cfg.baud), protocol, poll_interval=0.1)  # type: ignore[arg-type]
-    printer_sim: PrinterSimulator | None = None
-    printer_port = cfg.printer
-    if printer_port == "simulated":
-        printer_sim = PrinterSimulator().start()
-        printer_port = printer_sim.path
-    return Devices(driver, _camera(cfg, data_dir), EscPosPrinter(PrinterSettings(printer_port, cfg.printer_baud)), scale_sim, printer_sim)
-
-
-def _camera(cfg: ScaleDevice, data_dir: Path) -> Camera | None:
-    """USB index / URL through OpenCV, or a folder of images (quick back-off: the folder may appear later)."""
-    if not cfg.camera:
-        return None
-    if cfg.camera.startswith("folder:"):
-        folder = Path(cfg.camera.removeprefix("folder:"))
-        folder = folder if folder.is_absolute() else data_dir / folder
-        return Camera(FolderSource(folder), name=f"{cfg.id}-camera", fps=cfg.camera_fps, backoff=Backoff(initial=0.2, maximum=1.0))
-    return open_camera(cfg.camera, name=f"{cfg.id}-camera", fps=None)
-
-
 class Station:
     """One scale's run loop: readings -> session, recognition requests -> recogniser, confirmations -> label."""
 
@@ -96,7 +51,7 @@ class Station:
         self,
         cfg: ScaleDevice,
         devices: Devices,
-        recognise: Recogniser,
+        recognize: RecognizeFrame,
         *,
         confirm_timeout_s: float,
         change_divisions: int,
@@ -107,7 +62,7 @@ class Station:
         self.cfg = cfg
         self.id = cfg.id
         self.devices = devices
-        self._recognise = recognise
+        self._recognize = recognize
         self._tz = timezone
         self._clock = clock
         self.session = Session(
@@ -188,18 +143,18 @@ class Station:
         if (self.session.phase, self.session.current) != before:
             self.changed.set()
 
-    async def _recognition(self, request: Recognise) -> None:
+    async def _recognition(self, request: RecognitionRequest) -> None:
         """Take one frame and recognise it off the loop; a stale answer (item changed) is dropped by the session."""
         try:
             image = await self._frame()
-            candidates, unsure, version, embedding = await self._recognise(image)
-        except (CameraError, ValueError) as err:
+            found = await self._recognize(image)
+        except (CameraError, RecognitionError) as err:
             if self.session.recognition_failed(request.token, str(err), self._clock()):
                 log.warning("scale.recognition.failed", scale=self.id, error=str(err))
                 self.changed.set()
             return
-        if self.session.recognised(request.token, candidates, unsure, version, self._clock()):
-            self.embedding = embedding
+        if self.session.recognised(request.token, found.candidates, found.unsure, found.model_version, self._clock()):
+            self.embedding = found.embedding
             self.changed.set()
 
     async def _frame(self) -> np.ndarray:

@@ -1,0 +1,152 @@
+"""The produce model: image -> embedding (ONNX, CPU) -> nearest products of a gallery, with the unsure rule.
+
+Everything here blocks (decoding, inference); the daemon calls it on the recognition worker thread.
+Preprocessing is the one used in training: RGB, centre square crop, bicubic resize to 224x224, (pixel - 127) / 128.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image, UnidentifiedImageError
+
+from edge.scale.recognition.errors import EmptyGallery, ModelMismatch, RecognitionError, UnusableFrame
+from edge.scale.recognition.gallery import Gallery
+
+INPUT_SIZE = 224
+DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "models/produce/produce-effnetlite0-v1.int8.onnx"
+DEFAULT_GALLERY = DEFAULT_MODEL.parent / "gallery.npz"
+
+# "unsure" rule: the best product's score is below UNSURE_SCORE, or it beats the runner-up by less than UNSURE_MARGIN.
+# Chosen on val (train-only gallery) by models/produce/choose_unsure.py: the fewest flagged answers such that
+# >= 95 % of the answers left "sure" are right. They belong to the shipped model; re-run it after retraining.
+UNSURE_SCORE = 0.60
+UNSURE_MARGIN = 0.17
+# frames whose 224x224 view has a grey-level standard deviation below this are blank (lens cap, black, white)
+BLANK_STD = 6.0
+
+ImageLike = Union[np.ndarray, Image.Image, bytes]
+
+
+def square_box(width: int, height: int) -> tuple[int, int, int, int]:
+    """Centre square crop box (left, top, right, bottom) of an image of the given size."""
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return left, top, left + side, top + side
+
+
+def normalise(rgb: np.ndarray) -> np.ndarray:
+    """Map HxWx3 uint8 RGB to the model input 1x3xHxW float32 (pixel - 127) / 128."""
+    x = (rgb.astype(np.float32) - 127.0) / 128.0
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def crop_resize(image: Image.Image) -> np.ndarray:
+    """Centre square crop, bicubic resize to 224x224, as uint8 RGB (the training-time eval view)."""
+    rgb = image.convert("RGB")
+    box = square_box(*rgb.size)
+    return np.asarray(rgb.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BICUBIC, box=box))
+
+
+def to_pil(image: ImageLike) -> Image.Image:
+    """Accept a BGR (OpenCV) or grey numpy frame, a PIL image, or encoded image bytes; raise UnusableFrame."""
+    if isinstance(image, Image.Image):
+        return image
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        try:
+            img = Image.open(io.BytesIO(bytes(image)))
+            img.load()
+        except (UnidentifiedImageError, OSError, ValueError) as err:
+            raise UnusableFrame(f"cannot decode image: {err}") from err
+        return img
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim not in (2, 3) or min(image.shape[:2]) < 16:
+            raise UnusableFrame(f"expected a uint8 HxW or HxWx3 frame of 16 px or more, got {image.dtype} {image.shape}")
+        if image.ndim == 2:
+            return Image.fromarray(image, "L")
+        if image.shape[2] != 3:
+            raise UnusableFrame(f"expected 3 channels (BGR), got {image.shape[2]}")
+        return Image.fromarray(np.ascontiguousarray(image[:, :, ::-1]), "RGB")
+    raise UnusableFrame(f"unsupported image type {type(image).__name__}")
+
+
+def preprocess(image: ImageLike) -> np.ndarray:
+    """Image -> model input 1x3x224x224 float32; UnusableFrame when corrupt or blank."""
+    pil = to_pil(image)
+    try:
+        rgb = crop_resize(pil)
+    except (OSError, ValueError) as err:
+        raise UnusableFrame(f"cannot decode image: {err}") from err
+    if float(rgb.astype(np.float32).mean(axis=2).std()) < BLANK_STD:
+        raise UnusableFrame("blank frame (no texture)")
+    return normalise(rgb)
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """Top-k products for one frame, best first, with cosine scores, an unsure flag, stage timings (ms) and the embedding."""
+
+    candidates: list[tuple[str, float]]
+    unsure: bool
+    model_version: str
+    timings: dict[str, float]
+    embedding: np.ndarray
+
+
+def is_unsure(scores: list[float], min_score: float = UNSURE_SCORE) -> bool:
+    """The documented rule: top score below `min_score` (default UNSURE_SCORE), or top-1 minus top-2 below UNSURE_MARGIN."""
+    if not scores:
+        return True
+    second = scores[1] if len(scores) > 1 else -1.0
+    return scores[0] < min_score or scores[0] - second < UNSURE_MARGIN
+
+
+class ProduceModel:
+    """The embedding model on onnxruntime (CPU, one intra-op thread, sequential execution)."""
+
+    def __init__(self, model_path: Path = DEFAULT_MODEL, threads: int = 1) -> None:
+        """Load the ONNX model; its 'version' metadata names the embeddings it makes."""
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self._session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime raises its own untyped errors for missing/bad files
+            raise RecognitionError(f"cannot load model {model_path}: {err}") from err
+        meta = self._session.get_modelmeta().custom_metadata_map
+        self.model_version = meta.get("version", Path(model_path).stem)
+        self._input = self._session.get_inputs()[0].name
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Model alone: a preprocessed 1x3x224x224 input -> its L2-normalised embedding."""
+        return self._session.run(None, {self._input: x})[0][0]
+
+    def embed(self, image: ImageLike) -> np.ndarray:
+        """Image (BGR numpy frame, PIL image or encoded bytes) -> L2-normalised embedding."""
+        return self.run(preprocess(image))
+
+    def recognize(self, image: ImageLike, gallery: Gallery, k: int = 5, min_score: float = UNSURE_SCORE) -> Recognition:
+        """Nearest k products of the gallery by cosine to their prototypes, with the unsure flag (`min_score`: its threshold)."""
+        if not len(gallery):
+            raise EmptyGallery("the gallery has no products")
+        if gallery.model_version and gallery.model_version != self.model_version:
+            raise ModelMismatch(f"gallery made by {gallery.model_version}, querying with {self.model_version}")
+        t0 = time.perf_counter()
+        x = preprocess(image)
+        t1 = time.perf_counter()
+        emb = self.run(x)
+        t2 = time.perf_counter()
+        ids, protos = gallery.prototypes()
+        sims = protos @ emb
+        top = np.argsort(-sims)[:k]
+        candidates = [(ids[i], float(sims[i])) for i in top]
+        t3 = time.perf_counter()
+        timings = {"preprocess_ms": (t1 - t0) * 1e3, "model_ms": (t2 - t1) * 1e3, "search_ms": (t3 - t2) * 1e3}
+        return Recognition(candidates, is_unsure([s for _, s in candidates], min_score), self.model_version, timings, emb)
