@@ -6,36 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from edge.esl.frozen import Frozen
+from edge.esl.radio.config import BackendName, BluetoothRadio, Connections, OperationTimeout, SimulatedRadio
 from edge.esl.storemap import MapSection
 
 LED_COLOURS = ("red", "green", "blue", "yellow", "cyan", "magenta", "white")
 
 
-class _Frozen(BaseModel):
-    """Strict, immutable config models (a typo is an error, not a silent default)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SimulatedRadio(_Frozen):
-    """The simulated fleet used by the demo and tests: plain labels plus the fridge labels of `coldchain`."""
-
-    seed: int = 0
-    labels: Annotated[int, Field(ge=0, le=100_000)] = 100
-    connect_s: Annotated[float, Field(ge=0)] = 2.0
-    gatt_op_s: Annotated[float, Field(ge=0)] = 0.03
-    throughput_bytes_per_s: Annotated[float, Field(gt=0)] = 10_000.0
-    time_scale: Annotated[float, Field(ge=0)] = 1.0
-
-
-class BluetoothRadio(_Frozen):
-    """A real Bluetooth adapter driving labels in connected mode."""
-
-    adapter: str = "hci0"
-    connect_attempts: Annotated[int, Field(ge=1, le=10)] = 3
-
-
-class Retry(_Frozen):
+class Retry(Frozen):
     """Per-label retry policy of image pushes: capped exponential back-off, then give up until the next change."""
 
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
@@ -43,7 +21,7 @@ class Retry(_Frozen):
     max_s: Annotated[float, Field(gt=0)] = 600.0
 
 
-class Picking(_Frozen):
+class Picking(Frozen):
     """Pick-light flashing of online orders."""
 
     colours: Annotated[list[Literal[LED_COLOURS]], Field(min_length=1)] = ["green", "blue", "magenta", "cyan", "yellow", "red"]  # type: ignore[valid-type]
@@ -52,7 +30,7 @@ class Picking(_Frozen):
     connections: Annotated[int, Field(ge=1, le=32)] = 2
 
 
-class SimulatedFridge(_Frozen):
+class SimulatedFridge(Frozen):
     """How the simulator models a section's fridge (ignored with a real radio)."""
 
     set_point_c: float = 4.0
@@ -60,7 +38,7 @@ class SimulatedFridge(_Frozen):
     seed: int = 0
 
 
-class Section(_Frozen):
+class Section(Frozen):
     """One fridge or freezer section: its sensor labels and its alert rule."""
 
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,32}$")]
@@ -82,7 +60,7 @@ class Section(_Frozen):
         return self
 
 
-class ColdChain(_Frozen):
+class ColdChain(Frozen):
     """Temperature polling of fridge-section labels, retention, alerts and the daily report."""
 
     poll_interval_s: Annotated[float, Field(ge=0.5)] = 300.0
@@ -91,7 +69,7 @@ class ColdChain(_Frozen):
     sections: list[Section] = []
 
 
-class DemoStore(_Frozen):
+class DemoStore(Frozen):
     """A generated catalogue (Chinese names) bound to the labels at start; loading is idempotent."""
 
     enabled: bool = False
@@ -99,7 +77,7 @@ class DemoStore(_Frozen):
     seed: int = 1
 
 
-class SimulatedAnchors(_Frozen):
+class SimulatedAnchors(Frozen):
     """The anchor radio simulator (see devices.esl.anchors for the model); labels get seeded random places."""
 
     seed: int = 0
@@ -109,7 +87,7 @@ class SimulatedAnchors(_Frozen):
     dead: list[str] = []
 
 
-class Positioning(_Frozen):
+class Positioning(Frozen):
     """Label positioning from anchor scans (needs `[esl.map]`)."""
 
     enabled: bool = True
@@ -126,11 +104,11 @@ class EslSection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True
-    backend: Literal["simulated", "bluetooth"] = "simulated"
+    backend: BackendName = "simulated"
     simulated: SimulatedRadio = SimulatedRadio()
     bluetooth: BluetoothRadio = BluetoothRadio()
-    connections: Annotated[int, Field(ge=1, le=64)] = 4
-    operation_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    connections: Connections = 4
+    operation_timeout_s: OperationTimeout = 10.0
     retry: Retry = Retry()
     qr_base_url: str = "https://shop.example.cn/p/"
     font: str | None = None

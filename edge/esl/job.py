@@ -12,15 +12,16 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from edge.esl import demo_store, labels, storemap
-from edge.esl.backend import Backend, build_backend
 from edge.esl.battery import BatterySweep
 from edge.esl.coldchain import ColdChainMonitor, ReportArgs
 from edge.esl.config import EslSection
-from edge.esl.label_lock import PerLabelRadio
-from edge.esl.picking import LedDriver, PickCommands
 from edge.esl.locating import LocateArgs, Locating, locate
+from edge.esl.picking import LedDriver, PickCommands
 from edge.esl.planogram import PlanogramCommands
 from edge.esl.pushing import Pusher
+from edge.esl.radio.backend import Backend, build_backend
+from edge.esl.radio.inventory import register_labels
+from edge.esl.radio.per_label import PerLabelRadio
 from edge.esl.routing import Router
 from edge.jobs import JobContext
 
@@ -87,7 +88,7 @@ class EslJob:
     async def run(self) -> None:
         """Register the backend's labels, then follow the catalogue and push until cancelled."""
         store = self.ctx.store
-        new = await store.write(lambda tx: labels.register_labels(tx, self.backend.labels))
+        new = await store.write(lambda tx: register_labels(tx, self.backend.labels))
         log.info("esl.labels.registered", new=new, known=len(self.backend.labels))
         if self.config.demo_store.enabled:
             demo = self.config.demo_store

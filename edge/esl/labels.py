@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -21,35 +20,6 @@ from edge.sync.commands import Args, CommandError, CommandRegistry
 WORK_TOPIC = "esl.work"
 REVISION_KEY = "esl.catalog_revision"
 STATES = ("unbound", "pending", "ok", "failed")
-
-
-@dataclass(frozen=True)
-class LabelRecord:
-    """What the radio backend knows about a label when it is registered (display info may come later)."""
-
-    id: str
-    esl_group: int
-    esl_id: int
-    model: str | None = None
-    width: int | None = None
-    height: int | None = None
-    display_type: int | None = None
-    leds: int | None = None
-    temp_sensor: int | None = None
-    volt_sensor: int | None = None
-
-
-def register_labels(tx: Tx, records: list[LabelRecord]) -> int:
-    """Add labels not yet known (a restart neither duplicates nor resets them); returns how many were new."""
-    now = utc_now()
-    before = tx.conn.execute("SELECT count(*) FROM esl_labels").fetchone()[0]
-    tx.conn.executemany(
-        "INSERT OR IGNORE INTO esl_labels (id, esl_group, esl_id, model, width, height, display_type, leds, temp_sensor,"
-        " volt_sensor, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unbound', ?)",
-        [(r.id, r.esl_group, r.esl_id, r.model, r.width, r.height, r.display_type, r.leds, r.temp_sensor, r.volt_sensor, now)
-         for r in records],
-    )
-    return int(tx.conn.execute("SELECT count(*) FROM esl_labels").fetchone()[0] - before)
 
 
 def queue_push(tx: Tx, label: str, sku: str, revision: int | None, now: float | None = None) -> None:

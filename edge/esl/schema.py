@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from edge.esl.radio import tables as radio_tables
 from edge.store.migrations import Step
 
 
 def _v1(db: sqlite_utils.Database) -> None:
     """Label registry, push work queue, pick orders, temperature readings, alerts and report requests."""
-    db["esl_labels"].create(
-        {
-            "id": str, "esl_group": int, "esl_id": int, "model": str, "width": int, "height": int,
-            "display_type": int, "leds": int, "temp_sensor": int, "volt_sensor": int, "battery_at": float, "sku": str, "state": str, "battery_v": float,
-            "last_seen": str, "shown_digest": str, "last_error": str, "created_at": str,
-        },
-        pk="id",
-        not_null={"esl_group", "esl_id", "state"},
-    )
-    db["esl_labels"].create_index(["sku"])
-    db["esl_labels"].create_index(["state"])
+    radio_tables.v1(db)
     db["esl_work"].create(
         {"label": str, "sku": str, "revision": int, "digest": str, "attempts": int, "next_at": float,
          "status": str, "last_error": str, "queued_at": str},

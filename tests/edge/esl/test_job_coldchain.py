@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 
 from devices.esl.fridge import Fridge
 from edge import catalog
-from edge.esl.backend import simulated
 from edge.esl.coldchain import ColdChainMonitor
 from edge.esl.config import EslSection, Section
-from edge.esl.labels import register_labels
+from edge.esl.radio.backend import simulated
+from edge.esl.radio.inventory import register_labels
+from edge.esl.report import SectionDay, day_bounds, to_csv, to_html
 from edge.jobs import schemas
 from edge.store import Store
-from edge.esl.report import SectionDay, day_bounds, to_csv, to_html
 from tests.edge.esl.jobkit import running
 
 SECTIONS = [

@@ -10,7 +10,7 @@ from devices.esl.gatt_ap import GattAccessPoint
 from devices.esl.led import GREEN, LedParams
 from devices.esl.radio import Label
 from devices.esl.simulator import RadioTiming, SimulatedFleet
-from edge.esl.label_lock import PerLabelRadio
+from edge.esl.radio.per_label import PerLabelRadio
 
 
 def _setup() -> tuple[GattAccessPoint, Label, SimulatedFleet]:

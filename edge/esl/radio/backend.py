@@ -15,7 +15,7 @@ from devices.esl.radio import EslRadio
 from devices.esl.sensors import MeshProperty
 from devices.esl.simulator import RadioTiming, SimulatedFleet, SimulatedLabel
 from edge.esl.config import EslSection
-from edge.esl.labels import LabelRecord
+from edge.esl.radio.inventory import LabelRecord
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Tests of the radio: the per-label serialiser."""
