@@ -17,7 +17,10 @@ from typing import Any
 
 import structlog
 
+from devices.backoff import Backoff
 from devices.camera import Camera, CameraState
+from devices.reconnect import Reconnect, ReconnectEvents
+from edge.component import Supervised, supervise
 from edge.jobs import JobContext
 from edge.screen.config import ScreenDevice, ScreenSection
 from edge.screen.detector import BLANK_STD, YuNetDetector
@@ -35,7 +38,9 @@ log = structlog.get_logger("screen")
 WAIT_S = 0.1  # longest wait for a frame: bounds how quickly a stop is noticed
 BAD_FRAMES_S = 2.0  # unusable frames (black, covered, corrupt) for this long mean the camera is down
 FPS_WINDOW_S = 5.0
-MODEL_RETRY_S = 30.0
+#: Building the pipeline (model, camera) again after a failure: 5 s, doubling to 5 minutes, reset once it runs.
+BUILD_POLICY = Backoff(initial=5.0, maximum=300.0)
+BUILD_EVENTS = ReconnectEvents(failed="screen.start.failed", lost="screen.start.lost", restored="screen.start.recovered")
 TELEMETRY_S = 10.0
 STOP_TIMEOUT_S = 1.8
 
@@ -87,8 +92,14 @@ class ScreenWorker:
         self._seq = 0
         self._started = time.monotonic()
         self._reported: bool | None = None
-        self._stopping = asyncio.Event()
+        self.stop_requested = asyncio.Event()
         self._executor: ThreadPoolExecutor | None = None
+        self._build = Reconnect(self.device, BUILD_EVENTS, policy=BUILD_POLICY, logger=log.bind(device=self.device))
+
+    @property
+    def name(self) -> str:
+        """The supervisor's name for this screen."""
+        return self.device
 
     @property
     def stale_s(self) -> float:
@@ -102,9 +113,10 @@ class ScreenWorker:
         self._started, self._seq, self.figures = time.monotonic(), 0, _Figures()
         try:
             while not await self._open(loop):
-                if await self._stopped_within(MODEL_RETRY_S):
+                if await self._stopped_within(self._build.failed(self.error or "start failed")):
                     return
-            while not self._stopping.is_set():
+            self._build.connected()
+            while not self.stop_requested.is_set():
                 step = await loop.run_in_executor(self._executor, self._step)
                 self._account(step)
                 await self._publish(step.events)
@@ -119,25 +131,25 @@ class ScreenWorker:
 
     def stop(self) -> None:
         """Ask the loop to close the open period and end; `run` returns soon after."""
-        self._stopping.set()
+        self.stop_requested.set()
 
-    @property
-    def stopping(self) -> bool:
-        """Whether a stop was requested."""
-        return self._stopping.is_set()
+    def crashed(self, reason: BaseException | str) -> None:
+        """The supervisor saw `run` crash: the screen is down until it runs again."""
+        self.up, self.error = False, f"crashed: {reason!r}"
 
     async def _stopped_within(self, seconds: float) -> bool:
         """Wait up to `seconds` for a stop request."""
         try:
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+            await asyncio.wait_for(self.stop_requested.wait(), seconds)
         except TimeoutError:
             return False
         return True
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Build the pipeline and start the camera on the worker thread; a missing model or extra is reported."""
+        self._build.attempting()
         try:
-            await loop.run_in_executor(self._executor, self._build)
+            await loop.run_in_executor(self._executor, self._make_pipeline)
         except (ImportError, OSError) as err:
             self.error = f"face model unavailable: {err} (the yuface package holds the built-in detector)"
         except SourceError as err:
@@ -145,11 +157,10 @@ class ScreenWorker:
         else:
             self.error = None
             return True
-        log.error("screen.start.failed", device=self.device, error=self.error)
         await self._set_up(False, self.error)
         return False
 
-    def _build(self) -> None:
+    def _make_pipeline(self) -> None:
         """Blocking set-up: load the detector, make the pipeline, start the capture thread."""
         s = self.spec
         detector = YuNetDetector(score_threshold=s.score_threshold, min_face_px=s.min_face_px)
@@ -293,7 +304,10 @@ class ScreenJob:
 
     async def run(self) -> None:
         """Run every screen and publish a telemetry snapshot every few seconds, until cancelled."""
-        self._tasks = [asyncio.create_task(_supervise(w), name=f"screen-{w.spec.id}") for w in self.workers]
+        self._tasks = [
+            asyncio.create_task(supervise(Supervised(w), stop=w.stop_requested, on_crash=w.crashed, job="screen"), name=f"screen-{w.spec.id}")
+            for w in self.workers
+        ]
         try:
             while True:
                 self.ctx.telemetry("screen", self.health())
@@ -319,18 +333,3 @@ class ScreenJob:
     def health(self) -> dict[str, Any]:
         """Per-screen health for `status` and telemetry."""
         return {"screens": {w.spec.id: w.health() for w in self.workers}}
-
-
-async def _supervise(worker: ScreenWorker) -> None:
-    """Keep one screen running: a crash is logged with its traceback and retried, the other screens go on."""
-    delay = 1.0
-    while not worker.stopping:
-        try:
-            await worker.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:  # noqa: BLE001 - per-screen supervisor
-            log.exception("screen.worker.crashed", device=worker.device)
-            worker.up, worker.error = False, f"crashed: {err!r}"
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)

@@ -8,9 +8,7 @@ the outbox, so delivery is at least once and in `seq` order; consumers drop repe
 from __future__ import annotations
 
 import asyncio
-import enum
 import json
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import structlog
 
 from devices.backoff import Backoff
+from devices.reconnect import Reconnect, ReconnectEvents, ReconnectState
 from edge.config import Config
 from edge.store import Store, Tx
 from edge.store.db import get_meta, set_meta, utc_now
@@ -32,12 +31,9 @@ TELEMETRY_EVERY_S = 30.0
 OUTBOX_POLL_S = 1.0
 
 
-class LinkState(enum.Enum):
-    """Where the reconnect loop stands."""
-
-    DISCONNECTED = "disconnected"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
+EVENTS = ReconnectEvents(failed="link.connect.failed", lost="link.lost", restored="link.reconnected")
+#: What `status` calls each state of the reconnect object (the contract's words).
+STATE_NAMES = {ReconnectState.CONNECTING: "connecting", ReconnectState.CONNECTED: "connected"}
 
 
 @dataclass
@@ -79,10 +75,11 @@ class SyncLink:
         self._dispatcher = dispatcher
         self._version = version
         self.topics = Topics(config.broker.topic_prefix, config.store.id)
-        self.state = LinkState.DISCONNECTED
+        b = config.broker
+        self._reconnect = Reconnect(
+            "mqtt", EVENTS, policy=Backoff(b.reconnect_min_s, b.reconnect_max_s), logger=log.bind(broker=b.url)
+        )
         self._session: MqttSession | None = None
-        self._rng = random.Random()
-        self._last_error: str | None = None
         self._connected_since: str | None = None
         self._events_sent = 0
         self._commands_handled = 0
@@ -90,44 +87,25 @@ class SyncLink:
         self._last_sync: str | None = None
         self._telemetry: dict[str, dict[str, Any]] = {}
         self._birth = 0
-        self._stopping = False
+        self._stop = asyncio.Event()
         self._pending: tuple[_Drain, asyncio.Queue[Incoming]] | None = None
 
     # -- component interface -----------------------------------------------------------------
 
     async def run(self) -> None:
-        """Reconnect forever: WARNING on the first failure of an outage, DEBUG after (no log spam)."""
-        attempt = 0
-        b = self._config.broker
-        while not self._stopping:
-            self.state = LinkState.CONNECTING
-            try:
-                session = await self._open()
-            except MqttError as err:
-                self._last_error = str(err)
-                (log.warning if attempt == 0 else log.debug)("link.connect.failed", error=str(err), attempt=attempt)
-            else:
-                if attempt:
-                    log.info("link.reconnected", after_attempts=attempt)
-                attempt = 0
-                reason = await self._serve(session)
-                if self._stopping:
-                    log.info("link.closed")
-                    break
-                self._last_error = reason
-                log.warning("link.lost", reason=reason)
-            self.state = LinkState.DISCONNECTED
-            self._session = None
-            self._connected_since = None
-            if self._stopping:
-                break
-            await asyncio.sleep(Backoff(b.reconnect_min_s, b.reconnect_max_s).delay(attempt, self._rng))
-            attempt += 1
+        """Reconnect forever with the one reconnect object: WARNING on the first failure of an outage, DEBUG after."""
+        await self._reconnect.run(self._open, self._serve, retry_on=(MqttError,), stop=self._stop)
+        log.info("link.closed")
         await asyncio.Event().wait()  # stopped on purpose: idle until cancelled (returning would mean a crash)
+
+    @property
+    def state(self) -> str:
+        """`connected`, `connecting` or `disconnected`, as `status` reports it."""
+        return STATE_NAMES.get(self._reconnect.state, "disconnected")
 
     async def stop(self) -> None:
         """Say `offline` ourselves (a clean DISCONNECT suppresses the last will), then disconnect for good."""
-        self._stopping = True
+        self._stop.set()
         session = self._session
         if session is not None and not session.closed.done():
             birth = self._birth
@@ -140,11 +118,11 @@ class SyncLink:
     def health(self) -> LinkHealth:
         """Link figures for `status` (outbox depth is refreshed by the drain and on each telemetry tick)."""
         return LinkHealth(
-            state=self.state.value,
+            state=self.state,
             outbox_depth=self._depth,
             last_sync=self._last_sync,
             connected_since=self._connected_since,
-            last_error=self._last_error,
+            last_error=self._reconnect.last_error,
             events_sent=self._events_sent,
             commands_handled=self._commands_handled,
         )
@@ -152,13 +130,13 @@ class SyncLink:
     @property
     def healthy(self) -> bool:
         """Connected means healthy; the outbox covers outages, but status should show them."""
-        return self.state is LinkState.CONNECTED
+        return self._reconnect.state is ReconnectState.CONNECTED
 
     def set_telemetry(self, kind: str, values: dict[str, Any]) -> None:
         """Latest-value-wins health figures, sent QoS 0 now if connected, else at the next tick."""
         self._telemetry[kind] = values
         session = self._session
-        if session is not None and self.state is LinkState.CONNECTED:
+        if session is not None and self.healthy:
             self._publish_telemetry(session, kind, values)
 
     async def refresh_depth(self) -> int:
@@ -184,7 +162,7 @@ class SyncLink:
         try:
             password = b.password()
         except OSError as err:
-            raise MqttError(f"cannot read broker.password_file: {err}") from None
+            raise MqttError(f"cannot read broker.password_file: {err}") from err
         settings = SessionSettings(
             host=b.host,
             port=b.port,
@@ -210,10 +188,9 @@ class SyncLink:
             session.publish(self.topics.status, self._status_payload("online", self._birth), qos=1, retain=True)
         except (MqttError, TimeoutError) as err:
             session.abort()
-            raise MqttError(f"session set-up failed: {err}") from None
+            raise MqttError(f"session set-up failed: {err}") from err
         self._session = session
         self._pending = (drain, commands)
-        self.state = LinkState.CONNECTED
         self._connected_since = utc_now()
         self._last_sync = self._connected_since
         log.info("link.connected", broker=b.url, birth=self._birth)
@@ -221,6 +198,14 @@ class SyncLink:
 
     async def _serve(self, session: MqttSession) -> str:
         """Run drain, acks, commands and telemetry until the session ends; returns why it ended."""
+        try:
+            return await self._serve_session(session)
+        finally:
+            self._session = None
+            self._connected_since = None
+
+    async def _serve_session(self, session: MqttSession) -> str:
+        """The session's tasks; the first to end (or the socket closing) ends them all."""
         assert self._pending is not None
         drain, commands = self._pending
         tasks = [

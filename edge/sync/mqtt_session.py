@@ -116,7 +116,7 @@ class MqttSession:
             await asyncio.wait_for(asyncio.shield(self._connected), timeout)
         except (OSError, ssl.SSLError, TimeoutError, mqtt.WebsocketConnectionError) as err:
             self.abort()
-            raise MqttError(f"connect to {s.host}:{s.port} failed: {err or type(err).__name__}") from None
+            raise MqttError(f"connect to {s.host}:{s.port} failed: {err or type(err).__name__}") from err
         except MqttError:
             self.abort()
             raise
