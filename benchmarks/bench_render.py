@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.esl.label import LabelContent, LabelSpec  # noqa: E402
-from edge.esl.render import render_label  # noqa: E402
+from edge.esl.prices.render.content import LabelContent, LabelSpec  # noqa: E402
+from edge.esl.prices.render.render import render_label  # noqa: E402
 
 SIZES = {'2.13" 250x122': (250, 122), '2.9" 296x128': (296, 128), '4.2" 400x300': (400, 300)}
 BASE = LabelContent(

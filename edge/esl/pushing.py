@@ -26,10 +26,10 @@ from devices.esl.codec import EslAddress
 from devices.esl.errors import EslError, FramebufferError
 from devices.esl.radio import EslRadio, Label
 from edge.esl.config import EslSection
-from edge.esl.errors import RenderError
-from edge.esl.label import LabelContent, LabelSpec
 from edge.esl.labels import WORK_TOPIC
-from edge.esl.render import render_label
+from edge.esl.prices.render.content import LabelContent, LabelSpec
+from edge.esl.prices.render.errors import RenderError
+from edge.esl.prices.render.render import render_label
 from edge.store import Store, Tx
 from edge.store.db import utc_now
 

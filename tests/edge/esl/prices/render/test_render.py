@@ -16,16 +16,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from edge.esl.errors import LayoutError
-from edge.esl.geometry import Box
-from edge.esl.label import LabelContent, LabelSpec
-from edge.esl.layouts import layout_for
-from edge.esl.price import arrange, draw_price, fit_price
-from edge.esl.qr import MIN_MODULE_PX, QUIET_ZONE, draw_qr, qr_symbol
-from edge.esl.runs import text_run
-from edge.esl.render import ACCENT, PALETTES, draw_promo_row, label_digest, render_label
-from edge.esl.text import fit_text
-from tests.edge.esl.conftest import COLOURS, SAMPLES, SIZES, ink_box, spec_for
+from edge.esl.prices.render.content import LabelContent, LabelSpec
+from edge.esl.prices.render.errors import LayoutError
+from edge.esl.prices.render.geometry import Box
+from edge.esl.prices.render.glyphs import text_run
+from edge.esl.prices.render.layouts import layout_for
+from edge.esl.prices.render.price import arrange, draw_price, fit_price
+from edge.esl.prices.render.qr import MIN_MODULE_PX, QUIET_ZONE, draw_qr, qr_symbol
+from edge.esl.prices.render.render import ACCENT, PALETTES, draw_promo_row, label_digest, render_label
+from edge.esl.prices.render.text import fit_text
+from tests.edge.esl.prices.render.conftest import COLOURS, SAMPLES, SIZES, ink_box, spec_for
 
 prices = st.decimals(min_value=Decimal("0"), max_value=Decimal("99999.99"), places=2)
 

@@ -7,8 +7,8 @@ from functools import lru_cache
 import segno
 from PIL import Image
 
-from edge.esl.errors import LayoutError
-from edge.esl.geometry import Box
+from edge.esl.prices.render.errors import LayoutError
+from edge.esl.prices.render.geometry import Box
 
 QUIET_ZONE = 2  # modules of white around the symbol; the label's white margin adds to it
 MIN_MODULE_PX = 2  # below 2 px per module phones miss the code at label distance

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from edge.esl.errors import FontNotFoundError
+from edge.esl.prices.render.errors import FontNotFoundError
 
 # Debian packages, smallest first: fonts-wqy-microhei (~5 MB), fonts-wqy-zenhei, fonts-noto-cjk (~90 MB).
 DEFAULT_FONT_PATHS: tuple[Path, ...] = (

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.esl.errors import FontNotFoundError
-from edge.esl.fonts import find_font, font
-from edge.esl.render import render_label
-from tests.edge.esl.conftest import SAMPLES, spec_for
+from edge.esl.prices.render.errors import FontNotFoundError
+from edge.esl.prices.render.fonts import find_font, font
+from edge.esl.prices.render.render import render_label
+from tests.edge.esl.prices.render.conftest import SAMPLES, spec_for
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 

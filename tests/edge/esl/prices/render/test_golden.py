@@ -1,7 +1,7 @@
 """Golden images: every layout (size x regular/by-weight/promotion x bw/bwr/bwy) compared pixel-exact.
 
 Regenerate after an intended visual change with:  UPDATE_GOLDEN=1 pytest tests/edge/esl
-then look at the PNGs in tests/edge/esl/golden/ before committing them. The goldens were drawn with
+then look at the PNGs in tests/edge/esl/prices/render/golden/ before committing them. The goldens were drawn with
 fonts-wqy-microhei and the FreeType bundled with Pillow; with another CJK font they are skipped.
 """
 
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge.esl.render import render_label
-from tests.edge.esl.conftest import COLOURS, SAMPLES, spec_for
+from edge.esl.prices.render.render import render_label
+from tests.edge.esl.prices.render.conftest import COLOURS, SAMPLES, spec_for
 
 GOLDEN = Path(__file__).parent / "golden"
 GOLDEN_FONT = "wqy-microhei.ttc"

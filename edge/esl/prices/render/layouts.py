@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.esl.geometry import Box
-from edge.esl.label import LabelSpec
+from edge.esl.prices.render.content import LabelSpec
+from edge.esl.prices.render.geometry import Box
 
 PANEL_MIN_HEIGHT = 200  # 4.2-inch 400x300 and up; below this the strip layout (2.13", 2.6", 2.9")
 

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from edge.esl.errors import LabelContentError, UnsupportedDisplayError
-from edge.esl.label import Colours, LabelSpec, format_yuan
-from tests.edge.esl.conftest import SAMPLES
+from edge.esl.prices.render.content import Colours, LabelSpec, format_yuan
+from edge.esl.prices.render.errors import LabelContentError, UnsupportedDisplayError
+from tests.edge.esl.prices.render.conftest import SAMPLES
 
 APPLE = SAMPLES["by_weight"]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from edge.esl.errors import LayoutError
-from edge.esl.fonts import font
-from edge.esl.geometry import Box
-from edge.esl.runs import paste_run, text_run
+from edge.esl.prices.render.errors import LayoutError
+from edge.esl.prices.render.fonts import font
+from edge.esl.prices.render.geometry import Box
+from edge.esl.prices.render.glyphs import paste_run, text_run
 
 ELLIPSIS = "…"
 # Latin words and numbers stay whole when wrapping; every other character is a break opportunity.

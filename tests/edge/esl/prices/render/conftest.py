@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge.esl.errors import FontNotFoundError
-from edge.esl.fonts import resolve_font
-from edge.esl.label import LabelContent, LabelSpec
+from edge.esl.prices.render.content import LabelContent, LabelSpec
+from edge.esl.prices.render.errors import FontNotFoundError
+from edge.esl.prices.render.fonts import resolve_font
 
 SIZES = {"213": (250, 122), "290": (296, 128), "420": (400, 300)}
 COLOURS = ("bw", "bwr", "bwy")

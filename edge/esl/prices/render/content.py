@@ -7,7 +7,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 
-from edge.esl.errors import LabelContentError, UnsupportedDisplayError
+from edge.esl.prices.render.errors import LabelContentError, UnsupportedDisplayError
 
 _FEN = Decimal("0.01")
 MAX_PRICE = Decimal("99999.99")

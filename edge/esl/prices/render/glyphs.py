@@ -1,5 +1,5 @@
-"""Rendered text runs, cached: FreeType rasterisation is the renderer's main cost, and names,
-units and most price digits repeat from label to label."""
+"""Glyph runs (one line of text rasterised as a mask), cached: FreeType rasterisation is the renderer's main
+cost, and names, units and most price digits repeat from label to label."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from edge.esl.fonts import font
+from edge.esl.prices.render.fonts import font
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from edge.esl.errors import LayoutError
-from edge.esl.geometry import Box
-from edge.esl.layouts import TextStyle, layout_for
-from edge.esl.text import ELLIPSIS, FittedText, draw_fitted, fit_text
-from tests.edge.esl.conftest import LONG_NAMES, ink_box, spec_for
+from edge.esl.prices.render.errors import LayoutError
+from edge.esl.prices.render.geometry import Box
+from edge.esl.prices.render.layouts import TextStyle, layout_for
+from edge.esl.prices.render.text import ELLIPSIS, FittedText, draw_fitted, fit_text
+from tests.edge.esl.prices.render.conftest import LONG_NAMES, ink_box, spec_for
 
 MARGIN = 40
 

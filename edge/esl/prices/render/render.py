@@ -8,14 +8,14 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from edge.esl.fonts import resolve_font
-from edge.esl.geometry import Box
-from edge.esl.label import Colours, LabelContent, LabelSpec, format_yuan
-from edge.esl.layouts import Layout, TextStyle, layout_for
-from edge.esl.price import draw_price
-from edge.esl.qr import draw_qr
-from edge.esl.runs import paste_run, text_run
-from edge.esl.text import draw_fitted, fit_text
+from edge.esl.prices.render.content import Colours, LabelContent, LabelSpec, format_yuan
+from edge.esl.prices.render.fonts import resolve_font
+from edge.esl.prices.render.geometry import Box
+from edge.esl.prices.render.glyphs import paste_run, text_run
+from edge.esl.prices.render.layouts import Layout, TextStyle, layout_for
+from edge.esl.prices.render.price import draw_price
+from edge.esl.prices.render.qr import draw_qr
+from edge.esl.prices.render.text import draw_fitted, fit_text
 
 # Palette indices: the contract with the framebuffer packer.
 WHITE, BLACK, ACCENT = 0, 1, 2

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from edge.esl.errors import LayoutError
-from edge.esl.geometry import Box
-from edge.esl.label import to_fen
-from edge.esl.runs import Run, text_run
+from edge.esl.prices.render.content import to_fen
+from edge.esl.prices.render.errors import LayoutError
+from edge.esl.prices.render.geometry import Box
+from edge.esl.prices.render.glyphs import Run, text_run
 
 MIN_PRICE_SIZE = 16
 

@@ -1,0 +1,1 @@
+"""Prices on the shelves: which product each label shows, the push queue, the pusher, the demo catalogue, and rendering."""
