@@ -7,18 +7,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.esl.frozen import Frozen
+from edge.esl.prices.config import DemoStore, Retry
 from edge.esl.radio.config import BackendName, BluetoothRadio, Connections, OperationTimeout, SimulatedRadio
 from edge.esl.storemap import MapSection
 
 LED_COLOURS = ("red", "green", "blue", "yellow", "cyan", "magenta", "white")
-
-
-class Retry(Frozen):
-    """Per-label retry policy of image pushes: capped exponential back-off, then give up until the next change."""
-
-    max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
-    base_s: Annotated[float, Field(gt=0)] = 5.0
-    max_s: Annotated[float, Field(gt=0)] = 600.0
 
 
 class Picking(Frozen):
@@ -67,14 +60,6 @@ class ColdChain(Frozen):
     retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
     report_hour: Annotated[int, Field(ge=0, le=23)] = 6
     sections: list[Section] = []
-
-
-class DemoStore(Frozen):
-    """A generated catalogue (Chinese names) bound to the labels at start; loading is idempotent."""
-
-    enabled: bool = False
-    products: Annotated[int, Field(ge=1, le=10_000)] = 300
-    seed: int = 1
 
 
 class SimulatedAnchors(Frozen):

@@ -5,20 +5,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
 
-from edge.esl import demo_store, labels, storemap
+from edge.esl import storemap
 from edge.esl.battery import BatterySweep
 from edge.esl.coldchain import ColdChainMonitor, ReportArgs
 from edge.esl.config import EslSection
 from edge.esl.locating import LocateArgs, Locating, locate
 from edge.esl.picking import LedDriver, PickCommands
 from edge.esl.planogram import PlanogramCommands
-from edge.esl.pushing import Pusher
+from edge.esl.prices import bindings, demo_store
+from edge.esl.prices.following import PROMO_ENDED, PromotionEnds, follow_catalog
+from edge.esl.prices.pushing import Pusher, PushSettings
 from edge.esl.radio.backend import Backend, build_backend
 from edge.esl.radio.inventory import register_labels
 from edge.esl.radio.per_label import PerLabelRadio
@@ -26,8 +27,6 @@ from edge.esl.routing import Router
 from edge.jobs import JobContext
 
 log = structlog.get_logger("esl")
-
-PROMO_ENDED = "esl.promo_ended"
 
 
 def _periodic(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
@@ -61,13 +60,14 @@ class EslJob:
         self.radio = PerLabelRadio(backend.radio)
         self._render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esl-render")
         self._tz = ZoneInfo(ctx.config.store.timezone)
-        self.pusher = Pusher(ctx.store, self.radio, self.config, self._render_pool, tz=self._tz,
-                             on_promo=self._schedule_promo_end)
-        self._promo_scheduled: dict[str, date] = {}
+        c = self.config
+        self.promotions = PromotionEnds(ctx.store, ctx.scheduler, self._tz)
+        push = PushSettings(c.connections, c.operation_timeout_s, c.retry, c.qr_base_url, c.font)
+        self.pusher = Pusher(ctx.store, self.radio, push, self._render_pool, tz=self._tz, on_promo=self.promotions.shown)
         ctx.scheduler.action(PROMO_ENDED, self._promo_ended)
         self.leds = LedDriver(ctx.store, self.radio, self.config.picking)
         self._running = False
-        labels.register_commands(ctx.registry)
+        bindings.register_commands(ctx.registry)
         self.map = storemap.build(self.config.map) if self.config.map.layout or self.config.map.runs else None
         self.router = Router(self.map) if self.map is not None else None
         PickCommands(self.config.picking, self.router).register(ctx.registry)
@@ -103,7 +103,7 @@ class EslJob:
         self._running = True
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._follow_catalog(), name="esl-catalog")
+                group.create_task(follow_catalog(store), name="esl-catalog")
                 group.create_task(self.pusher.run(), name="esl-pusher")
                 group.create_task(self.leds.run(), name="esl-leds")
                 group.create_task(self.coldchain.run_reports(), name="esl-reports")
@@ -112,29 +112,9 @@ class EslJob:
         finally:
             self._running = False
 
-    async def _follow_catalog(self) -> None:
-        """Queue labels whose product changed, at start and after every catalogue commit."""
-        changed = self.ctx.store.changed("catalog")
-        while True:
-            changed.clear()
-            queued = await self.ctx.store.write(labels.catalog_changed)
-            if queued:
-                log.info("esl.catalog.queued", labels=queued)
-            await changed.wait()
-
-    def _schedule_promo_end(self, sku: str, promo_end: date) -> None:
-        """Redraw the product's labels at the store's midnight after its promotion ends (survives restarts)."""
-        if self._promo_scheduled.get(sku) == promo_end:
-            return
-        self._promo_scheduled[sku] = promo_end
-        when = datetime.combine(promo_end + timedelta(days=1), time.min, self._tz)
-        if when > datetime.now(self._tz):
-            self.ctx.scheduler.at(f"esl-promo-end-{sku}", when.astimezone(UTC), PROMO_ENDED, sku=sku)
-
     async def _promo_ended(self, sku: str) -> None:
-        """Persistent action: queue the SKU's labels; a repeat is harmless (unchanged images are skipped)."""
-        queued = await self.ctx.store.write(lambda tx: labels.requeue_sku(tx, sku))
-        log.info("esl.promo.ended", sku=sku, labels=queued)
+        """The persistent action `esl.promo_ended` (see PromotionEnds.ended)."""
+        await self.promotions.ended(sku)
 
     async def stop(self) -> None:
         """Nothing to hand back: unfinished pushes stay queued in SQLite and resume at the next start."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from edge.esl.prices import tables as prices_tables
 from edge.esl.radio import tables as radio_tables
 from edge.store.migrations import Step
 
@@ -11,13 +12,7 @@ from edge.store.migrations import Step
 def _v1(db: sqlite_utils.Database) -> None:
     """Label registry, push work queue, pick orders, temperature readings, alerts and report requests."""
     radio_tables.v1(db)
-    db["esl_work"].create(
-        {"label": str, "sku": str, "revision": int, "digest": str, "attempts": int, "next_at": float,
-         "status": str, "last_error": str, "queued_at": str},
-        pk="label",
-        not_null={"attempts", "next_at", "status"},
-    )
-    db["esl_work"].create_index(["status", "next_at"])
+    prices_tables.v1(db)
     db["esl_pick_orders"].create(
         {"order_id": str, "color": str, "status": str, "started_at": str, "started_ts": float,
          "expires_at": float, "ended_at": str},

@@ -1,6 +1,6 @@
 """The price pusher: render queued labels off the loop, skip unchanged images, push with N connections, retry.
 
-Work lives in `esl_work` (edge.esl.labels); this module turns it into radio operations and
+Work lives in `esl_work` (edge.esl.prices.queue); this module turns it into radio operations and
 records each outcome in one transaction with its `label.updated` / `label.failed` event, so
 a confirmed push is never repeated after a crash and an unconfirmed one is simply redone.
 """
@@ -25,8 +25,8 @@ from devices.esl import framebuffer
 from devices.esl.codec import EslAddress
 from devices.esl.errors import EslError, FramebufferError
 from devices.esl.radio import EslRadio, Label
-from edge.esl.config import EslSection
-from edge.esl.labels import WORK_TOPIC
+from edge.esl.prices.config import Retry
+from edge.esl.prices.queue import WORK_TOPIC
 from edge.esl.prices.render.content import LabelContent, LabelSpec
 from edge.esl.prices.render.errors import RenderError
 from edge.esl.prices.render.render import render_label
@@ -41,6 +41,17 @@ _ITEM_SQL = (
     " FROM esl_work w JOIN esl_labels l ON l.id = w.label JOIN products p ON p.sku = w.sku"
     " WHERE w.status = 'queued' AND w.next_at <= ? {exclude} ORDER BY w.next_at, w.label LIMIT ?"
 )
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """What the pusher takes from `[esl]`: the radio's connections and operation timeout, the retry policy, QR base and font."""
+
+    connections: int
+    operation_timeout_s: float
+    retry: Retry
+    qr_base_url: str
+    font: str | None
 
 
 @dataclass(frozen=True)
@@ -123,7 +134,7 @@ class Pusher:
     """Bounded-concurrency pusher: `connections` workers fed by a dispatcher that prefetches due work."""
 
     def __init__(
-        self, store: Store, radio: EslRadio, config: EslSection, render_pool: Executor,
+        self, store: Store, radio: EslRadio, config: PushSettings, render_pool: Executor,
         tz: ZoneInfo = ZoneInfo("UTC"), on_promo: Callable[[str, date], None] | None = None,
         clock: Callable[[], float] = time.time, seed: int | None = None,
     ) -> None:

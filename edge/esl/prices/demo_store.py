@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from edge.catalog import UpsertArgs
-from edge.esl.labels import queue_push
+from edge.esl.prices.queue import queue_push
 from edge.store import Tx
 from edge.sync.commands import CommandRegistry
 

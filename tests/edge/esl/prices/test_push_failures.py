@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from tests.edge.esl.jobkit import PRODUCTS, running
-from tests.edge.esl.test_job_push import shown_digest
+from tests.edge.esl.prices.test_pushing import shown_digest
 
 
 async def test_unknown_label_or_sku_and_bad_list_arguments(broker, tmp_path):

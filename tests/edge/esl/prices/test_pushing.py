@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from devices.esl import framebuffer
-from edge.esl.labels import requeue_sku
+from edge.esl.prices.queue import requeue_sku
 from tests.edge.esl.jobkit import PRODUCTS, running
 
 
@@ -53,7 +53,7 @@ async def test_bind_pushes_and_unchanged_price_is_skipped(broker, tmp_path):
 def test_a_promotion_past_its_end_is_not_shown():
     from datetime import date
 
-    from edge.esl.pushing import content_for
+    from edge.esl.prices.pushing import content_for
 
     row = {"name": "蒙牛纯牛奶", "price": "59.90", "unit": "piece", "promo_price": "45.80", "promo_end": "2026-11-30"}
     during = content_for(row, "M1", "https://x/p/", date(2026, 11, 30))
