@@ -13,7 +13,7 @@ import random
 import statistics
 import time
 
-from edge.esl.routing import EXACT_MAX, Router, distance_matrix, held_karp, improve, s_shape
+from edge.esl.picking.routing import EXACT_MAX, Router, distance_matrix, held_karp, improve, s_shape
 from edge.esl.storemap import Layout, MapSection, build
 
 

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.esl.frozen import Frozen
+from edge.esl.picking.config import Picking
 from edge.esl.prices.config import DemoStore, Retry
 from edge.esl.radio.config import BackendName, BluetoothRadio, Connections, OperationTimeout, SimulatedRadio
 from edge.esl.storemap import MapSection
-
-LED_COLOURS = ("red", "green", "blue", "yellow", "cyan", "magenta", "white")
-
-
-class Picking(Frozen):
-    """Pick-light flashing of online orders."""
-
-    colours: Annotated[list[Literal[LED_COLOURS]], Field(min_length=1)] = ["green", "blue", "magenta", "cyan", "yellow", "red"]  # type: ignore[valid-type]
-    timeout_s: Annotated[float, Field(gt=0, le=86_400)] = 600.0
-    alternate_s: Annotated[int, Field(ge=1, le=60)] = 2
-    connections: Annotated[int, Field(ge=1, le=32)] = 2
 
 
 class SimulatedFridge(Frozen):

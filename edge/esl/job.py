@@ -15,7 +15,9 @@ from edge.esl.battery import BatterySweep
 from edge.esl.coldchain import ColdChainMonitor, ReportArgs
 from edge.esl.config import EslSection
 from edge.esl.locating import LocateArgs, Locating, locate
-from edge.esl.picking import LedDriver, PickCommands
+from edge.esl.picking.lights import LedDriver
+from edge.esl.picking.orders import PickCommands
+from edge.esl.picking.routing import Router
 from edge.esl.planogram import PlanogramCommands
 from edge.esl.prices import bindings, demo_store
 from edge.esl.prices.following import PROMO_ENDED, PromotionEnds, follow_catalog
@@ -23,7 +25,6 @@ from edge.esl.prices.pushing import Pusher, PushSettings
 from edge.esl.radio.backend import Backend, build_backend
 from edge.esl.radio.inventory import register_labels
 from edge.esl.radio.per_label import PerLabelRadio
-from edge.esl.routing import Router
 from edge.jobs import JobContext
 
 log = structlog.get_logger("esl")

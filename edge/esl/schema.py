@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from edge.esl.picking import tables as picking_tables
 from edge.esl.prices import tables as prices_tables
 from edge.esl.radio import tables as radio_tables
 from edge.store.migrations import Step
@@ -13,18 +14,7 @@ def _v1(db: sqlite_utils.Database) -> None:
     """Label registry, push work queue, pick orders, temperature readings, alerts and report requests."""
     radio_tables.v1(db)
     prices_tables.v1(db)
-    db["esl_pick_orders"].create(
-        {"order_id": str, "color": str, "status": str, "started_at": str, "started_ts": float,
-         "expires_at": float, "ended_at": str},
-        pk="order_id",
-        not_null={"color", "status", "expires_at"},
-    )
-    db["esl_pick_orders"].create_index(["status"])
-    db["esl_pick_items"].create(
-        {"order_id": str, "sku": str, "qty": int, "labels": str, "status": str, "done_at": str},
-        pk=("order_id", "sku"),
-        not_null={"status"},
-    )
+    picking_tables.v1(db)
     db["esl_readings"].create(
         {"id": int, "section": str, "label": str, "ts": float, "temp_c": float}, pk="id", not_null={"ts"},
     )

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.esl.routing import Router, distance_matrix, held_karp, improve, s_shape, solve
+from edge.esl.picking.routing import Router, distance_matrix, held_karp, improve, s_shape, solve
 from edge.esl.storemap import Layout, MapSection, Place, build
 
 

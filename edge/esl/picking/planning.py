@@ -1,11 +1,11 @@
-"""Pick routes from the label positions in SQLite: which items can be placed, and the walk through them."""
+"""Route planning of pick orders from the label positions in SQLite: which items can be placed, and the walk through them."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 from typing import Any
 
-from edge.esl.routing import Router
+from edge.esl.picking.routing import Router
 from edge.esl.storemap import Place
 
 _POSITION_SQL = (

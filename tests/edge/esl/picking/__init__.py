@@ -1,0 +1,1 @@
+"""Tests of picking: pick lights on the simulated fleet and the walk planner."""
