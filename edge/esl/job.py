@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from edge.esl import storemap
-from edge.esl.battery import BatterySweep
-from edge.esl.coldchain import ColdChainMonitor, ReportArgs
 from edge.esl.config import EslSection
+from edge.esl.health.battery import BatterySweep
+from edge.esl.health.coldchain import ColdChainMonitor, ReportArgs
 from edge.esl.locating import LocateArgs, Locating, locate
 from edge.esl.picking.lights import LedDriver
 from edge.esl.picking.orders import PickCommands

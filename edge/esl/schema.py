@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from edge.esl.health import tables as health_tables
 from edge.esl.picking import tables as picking_tables
 from edge.esl.prices import tables as prices_tables
 from edge.esl.radio import tables as radio_tables
@@ -15,17 +16,7 @@ def _v1(db: sqlite_utils.Database) -> None:
     radio_tables.v1(db)
     prices_tables.v1(db)
     picking_tables.v1(db)
-    db["esl_readings"].create(
-        {"id": int, "section": str, "label": str, "ts": float, "temp_c": float}, pk="id", not_null={"ts"},
-    )
-    db["esl_readings"].create_index(["section", "ts"])
-    db["esl_alerts"].create(
-        {"id": int, "section": str, "raised_at": float, "cleared_at": float, "peak_c": float, "reason": str},
-        pk="id",
-        not_null={"section", "raised_at"},
-    )
-    db["esl_alerts"].create_index(["section", "raised_at"])
-    db["esl_reports"].create({"day": str, "status": str, "html": str, "csv": str, "requested_at": str}, pk="day")
+    health_tables.v1(db)
 
 
 def _v2(db: sqlite_utils.Database) -> None:

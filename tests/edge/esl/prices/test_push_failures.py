@@ -71,12 +71,3 @@ async def test_missing_font_fails_the_label_without_retry(broker, tmp_path):
         failed = (await d.wait(lambda: d.events("label.failed")))[0]["data"]
         assert failed["reason"].startswith("render: FontNotFoundError") and failed["will_retry"] is False
         assert "no-such-font.ttf" in failed["reason"] and d.job.fleet.label(label).connections == 0
-
-
-async def test_battery_sweep_fills_label_list(broker, tmp_path):
-    async with running(broker.port, tmp_path / "data", battery_interval_s=1, battery_per_run=8) as d:
-        listed = await d.wait(lambda: d.db("SELECT count(*) FROM esl_labels WHERE battery_v IS NOT NULL")[0][0] == 8)
-        assert listed
-        page = (await d.request("label.list", {"limit": 8}))["result"]["labels"]
-        for entry in page:
-            assert abs(entry["battery_v"] - d.job.fleet.label(entry["id"]).battery_v) < 0.05 and entry["last_seen"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from edge.esl.config import Section
+from edge.esl.health.config import Section
 
 
 class AlertState(enum.Enum):

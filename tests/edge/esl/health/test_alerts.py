@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.esl.alerts import AlertMonitor, AlertState
-from edge.esl.config import Section
+from edge.esl.health.alerts import AlertMonitor, AlertState
+from edge.esl.health.config import Section
 
 RULE = Section(id="dairy", labels=["x"], min_c=0, max_c=8, min_duration_s=600, hysteresis_c=1,
                door_tolerance_s=1200, door_rise_c=2)

@@ -12,11 +12,12 @@ from zoneinfo import ZoneInfo
 
 from devices.esl.fridge import Fridge
 from edge import catalog
-from edge.esl.coldchain import ColdChainMonitor
-from edge.esl.config import EslSection, Section
+from edge.esl.config import EslSection
+from edge.esl.health.coldchain import ColdChainMonitor
+from edge.esl.health.config import Section
+from edge.esl.health.report import SectionDay, day_bounds, to_csv, to_html
 from edge.esl.radio.backend import simulated
 from edge.esl.radio.inventory import register_labels
-from edge.esl.report import SectionDay, day_bounds, to_csv, to_html
 from edge.jobs import schemas
 from edge.store import Store
 from tests.edge.esl.jobkit import running

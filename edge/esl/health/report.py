@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from edge.esl.config import Section
+from edge.esl.health.config import Section
 
 CHART_W, CHART_H, PAD = 720, 200, 36
 

@@ -21,9 +21,9 @@ from devices.esl.errors import EslError
 from devices.esl.info import MeshSensor
 from devices.esl.radio import EslRadio, Label
 from devices.esl.sensors import MeshProperty
-from edge.esl.alerts import AlertMonitor, Transition, worst
-from edge.esl.config import ColdChain, Section
-from edge.esl.report import SectionDay, day_bounds, to_csv, to_html
+from edge.esl.health.alerts import AlertMonitor, Transition, worst
+from edge.esl.health.config import ColdChain, Section
+from edge.esl.health.report import SectionDay, day_bounds, to_csv, to_html
 from edge.store import Store, Tx
 from edge.store.db import utc_now
 from edge.sync.commands import Args

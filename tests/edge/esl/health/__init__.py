@@ -1,0 +1,1 @@
+"""Tests of fleet health: cold chain, alert rule, daily report and battery sweep."""
