@@ -10,8 +10,8 @@ import random
 import time
 
 from devices.esl.anchors import AnchorField, RadioModel
-from edge.esl.positioning import Locator, Smoother
-from edge.esl.storemap import Layout, MapSection, build
+from edge.esl.map.positioning import Locator, Smoother
+from edge.esl.map.storemap import Layout, MapSection, build
 
 
 def main() -> None:

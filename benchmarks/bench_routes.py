@@ -13,8 +13,8 @@ import random
 import statistics
 import time
 
+from edge.esl.map.storemap import Layout, MapSection, build
 from edge.esl.picking.routing import EXACT_MAX, Router, distance_matrix, held_karp, improve, s_shape
-from edge.esl.storemap import Layout, MapSection, build
 
 
 def _length(dist, order) -> float:  # noqa: ANN001

@@ -1,44 +1,18 @@
-"""The `[esl]` configuration section: shelf labels, pick lights and cold-chain sensors."""
+"""The `[esl]` configuration section, composed from the features' models (the keys and their order are the TOML contract)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import BaseModel, ConfigDict, Field
-
 from edge.esl.frozen import Frozen
 from edge.esl.health.config import BatteryInterval, BatteryPerRun, ColdChain
+from edge.esl.map.config import Positioning
+from edge.esl.map.storemap import MapSection
 from edge.esl.picking.config import Picking
 from edge.esl.prices.config import DemoStore, Retry
 from edge.esl.radio.config import BackendName, BluetoothRadio, Connections, OperationTimeout, SimulatedRadio
-from edge.esl.storemap import MapSection
 
 
-class SimulatedAnchors(Frozen):
-    """The anchor radio simulator (see devices.esl.anchors for the model); labels get seeded random places."""
-
-    seed: int = 0
-    noise_db: Annotated[float, Field(ge=0, le=30)] = 4.0
-    miss_rate: Annotated[float, Field(ge=0, lt=1)] = 0.1
-    shelf_db: Annotated[float, Field(ge=0, le=60)] = 10.0
-    dead: list[str] = []
-
-
-class Positioning(Frozen):
-    """Label positioning from anchor scans (needs `[esl.map]`)."""
-
-    enabled: bool = True
-    interval_s: Annotated[float, Field(ge=0.1, le=86_400)] = 30.0
-    alpha: Annotated[float, Field(gt=0, le=1)] = 0.4
-    forget_rounds: Annotated[int, Field(ge=1, le=100)] = 3
-    min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.6
-    simulated: SimulatedAnchors = SimulatedAnchors()
-
-
-class EslSection(BaseModel):
+class EslSection(Frozen):
     """Electronic shelf labels over Bluetooth LE."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True
     backend: BackendName = "simulated"

@@ -12,9 +12,9 @@ from typing import Any
 from devices.esl.led import LedColor
 from edge.demo.story_base import DemoContext, Scene
 from edge.esl.job import EslJob
-from edge.esl.mapsvg import from_db
+from edge.esl.map.picture import from_db
+from edge.esl.map.storemap import Place
 from edge.esl.prices.demo_store import catalogue
-from edge.esl.storemap import Place
 
 WARMING_SECTION = "dairy-1"
 SAMPLE_LABELS = 12

@@ -10,15 +10,15 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from edge.esl import storemap
 from edge.esl.config import EslSection
 from edge.esl.health.battery import BatterySweep
 from edge.esl.health.coldchain import ColdChainMonitor, ReportArgs
-from edge.esl.locating import LocateArgs, Locating, locate
+from edge.esl.map import storemap
+from edge.esl.map.locating import LocateArgs, Locating, locate
+from edge.esl.map.planogram import PlanogramCommands
 from edge.esl.picking.lights import LedDriver
 from edge.esl.picking.orders import PickCommands
 from edge.esl.picking.routing import Router
-from edge.esl.planogram import PlanogramCommands
 from edge.esl.prices import bindings, demo_store
 from edge.esl.prices.following import PROMO_ENDED, PromotionEnds, follow_catalog
 from edge.esl.prices.pushing import Pusher, PushSettings

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
+from edge.esl.map.storemap import Place
 from edge.esl.picking.routing import Router
-from edge.esl.storemap import Place
 
 _POSITION_SQL = (
     "SELECT p.label, p.run, p.bay, p.level, p.endcap, p.confidence FROM esl_positions p"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from edge.esl.storemap import Point, StoreMap
+from edge.esl.map.storemap import Point, StoreMap
 
 EXACT_MAX = 12
 RESTARTS = 5

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from edge.esl.mapsvg import from_db
+from edge.esl.map.picture import from_db
 from edge.esl.web.routes import status_part
 from edge.web.parts import WebPart
 

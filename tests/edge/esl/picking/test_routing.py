@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edge.esl.map.storemap import Layout, MapSection, Place, build
 from edge.esl.picking.routing import Router, distance_matrix, held_karp, improve, s_shape, solve
-from edge.esl.storemap import Layout, MapSection, Place, build
 
 
 @pytest.fixture(scope="module")

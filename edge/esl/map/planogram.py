@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from edge.esl.storemap import Place, StoreMap
+from edge.esl.map.storemap import Place, StoreMap
 from edge.store import Tx
 from edge.store.db import utc_now
 from edge.sync.commands import Args, CommandError, CommandRegistry

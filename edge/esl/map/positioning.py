@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from devices.esl.anchors import AnchorReport, RadioModel, crossings
-from edge.esl.storemap import Place, StoreMap
+from edge.esl.map.storemap import Place, StoreMap
 
 RSSI_RANGE = (-127.0, 0.0)
 

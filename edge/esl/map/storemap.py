@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from edge.esl.frozen import Frozen
 
 Point = tuple[float, float]
 Face = Literal["N", "S", "E", "W"]
@@ -23,13 +25,7 @@ _ID = r"^[A-Za-z0-9._-]{1,32}$"
 _FACE_OFFSET_M = 0.02  # labels and anchors sit this far in front of the shelf face
 
 
-class _Frozen(BaseModel):
-    """Strict, immutable config models."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RectConfig(_Frozen):
+class RectConfig(Frozen):
     """An axis-aligned footprint and the side staff face it from."""
 
     id: Annotated[str, Field(pattern=_ID)]
@@ -47,7 +43,7 @@ class RunConfig(RectConfig):
     bays: Annotated[int, Field(ge=1, le=200)]
 
 
-class WalkwayConfig(_Frozen):
+class WalkwayConfig(Frozen):
     """A straight walkable line (an aisle's centre line or a cross aisle)."""
 
     id: Annotated[str, Field(pattern=_ID)]
@@ -56,7 +52,7 @@ class WalkwayConfig(_Frozen):
     end: tuple[float, float]
 
 
-class AnchorConfig(_Frozen):
+class AnchorConfig(Frozen):
     """A positioning anchor fixed on a shelf."""
 
     id: Annotated[str, Field(pattern=_ID)]
@@ -65,7 +61,7 @@ class AnchorConfig(_Frozen):
     z: Annotated[float, Field(ge=0)] = 1.0
 
 
-class Layout(_Frozen):
+class Layout(Frozen):
     """Parameters of a generated supermarket floor: `aisles` parallel aisles running front to back."""
 
     aisles: Annotated[int, Field(ge=1, le=60)] = 12
@@ -81,7 +77,7 @@ class Layout(_Frozen):
     anchor_heights_m: Annotated[list[Annotated[float, Field(ge=0, le=5)]], Field(min_length=1, max_length=4)] = [0.4, 1.6]
 
 
-class MapSection(_Frozen):
+class MapSection(Frozen):
     """`[esl.map]`: the floor plan used by positioning, planogram checks and pick routes."""
 
     layout: Layout | None = None

@@ -9,7 +9,7 @@ from xml.sax.saxutils import escape
 
 import networkx as nx
 
-from edge.esl.storemap import Place, Point, StoreMap
+from edge.esl.map.storemap import Place, Point, StoreMap
 
 SCALE = 22.0  # pixels per metre
 MARGIN = 30.0

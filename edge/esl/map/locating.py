@@ -17,10 +17,10 @@ import structlog
 from pydantic import Field
 
 from devices.esl.anchors import AnchorField, AnchorReport, RadioModel
-from edge.esl import planogram
-from edge.esl.config import Positioning
-from edge.esl.positioning import Estimate, Locator, Smoother
-from edge.esl.storemap import Place, StoreMap
+from edge.esl.map import planogram
+from edge.esl.map.config import Positioning
+from edge.esl.map.positioning import Estimate, Locator, Smoother
+from edge.esl.map.storemap import Place, StoreMap
 from edge.store import Store, Tx
 from edge.store.db import utc_now
 from edge.sync.commands import Args, CommandError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from devices.esl.anchors import AnchorReport
-from edge.esl.storemap import Place
+from edge.esl.map.storemap import Place
 from tests.edge.esl.jobkit import PRODUCTS, Running, running
 
 MAP = {"layout": {"aisles": 3, "bays": 4, "levels": 3}}

@@ -6,7 +6,7 @@ import networkx as nx
 import pytest
 
 from edge.config import ConfigError, parse_config
-from edge.esl.storemap import Layout, MapSection, Place, build
+from edge.esl.map.storemap import Layout, MapSection, Place, build
 
 
 def test_generated_floor_has_aisles_endcaps_and_a_connected_graph():

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from devices.esl.anchors import AnchorField, AnchorReport, RadioModel, crossings
-from edge.esl.positioning import Locator, Smoother
-from edge.esl.storemap import Layout, MapSection, Place, build
+from edge.esl.map.positioning import Locator, Smoother
+from edge.esl.map.storemap import Layout, MapSection, Place, build
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from edge.esl.mapsvg import draw, walking_path
+from edge.esl.map.picture import draw, walking_path
+from edge.esl.map.storemap import Layout, MapSection, Place, build
 from edge.esl.picking.routing import Router
-from edge.esl.storemap import Layout, MapSection, Place, build
 
 NS = "{http://www.w3.org/2000/svg}"
 

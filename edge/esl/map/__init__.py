@@ -1,0 +1,1 @@
+"""The store map: shelves and walkways, label positioning from anchor scans, planogram compliance and the map picture."""

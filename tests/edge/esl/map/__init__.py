@@ -1,0 +1,1 @@
+"""Tests of the store map, positioning, the planogram and the map picture."""
