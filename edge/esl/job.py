@@ -1,4 +1,4 @@
-"""The esl job: registers labels, follows the catalogue, pushes prices, flashes pick lights, watches fridges."""
+"""The esl job: builds the features from `[esl]` on one shared radio and runs their tasks (see edge.esl for the map)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ import structlog
 
 from edge.esl.config import EslSection
 from edge.esl.health.battery import BatterySweep
-from edge.esl.health.coldchain import ColdChainMonitor, ReportArgs
-from edge.esl.map import storemap
-from edge.esl.map.locating import LocateArgs, Locating, locate
+from edge.esl.health.coldchain import ColdChainMonitor
+from edge.esl.map import locating, storemap
 from edge.esl.map.planogram import PlanogramCommands
 from edge.esl.picking.lights import LedDriver
 from edge.esl.picking.orders import PickCommands
@@ -53,38 +52,38 @@ class EslJob:
     name = "esl"
 
     def __init__(self, ctx: JobContext, backend: Backend) -> None:
-        """Wire the parts; the radio is used only once `run` starts."""
+        """Build the features and register their commands; the radio is used only once `run` starts."""
         self.ctx = ctx
         self.config: EslSection = ctx.section
+        c = self.config
         self.backend = backend
         self.fleet = backend.fleet
         self.radio = PerLabelRadio(backend.radio)
-        self._render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esl-render")
         self._tz = ZoneInfo(ctx.config.store.timezone)
-        c = self.config
+        self._running = False
+
+        self._render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esl-render")
         self.promotions = PromotionEnds(ctx.store, ctx.scheduler, self._tz)
         push = PushSettings(c.connections, c.operation_timeout_s, c.retry, c.qr_base_url, c.font)
         self.pusher = Pusher(ctx.store, self.radio, push, self._render_pool, tz=self._tz, on_promo=self.promotions.shown)
         ctx.scheduler.action(PROMO_ENDED, self._promo_ended)
-        self.leds = LedDriver(ctx.store, self.radio, self.config.picking)
-        self._running = False
         bindings.register_commands(ctx.registry)
-        self.map = storemap.build(self.config.map) if self.config.map.layout or self.config.map.runs else None
-        self.router = Router(self.map) if self.map is not None else None
-        PickCommands(self.config.picking, self.router).register(ctx.registry)
-        self.locating: Locating | None = None
+
+        self.leds = LedDriver(ctx.store, self.radio, c.picking)
+        self.map = storemap.build(c.map) if c.map.layout or c.map.runs else None
+        PickCommands(c.picking, Router(self.map) if self.map is not None else None).register(ctx.registry)
+
+        self.locating: locating.Locating | None = None
         if self.map is not None:
             PlanogramCommands(self.map).register(ctx.registry)
-            ctx.registry.register("locate", LocateArgs, locate, "Where a product's shelf labels are, and how sure")
-            if self.config.positioning.enabled and self.config.backend == "simulated":
-                self.locating = Locating(ctx.store, self.map, self.config.positioning)
-        self.coldchain = ColdChainMonitor(
-            ctx.store, self.radio, self.config.coldchain, ctx.data_dir, ctx.config.store.name or ctx.config.store.id,
-            self._tz,
-        )
-        self.battery = BatterySweep(ctx.store, self.radio, self.config.battery_per_run)
-        ctx.registry.register("temperature.report", ReportArgs, self.coldchain.request_report,
-                              "Write the temperature report of a day (HTML + CSV) and announce it with report.ready")
+            locating.register_commands(ctx.registry)
+            if c.positioning.enabled and c.backend == "simulated":
+                self.locating = locating.Locating(ctx.store, self.map, c.positioning)
+
+        store_name = ctx.config.store.name or ctx.config.store.id
+        self.coldchain = ColdChainMonitor(ctx.store, self.radio, c.coldchain, ctx.data_dir, store_name, self._tz)
+        self.coldchain.register(ctx.registry)
+        self.battery = BatterySweep(ctx.store, self.radio, c.battery_per_run)
 
     async def run(self) -> None:
         """Register the backend's labels, then follow the catalogue and push until cancelled."""

@@ -26,7 +26,7 @@ from edge.esl.health.config import ColdChain, Section
 from edge.esl.health.report import SectionDay, day_bounds, to_csv, to_html
 from edge.store import Store, Tx
 from edge.store.db import utc_now
-from edge.sync.commands import Args
+from edge.sync.commands import Args, CommandRegistry
 
 log = structlog.get_logger("esl.coldchain")
 
@@ -160,6 +160,11 @@ class ColdChainMonitor:
         })
 
     # -- reports ---------------------------------------------------------------------------
+
+    def register(self, registry: CommandRegistry) -> None:
+        """Add `temperature.report`."""
+        registry.register("temperature.report", ReportArgs, self.request_report,
+                          "Write the temperature report of a day (HTML + CSV) and announce it with report.ready")
 
     def request_report(self, tx: Tx, args: ReportArgs) -> dict[str, Any]:
         """`temperature.report`: queue a report for a day; the job writes it and announces `report.ready`."""

@@ -23,7 +23,7 @@ from edge.esl.map.positioning import Estimate, Locator, Smoother
 from edge.esl.map.storemap import Place, StoreMap
 from edge.store import Store, Tx
 from edge.store.db import utc_now
-from edge.sync.commands import Args, CommandError
+from edge.sync.commands import Args, CommandError, CommandRegistry
 
 log = structlog.get_logger("esl.locating")
 
@@ -59,6 +59,11 @@ def locate(tx: Tx, args: LocateArgs) -> dict[str, Any]:
     best = next((e for e in out if e["located"]), None)
     return {"sku": args.sku, "located": best is not None, "position": best and best["position"],
             "confidence": best and best["confidence"], "labels": out}
+
+
+def register_commands(registry: CommandRegistry) -> None:
+    """Add `locate`."""
+    registry.register("locate", LocateArgs, locate, "Where a product's shelf labels are, and how sure")
 
 
 class Locating:

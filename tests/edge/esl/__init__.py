@@ -1,1 +1,1 @@
-"""Tests of the shelf-label renderer (edge.esl)."""
+"""Tests of the esl job: one folder per feature, and the in-process daemon kit (jobkit.py)."""
