@@ -17,7 +17,6 @@ from edge.esl.map import locating, storemap
 from edge.esl.map.planogram import PlanogramCommands
 from edge.esl.picking.lights import LedDriver
 from edge.esl.picking.orders import PickCommands
-from edge.esl.picking.routing import Router
 from edge.esl.prices import bindings, demo_store
 from edge.esl.prices.following import PROMO_ENDED, PromotionEnds, follow_catalog
 from edge.esl.prices.pushing import Pusher, PushSettings
@@ -71,7 +70,7 @@ class EslJob:
 
         self.leds = LedDriver(ctx.store, self.radio, c.picking)
         self.map = storemap.build(c.map) if c.map.layout or c.map.runs else None
-        PickCommands(c.picking, Router(self.map) if self.map is not None else None).register(ctx.registry)
+        PickCommands(c.picking, ctx.store, self.map).register(ctx.registry)
 
         self.locating: locating.Locating | None = None
         if self.map is not None:
