@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from PIL import Image
 
+from devices.backoff import Backoff
 from devices.esl import framebuffer
 from devices.esl.codec import EslAddress
 from devices.esl.errors import EslError, FramebufferError
@@ -125,11 +126,6 @@ def _reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
-def _backoff(attempts: int, base_s: float, max_s: float, rng: random.Random) -> float:
-    """Capped exponential back-off with ±20 % jitter."""
-    return min(max_s, base_s * 2 ** max(0, attempts - 1)) * rng.uniform(0.8, 1.2)
-
-
 class Pusher:
     """Bounded-concurrency pusher: `connections` workers fed by a dispatcher that prefetches due work."""
 
@@ -147,6 +143,7 @@ class Pusher:
         self._on_promo = on_promo  # told (sku, promo_end) of every promotion shown, to redraw when it ends
         self._clock = clock
         self._rng = random.Random(seed)
+        self._backoff = Backoff(initial=config.retry.base_s, maximum=config.retry.max_s)
         self._queue: asyncio.Queue[WorkItem] = asyncio.Queue()
         self._inflight: set[str] = set()  # labels taken from the table: prefetched or being pushed
         self._pushing = 0
@@ -309,9 +306,13 @@ class Pusher:
         })
 
     async def _failed(self, item: WorkItem, attempt: int, reason: str, *, retry: bool, digest: str | None = None) -> None:
-        """Count the attempt; retry later with back-off or give up until the product changes again."""
+        """Count the attempt; retry later with back-off or give up until the product changes again.
+
+        The durable retry keeps its due time in `esl_work.next_at` (it survives restarts); the delay
+        comes from the project's one retry policy, `attempt - 1` counting from 0 at the first failure.
+        """
         retry = retry and attempt < self._config.retry.max_attempts
-        delay = _backoff(attempt, self._config.retry.base_s, self._config.retry.max_s, self._rng)
+        delay = self._backoff.delay(attempt - 1, self._rng)
         log.info("esl.push.failed", label=item.label, sku=item.sku, attempt=attempt, reason=reason, will_retry=retry)
 
         def record(tx: Tx) -> None:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
+from devices.backoff import Backoff
 from devices.esl import framebuffer
-from edge.esl.prices.queue import requeue_sku
+from edge import catalog
+from edge.esl.prices.config import Retry
+from edge.esl.prices.pushing import Pusher, PushSettings, WorkItem
+from edge.esl.prices.queue import queue_push, requeue_sku
+from edge.jobs import schemas
+from edge.store import Store
 from tests.edge.esl.jobkit import PRODUCTS, running
 
 
@@ -77,3 +84,23 @@ async def test_promotion_end_schedules_a_redraw(broker, tmp_path):
         assert await d.app.store.write(lambda tx: requeue_sku(tx, milk["sku"])) == 1
         await d.wait(lambda: not d.db("SELECT 1 FROM esl_work"))
         assert d.job.fleet.label(label).connections == connections and len(d.events("label.updated")) == 1
+
+
+async def test_a_failed_push_is_retried_after_the_shared_back_off(tmp_path):
+    store = Store(tmp_path / "db.sqlite", schemas={"catalog": catalog.STEPS, **schemas()})
+    retry = Retry(max_attempts=5, base_s=2.0, max_s=5.0)
+    pusher = Pusher(store, None, PushSettings(1, 1.0, retry, "https://x/p/", None), None, clock=lambda: 1000.0, seed=7)  # type: ignore[arg-type]
+    expected = Backoff(initial=2.0, maximum=5.0)
+    rng = random.Random(7)
+    try:
+        async with asyncio.timeout(10):
+            await store.write(lambda tx: tx.conn.execute("INSERT INTO esl_labels (id, esl_group, esl_id, state) VALUES ('L1', 0, 1, 'unbound')"))
+            await store.write(lambda tx: queue_push(tx, "L1", "S1", 1))
+            item = WorkItem("L1", "S1", 1, 0, 0, 1, None, None, None, None, {})
+            for attempt in (1, 2, 3):
+                await pusher._failed(item, attempt, "LabelTimeout", retry=True)
+                next_at = store.read_sync(lambda db: db.execute("SELECT next_at FROM esl_work").fetchone()[0])
+                assert next_at == 1000.0 + expected.delay(attempt - 1, rng)
+            assert next_at <= 1000.0 + retry.max_s
+    finally:
+        store.close()
