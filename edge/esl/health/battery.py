@@ -27,7 +27,6 @@ class BatterySweep:
         self._store = store
         self._radio = radio
         self._per_run = per_run
-        self.reads = 0
 
     async def run_once(self) -> None:
         """Read a batch of labels and record voltage and last contact."""
@@ -62,4 +61,3 @@ class BatterySweep:
 
         if results:
             await self._store.write(record)
-            self.reads += sum(1 for _, v in results if v is not None)

@@ -85,7 +85,6 @@ class Locating:
         self._warned: set[str] = set()
         self.rounds = 0
         self.rejected = 0
-        self.round_done = asyncio.Event()
 
     def move(self, label: str, place: Place) -> None:
         """Simulation: put a label somewhere else on the map."""
@@ -123,7 +122,6 @@ class Locating:
         if changes:
             await self._store.write(lambda tx: self._record(tx, changes))
         self.rounds += 1
-        self.round_done.set()
         return len(changes)
 
     def _changed(self, label: str, est: Estimate) -> bool:

@@ -25,12 +25,10 @@ RSSI_RANGE = (-127.0, 0.0)
 
 @dataclass(frozen=True)
 class Estimate:
-    """A label's most likely place, how sure (bay or endcap, then level within it) and from how many anchors."""
+    """A label's most likely place and how sure (the posterior mass of its bay or endcap)."""
 
     place: Place
     confidence: float
-    level_confidence: float
-    anchors: int
 
 
 class Smoother:
@@ -118,8 +116,7 @@ class Locator:
         best_spot = int(np.argmax(mass))
         within = spots == best_spot
         best = cand[within][int(np.argmax(weight[within]))]
-        return Estimate(self.places[best], round(float(mass[best_spot]), 3),
-                        round(float(weight[within].max() / mass[best_spot]), 3), len(heard))
+        return Estimate(self.places[best], round(float(mass[best_spot]), 3))
 
     def locate_all(self, smoother: Smoother, labels: Iterable[str] | None = None) -> dict[str, Estimate]:
         """Estimates for `labels` (default: every label heard)."""
