@@ -1,7 +1,14 @@
-"""Shared fixtures: a private Mosquitto per test, the daemon as a real process, and a headquarters client."""
+"""Shared fixtures: a private Mosquitto per test, the daemon as a real process, a headquarters client, a watched loop.
+
+Every test's event loop runs in asyncio debug mode (`asyncio_debug` in pyproject.toml) with a
+50 ms `slow_callback_duration`: a callback or task step that blocks the loop longer (a blocking
+call where an executor belongs; tests/helpers/loopwatch.py says how noise is told apart) fails
+the test that caused it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,11 +16,42 @@ from typing import Any
 
 import pytest
 
+from edge.config import config_model
 from edge.demo.broker import Mosquitto
+from edge.jobs import installed_jobs
 from tests.helpers.daemon import DaemonProcess, write_config
+from tests.helpers.loopwatch import SLOW_S, WATCH
 from edge.demo.hq import Hq
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def _watched_loop() -> asyncio.AbstractEventLoop:
+    """A new loop whose callbacks longer than SLOW_S are logged by debug mode and judged by WATCH."""
+    loop = asyncio.new_event_loop()
+    loop.slow_callback_duration = SLOW_S
+    return loop
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """pytest-asyncio makes every test's loop with the watched factory."""
+    return {"watched": _watched_loop}
+
+
+WATCH.install()
+# The daemon reads its jobs and configuration model before its loop starts; the tests do the same, so
+# a test that parses a configuration on its loop does not pay the jobs' first import there.
+config_model(installed_jobs())
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_on_the_loop() -> Iterator[None]:
+    """Fail the test if its code blocked its event loop (see tests/helpers/loopwatch.py for what counts)."""
+    WATCH.take()
+    yield
+    found = WATCH.take()
+    if found:
+        pytest.fail("the event loop was blocked:\n" + "\n".join(found[:5]), pytrace=False)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

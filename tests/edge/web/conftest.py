@@ -15,6 +15,7 @@ from edge.jobs import schemas
 from edge.store import Store
 from edge.esl.web.routes import status_part
 from edge.web import Sources, build_app
+from tests.helpers.loopwatch import WATCH
 
 TOKEN = "s3cret-token"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -87,9 +88,12 @@ async def browser() -> AsyncIterator[Any]:
     playwright_api = pytest.importorskip("playwright.async_api")
     if not CHROMIUM.exists():
         pytest.skip("needs /usr/bin/chromium (apt-get install chromium)")
-    async with playwright_api.async_playwright() as p:
-        b = await asyncio.wait_for(p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS), 30)
-        try:
-            yield b
-        finally:
+    with WATCH.allowed():  # Playwright starts its driver and Chromium with blocking calls on our loop
+        driver = await playwright_api.async_playwright().start()
+        b = await asyncio.wait_for(driver.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS), 30)
+    try:
+        yield b
+    finally:
+        with WATCH.allowed():
             await asyncio.wait_for(b.close(), 10)
+            await driver.stop()
