@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 from edge.app import App  # noqa: E402
 from edge.config import parse_config  # noqa: E402
 from edge.demo.broker import Mosquitto  # noqa: E402
-from edge.demo.web_story import BROWSER_ARGS, CHROMIUM  # noqa: E402
+from edge.demo.browser import BROWSER_ARGS, CHROMIUM  # noqa: E402
 from edge.jobs import schemas  # noqa: E402
 from edge.store import Store  # noqa: E402
 from edge.esl.web.routes import status_part

@@ -29,11 +29,6 @@ class PtyPort:
         self._slave: int | None = None
         self.plug()
 
-    @property
-    def plugged(self) -> bool:
-        """Whether the port currently exists."""
-        return self._master is not None
-
     def plug(self) -> None:
         """Open a fresh pty pair and point the link at its slave (a replugged USB adapter)."""
         with self._lock:

@@ -102,7 +102,3 @@ class Scheduler:
         if _active is self:
             _active = None
 
-
-def utc(dt: datetime) -> datetime:
-    """Naive datetimes are refused upstream; this normalises aware ones to UTC."""
-    return dt.astimezone(UTC)

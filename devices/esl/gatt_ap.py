@@ -144,13 +144,10 @@ class EslSession:
 
     async def write_config(self, config: LabelConfig) -> None:
         """Write both key materials and the absolute time."""
-        writes = (
-            (uuids.AP_SYNC_KEY_MATERIAL, config.ap_sync_key.encode()),
-            (uuids.ESL_RESPONSE_KEY_MATERIAL, config.response_key.encode()),
-            (uuids.ESL_CURRENT_ABSOLUTE_TIME, (config.absolute_time_ms & 0xFFFFFFFF).to_bytes(4, "little")),
-        )
+        writes = ((uuids.AP_SYNC_KEY_MATERIAL, config.ap_sync_key.encode()), (uuids.ESL_RESPONSE_KEY_MATERIAL, config.response_key.encode()))
         for uuid, value in writes:
             await self._gatt(f"write {uuid}", self._client.write_gatt_char(uuid, value, True))
+        await self.write_time(config.absolute_time_ms)
 
     async def write_time(self, absolute_time_ms: int) -> None:
         """Set the label's absolute time (ms, wraps at 2^32)."""

@@ -63,11 +63,6 @@ def decode_temperature(data: bytes) -> float:
     return int.from_bytes(_exact(data, 2, "Temperature"), "little", signed=True) / 100
 
 
-def encode_temperature(celsius: float) -> bytes:
-    """sint16 in 0.01 degC steps, clamped to the representable range."""
-    return max(-32768, min(32767, round(celsius * 100))).to_bytes(2, "little", signed=True)
-
-
 def decode_voltage(data: bytes) -> float | None:
     """Present Input Voltage: uint16 in 1/64 V; 0xFFFF means unknown."""
     raw = int.from_bytes(_exact(data, 2, "Voltage"), "little")

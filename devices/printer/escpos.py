@@ -122,7 +122,3 @@ class EscPosPrinter:
     async def print_image_async(self, image: Image.Image, *, cut: bool = True, feed_lines: int = 3) -> None:
         """`print_image` off the event loop."""
         await asyncio.to_thread(self.print_image, image, cut=cut, feed_lines=feed_lines)
-
-    async def print_text_async(self, line: str) -> None:
-        """`print_text` off the event loop."""
-        await asyncio.to_thread(self.print_text, line)

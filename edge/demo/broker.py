@@ -1,4 +1,7 @@
-"""A private Mosquitto process on loopback, for the demo and the tests (never the system service)."""
+"""A private Mosquitto process on loopback, for the demo and the tests (never the system service).
+
+The tests add TLS, passwords and ACLs on top of it (tests/helpers/secure_broker.py).
+"""
 
 from __future__ import annotations
 
@@ -34,31 +37,26 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 
 
 @dataclass
-class TlsListener:
-    """A second listener with server certificate files (PEM paths)."""
-
-    port: int
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-    require_certificate: bool = False
-
-
-@dataclass
 class Mosquitto:
-    """One broker: plain listener on `port`, optional TLS listener, password file and per-store ACL."""
+    """One broker with persistence and a plain, anonymous listener on `port` (loopback only)."""
 
     workdir: Path
     port: int = field(default_factory=free_port)
-    tls: TlsListener | None = None
-    passwords: dict[str, str] | None = None
-    store_acl: bool = False
     persistent: bool = True
     process: subprocess.Popen[bytes] | None = None
 
+    def _security(self) -> list[str]:
+        """Configuration lines for authentication and more listeners (none here: the demo broker is open)."""
+        return ["allow_anonymous true"]
+
+    def _ports(self) -> list[int]:
+        """Every port the broker must listen on before it counts as started."""
+        return [self.port]
+
     def _write_config(self) -> Path:
+        """The broker's configuration file in its work folder."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        lines = ["user root", "allow_anonymous " + ("false" if self.passwords else "true"), "log_dest stderr", "log_type error", "log_type warning"]
+        lines = ["user root", "log_dest stderr", "log_type error", "log_type warning"]
         if self.persistent:
             lines += [
                 "persistence true",
@@ -68,26 +66,7 @@ class Mosquitto:
             ]
         # A slow or offline headquarters subscriber must not lose queued QoS 1 messages (default cap: 1000).
         lines += ["max_queued_messages 1000000", "max_inflight_messages 200", "set_tcp_nodelay true", f"listener {self.port} 127.0.0.1"]
-        if self.passwords:
-            pwfile = self.workdir / "passwords"
-            pwfile.write_text("")
-            pwfile.chmod(0o600)
-            for user, password in self.passwords.items():
-                subprocess.run(["mosquitto_passwd", "-b", str(pwfile), user, password], check=True, capture_output=True)
-            lines.append(f"password_file {pwfile}")
-        if self.store_acl:
-            acl = self.workdir / "acl"
-            acl.write_text("pattern readwrite store-edge/v1/%u/#\nuser hq\ntopic readwrite store-edge/v1/#\n")
-            acl.chmod(0o600)
-            lines.append(f"acl_file {acl}")
-        if self.tls:
-            lines += [
-                f"listener {self.tls.port} 127.0.0.1",
-                f"cafile {self.tls.ca_file}",
-                f"certfile {self.tls.cert_file}",
-                f"keyfile {self.tls.key_file}",
-                f"require_certificate {'true' if self.tls.require_certificate else 'false'}",
-            ]
+        lines += self._security()
         conf = self.workdir / "mosquitto.conf"
         conf.write_text("\n".join(lines) + "\n")
         return conf
@@ -100,9 +79,8 @@ class Mosquitto:
         conf = self._write_config()
         self.process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            wait_for_port(self.port)
-            if self.tls:
-                wait_for_port(self.tls.port)
+            for port in self._ports():
+                wait_for_port(port)
         except BrokerUnavailable:
             self.stop()
             raise
@@ -119,13 +97,6 @@ class Mosquitto:
             self.process.kill()
             self.process.wait()
         self.process = None
-
-    def kill(self) -> None:
-        """SIGKILL, as a crashing broker would die."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
 
     @property
     def url(self) -> str:

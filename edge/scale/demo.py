@@ -15,7 +15,6 @@ from typing import Any
 from edge.demo.browser import browser, new_page
 from edge.demo.story_base import DemoContext, Scene
 
-CAMERA_FOLDER = "scale-camera"
 # (fine class of the test_dev image, grams on the platter, pieces for by-piece goods, index of the image)
 CUSTOMERS: list[tuple[str, int, int | None, int]] = [
     ("Banana", 1235, None, 3),

@@ -275,13 +275,6 @@ class Store:
         except RuntimeError:  # loop closed while we committed
             pass
 
-    # -- small shared helpers ----------------------------------------------------------------
-
-    def get_meta(self, key: str, default: str | None = None) -> str | None:
-        """A value from the key/value table (read connection)."""
-        row = self.read_sync(lambda db: db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone())
-        return row[0] if row else default
-
 
 def set_meta(tx: Tx, key: str, value: str) -> None:
     """Store a small named value in the same transaction as the caller's other work."""

@@ -10,7 +10,8 @@ import pytest
 import trustme
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.demo.broker import Mosquitto, TlsListener, free_port
+from edge.demo.broker import free_port
+from tests.helpers.secure_broker import SecureMosquitto, TlsListener
 from tests.conftest import wait_online
 
 PASSWORDS = {"s1": "pw-s1", "s2": "pw-s2", "hq": "pw-hq"}
@@ -30,7 +31,7 @@ def secure_broker(tmp_path: Path):
     client.cert_chain_pems[0].write_to_path(str(certs / "client.pem"))
     client.private_key_pem.write_to_path(str(certs / "client.key"))
     tls = TlsListener(free_port(), certs / "ca.pem", certs / "server.pem", certs / "server.key")
-    broker = Mosquitto(tmp_path / "broker", tls=tls, passwords=PASSWORDS, store_acl=True).start()
+    broker = SecureMosquitto(tmp_path / "broker", tls=tls, passwords=PASSWORDS, store_acl=True).start()
     yield broker, certs
     broker.stop()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from pathlib import Path
 
@@ -99,10 +98,3 @@ def render_label(content: LabelContent, spec: LabelSpec, font_path: str | Path |
         _draw(image, content, spec, path)
     return image
 
-
-def label_digest(image: Image.Image) -> str:
-    """A content hash of a rendered label (size, palette, pixels), to skip pushing an unchanged image."""
-    digest = hashlib.sha256(f"{image.mode}:{image.width}x{image.height}:".encode())
-    digest.update(bytes(image.getpalette() or ()))
-    digest.update(image.tobytes())
-    return digest.hexdigest()
