@@ -49,7 +49,7 @@ async def test_two_orders_distinct_colours_shared_label_alternates_then_done_and
         done = (await d.request("pick.done", {"order_id": "o1", "sku": a}))["result"]
         assert done["completed"] is False
         await d.wait(lambda: colour(d, bound[a]) is None)
-        progress = d.events("pick.progress")
+        progress = await d.wait(lambda: d.events("pick.progress"))
         assert progress and progress[0]["data"]["sku"] == a and progress[0]["data"]["items"] == 3
         finished = (await d.request("pick.done", {"order_id": "o1"}))["result"]
         assert finished["completed"] is True and finished["outcome"] == "done"
@@ -59,6 +59,7 @@ async def test_two_orders_distinct_colours_shared_label_alternates_then_done_and
 
         assert (await d.request("pick.cancel", {"order_id": "o2"}))["result"]["outcome"] == "cancelled"
         await d.wait(lambda: colour(d, bound[b]) is None and colour(d, bound[c]) is None)
+        await d.wait(lambda: len({e["data"]["order_id"] for e in d.events("pick.completed")}) >= 2)  # the events travel on
         outcomes = {e["data"]["order_id"]: e["data"]["outcome"] for e in d.events("pick.completed")}
         assert outcomes == {"o1": "done", "o2": "cancelled"}
 
