@@ -99,7 +99,7 @@ async def through_outbox(port: int, n: int, workdir: Path) -> float:
     )
     app = await App.create(config)
     daemon = asyncio.create_task(app.run())
-    while app.link.state.value != "connected":
+    while app.link.state != "connected":
         await asyncio.sleep(0.05)
     sub = start_subscriber(port, "store-edge/v1/bench/event/#", n)
     start = time.time()

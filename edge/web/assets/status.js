@@ -39,7 +39,9 @@ function showStatus(s) {
     const detail = c.detail && typeof c.detail === "object" ? c.detail : {};
     for (const [key, value] of Object.entries(detail)) {
       if (!value || typeof value !== "object") continue;
-      if (key === "scales" || key === "screens") {  // one row per device
+      const items = Object.values(value);
+      const devices = items.length > 0 && items.every((d) => d && typeof d === "object" && ("healthy" in d || "state" in d || "phase" in d));
+      if (devices) {  // a job's devices (e.g. scales, screens): one row each
         for (const [id, d] of Object.entries(value)) {
           const ok = d && d.healthy !== false && d.state !== "down";
           rows.push(`<tr data-device="${esc(id)}"><td></td><td>${esc(id)}</td><td><span class="pill ${ok ? "ok" : "bad"}">${esc(d && (d.phase || d.state) || (ok ? "ok" : "fault"))}</span></td></tr>`);
