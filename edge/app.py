@@ -125,7 +125,7 @@ class App:
         self.scheduler.shutdown()
         if self.web is not None:
             await self.web.stop()
-        await asyncio.to_thread(self.store.close)  # joins the writer thread once queued writes are done
+        await self.store.aclose()
         log.info("daemon.stopped")
 
     async def _watchdog(self) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -85,6 +86,24 @@ class JobSpec:
             raise ValueError(f"job name {self.name!r} must be a lower-case identifier")
         if "enabled" not in self.section.model_fields:
             raise ValueError(f"job {self.name!r}: its section model needs an `enabled` field")
+
+
+def lazy(target: str) -> Callable[..., Any]:
+    """`"package.module:name"` imported on first use: a function is called with the hook's arguments, a value is returned.
+
+    A JobSpec names its heavy parts this way (Home Assistant's manifest style), so reading the
+    installed jobs imports only their configuration models and migrations.
+    """
+    module, _, name = target.partition(":")
+
+    def hook(*args: Any) -> Any:
+        """Import, then call or return."""
+        found = getattr(importlib.import_module(module), name)
+        return found(*args) if callable(found) else found
+
+    hook.__qualname__ = hook.__name__ = f"lazy({target})"
+    hook.__module__ = module
+    return hook
 
 
 @functools.cache

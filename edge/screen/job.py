@@ -297,7 +297,9 @@ class ScreenJob:
 
     name = "screen"
 
-    def __init__(self, ctx: JobContext, section: ScreenSection) -> None:
+    def __init__(self, ctx: JobContext) -> None:
+        """One worker per screen of `[screen]`; nothing runs until `run`."""
+        section: ScreenSection = ctx.section
         self.ctx = ctx
         self.workers = [ScreenWorker(spec, ctx) for spec in section.screens]
         self._tasks: list[asyncio.Task[None]] = []

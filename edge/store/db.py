@@ -149,8 +149,12 @@ class Store:
         """Blocking read on the read connection."""
         return self._reader.submit(self._run_read, fn).result()
 
+    async def aclose(self) -> None:
+        """`close` from the event loop: the writer thread is joined on a worker thread, never on the loop."""
+        await asyncio.to_thread(self.close)
+
     def close(self) -> None:
-        """Finish queued writes, then stop the threads."""
+        """Finish queued writes, then stop the threads (blocking: on a loop, use `aclose`)."""
         if self._closed:
             return
         self._closed = True

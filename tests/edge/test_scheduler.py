@@ -42,7 +42,7 @@ async def test_scheduled_action_survives_restart_and_fires_once(tmp_path):
 
     rows = await store.read(lambda d: d.execute("SELECT kind, data FROM outbox").fetchall())
     assert rows == [("price.applied", '{"change":7}')]
-    store.close()
+    await store.aclose()
 
 
 async def test_overdue_action_runs_at_start(tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -56,8 +58,9 @@ class Running:
         return list(seen.values())
 
     def db(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        """Query the daemon's database on its read connection."""
-        return self.app.store.read_sync(lambda db: db.execute(sql, params).fetchall())
+        """Query the daemon's database on a read-only connection of the test's own (WAL: it never waits for the writer)."""
+        with contextlib.closing(sqlite3.connect(f"file:{self.app.store.path}?mode=ro", uri=True)) as conn:
+            return conn.execute(sql, params).fetchall()
 
 
 def esl_config(**overrides: Any) -> dict[str, Any]:

@@ -83,7 +83,7 @@ async def test_enroll_validates_and_adds_examples(tmp_path: Path, broker, hq_fac
 
 @needs_dataset
 async def test_silent_scale_is_unhealthy_and_prints_nothing(tmp_path: Path, broker) -> None:
-    folder = camera_folder(tmp_path / "cam", [dataset_image("Kiwi", 0)])
+    folder = await asyncio.to_thread(camera_folder, tmp_path / "cam", [dataset_image("Kiwi", 0)])
     async with running(scale_config(tmp_path / "data", broker.url, folder)) as app:
         job = app.jobs[0]
         station = job.stations["sc1"]
@@ -96,7 +96,7 @@ async def test_silent_scale_is_unhealthy_and_prints_nothing(tmp_path: Path, brok
             await asyncio.wait_for(job.confirm("sc1", 1), 10)
         assert refused.value.code in ("not_ready", "device")
         assert station.devices.printer_sim.pages == []
-        rows = app.store.read_sync(lambda db: db.execute("SELECT count(*) FROM scale_weighings").fetchone()[0])
+        rows = await app.store.read(lambda db: db.execute("SELECT count(*) FROM scale_weighings").fetchone()[0])
         assert rows == 0
         station.devices.scale_sim.silent = False
         await until(lambda: job.healthy, 5, "healthy again")

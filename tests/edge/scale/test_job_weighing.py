@@ -17,14 +17,14 @@ from tests.edge.scale.conftest import camera_folder, clear, dataset_image, needs
 zxingcpp = pytest.importorskip("zxingcpp")
 
 
-def _price(app, sku: str) -> Decimal:
-    return Decimal(app.store.read_sync(lambda db: db.execute("SELECT price FROM products WHERE sku = ?", [sku]).fetchone()[0]))
+async def _price(app, sku: str) -> Decimal:
+    return Decimal(await app.store.read(lambda db: db.execute("SELECT price FROM products WHERE sku = ?", [sku]).fetchone()[0]))
 
 
 @needs_dataset
 async def test_weighing_event_and_printed_label_match_the_pricing(tmp_path: Path, broker, hq_factory) -> None:
     images = [dataset_image("Banana", 3), dataset_image("Tropicana-Juice-Smooth", 0)]
-    folder = camera_folder(tmp_path / "cam", images)
+    folder = await asyncio.to_thread(camera_folder, tmp_path / "cam", images)
     hq: Hq = hq_factory(broker.port)
     async with running(scale_config(tmp_path / "data", broker.url, folder)) as app:
         await asyncio.to_thread(wait_online, hq)
@@ -41,7 +41,7 @@ async def test_weighing_event_and_printed_label_match_the_pricing(tmp_path: Path
         reply = await job.confirm("sc1", choice)
         event = (await _event(hq, 1))[-1]["data"]
         assert event == reply
-        price = _price(app, "P-BANANA")
+        price = await _price(app, "P-BANANA")
         amount = (price * 1235 / 1000).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
         assert (event["sku"], event["grams"], event["unit_price"], event["amount"]) == ("P-BANANA", 1235, f"{price:.2f}", f"{amount:.2f}")
         assert event["plu"] == 10007 and event["unit"] == "kg" and event["pieces"] is None
@@ -62,7 +62,7 @@ async def test_weighing_event_and_printed_label_match_the_pricing(tmp_path: Path
 
         await place(station, names[1], 1050)
         reply = await job.confirm("sc1", "P-TROPICANA-JUICE-SMOOTH", pieces=2)
-        juice = _price(app, "P-TROPICANA-JUICE-SMOOTH")
+        juice = await _price(app, "P-TROPICANA-JUICE-SMOOTH")
         assert reply["pieces"] == 2 and reply["grams"] is None and reply["amount"] == f"{juice * 2:.2f}"
         assert barcode.parse(reply["barcode"], "price").amount_fen == int(juice * 200)
         assert len(await _pages(station, 2)) == 2
@@ -81,7 +81,7 @@ async def _pages(station, count: int) -> list:
 
 @needs_dataset
 async def test_learning_follows_the_rule_and_survives_a_restart(tmp_path: Path, broker) -> None:
-    folder = camera_folder(tmp_path / "cam", [dataset_image("Red-Delicious", 2), dataset_image("Lemon", 1)])
+    folder = await asyncio.to_thread(camera_folder, tmp_path / "cam", [dataset_image("Red-Delicious", 2), dataset_image("Lemon", 1)])
     config = scale_config(tmp_path / "data", broker.url, folder)
     async with running(config) as app:
         job = app.jobs[0]
@@ -113,5 +113,5 @@ async def test_learning_follows_the_rule_and_survives_a_restart(tmp_path: Path, 
     async with running(config) as again:
         job = again.jobs[0]
         assert len(job.gallery.examples(top)) == before + 1
-        rows = again.store.read_sync(lambda db: db.execute("SELECT sku, source FROM scale_gallery").fetchall())
+        rows = await again.store.read(lambda db: db.execute("SELECT sku, source FROM scale_gallery").fetchall())
         assert rows == [(top, "confirm")]

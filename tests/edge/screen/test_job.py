@@ -126,7 +126,7 @@ async def test_a_missing_camera_is_unhealthy_and_the_rest_goes_on(
     running: Any, broker: Any, hq_factory: Any, tmp_path: Path
 ) -> None:
     hq: Hq = hq_factory(broker.port)
-    good = shop_folder(tmp_path / "good")
+    good = await asyncio.to_thread(shop_folder, tmp_path / "good")
     app = await running([
         {"id": "ghost", "source": str(tmp_path / "no-such-camera.mp4"), "fps": 5},
         {"id": "aisle", "source": f"folder:{good}", "fps": 5},
@@ -151,7 +151,7 @@ async def test_a_broken_stream_that_comes_back_is_healthy_again(
     running: Any, broker: Any, hq_factory: Any, tmp_path: Path
 ) -> None:
     hq: Hq = hq_factory(broker.port)
-    folder = shop_folder(tmp_path / "cam")
+    folder = await asyncio.to_thread(shop_folder, tmp_path / "cam")
     app = await running([{"id": "door", "source": f"folder:{folder}", "fps": 5}])
     job = screen_job(app)
     await until(lambda: job.healthy and job.health()["screens"]["door"]["state"] == "up", 10, "never up")
@@ -166,7 +166,7 @@ async def test_a_broken_stream_that_comes_back_is_healthy_again(
 
 
 async def test_black_frames_mean_the_camera_is_down(running: Any, tmp_path: Path) -> None:
-    folder = shop_folder(tmp_path / "covered", np.zeros((480, 640, 3), np.uint8))
+    folder = await asyncio.to_thread(shop_folder, tmp_path / "covered", np.zeros((480, 640, 3), np.uint8))
     app = await running([{"id": "lens", "source": f"folder:{folder}", "fps": 5}])
     job = screen_job(app)
     await until(lambda: job.health()["screens"]["lens"]["state"] == "down", 10, "black frames not noticed")

@@ -74,18 +74,18 @@ async def test_a_failing_write_does_not_spoil_its_batch(tmp_path):
     assert isinstance(results[50], ValueError)
     rows = await store.read(lambda db: db.execute("SELECT data FROM outbox ORDER BY seq").fetchall())
     assert len(rows) == 100 and all("doomed" not in r[0] for r in rows)
-    store.close()
+    await store.aclose()
 
 
 async def test_seq_increases_by_one_and_never_repeats(tmp_path):
     store = Store(tmp_path / "s.db")
     first = [await store.write(lambda tx: tx.emit("x", {})) for _ in range(5)]
     await store.write(lambda tx: tx.conn.execute("DELETE FROM outbox"))
-    store.close()
+    await store.aclose()
     store = Store(tmp_path / "s.db")
     later = [await store.write(lambda tx: tx.emit("x", {})) for _ in range(3)]
     assert first + later == list(range(1, 9))
-    store.close()
+    await store.aclose()
 
 
 async def test_full_outbox_drops_oldest_and_reports_the_gap(tmp_path):
@@ -98,7 +98,7 @@ async def test_full_outbox_drops_oldest_and_reports_the_gap(tmp_path):
     assert 1 <= len(overflow) <= 10, "the loss is announced, in few notices"
     readings = [r for r in rows if r[0] == "reading"]
     assert readings[-1] == ("reading", '{"i":149}')  # the newest are kept
-    store.close()
+    await store.aclose()
 
 
 WRITER = textwrap.dedent(
@@ -151,4 +151,4 @@ async def test_after_commit_runs_only_for_committed_writes(tmp_path):
         await store.write(fails)
     await asyncio.sleep(0.05)
     assert ran == ["ok"]
-    store.close()
+    await store.aclose()

@@ -44,7 +44,7 @@ async def test_prepare_runs_off_the_writer_and_its_failure_is_remembered(tmp_pat
     inbox = await store.read(lambda db: dict(db.execute("SELECT id, name FROM inbox").fetchall()))
     assert inbox == {"a": "count", "b": "count", "c": "count"}
     assert len(prepared_on) == 3  # a repeated id prepares again (effect-free) but applies once
-    store.close()
+    await store.aclose()
 
 
 async def test_internal_errors_are_not_remembered(tmp_path):
@@ -63,4 +63,4 @@ async def test_internal_errors_are_not_remembered(tmp_path):
     first = await dispatcher.handle("flaky", b'{"id": "x", "n": 1}')
     second = await dispatcher.handle("flaky", b'{"id": "x", "n": 1}')
     assert first["error"]["code"] == "internal" and second["ok"] is True
-    store.close()
+    await store.aclose()

@@ -48,7 +48,7 @@ def store(tmp_path: Path) -> Any:
     s.close()
 
 
-def seed(store: Store, labels: int = 12, readings: bool = True) -> None:
+async def seed(store: Store, labels: int = 12, readings: bool = True) -> None:
     """Labels in every state, two sections with readings over the last hours, one active pick order."""
 
     def fill(tx: Any) -> None:
@@ -66,7 +66,7 @@ def seed(store: Store, labels: int = 12, readings: bool = True) -> None:
         tx.db["esl_pick_orders"].insert({"order_id": "o1", "color": "blue", "status": "active", "started_at": "x", "started_ts": time.time(), "expires_at": time.time() + 600})
         tx.db["esl_pick_items"].insert_all([{"order_id": "o1", "sku": "a", "qty": 1, "status": "done"}, {"order_id": "o1", "sku": "b", "qty": 2, "status": "open"}])
 
-    store.submit(fill).result(10)
+    await asyncio.wait_for(store.write(fill), 10)
 
 
 def raise_alert(tx: Any, section: str) -> None:

@@ -39,7 +39,7 @@ def _free_product(tx: Any) -> None:
 
 @needs_dataset
 async def test_full_weighing_on_the_touch_screen(tmp_path: Path, broker: Any, browser: Any) -> None:
-    folder = camera_folder(tmp_path / "cam", [dataset_image("Banana", 3)])
+    folder = await asyncio.to_thread(camera_folder, tmp_path / "cam", [dataset_image("Banana", 3)])
     async with running(web_scale_config(tmp_path / "data", broker.url, folder)) as app:
         job = app.jobs[0]
         station = job.stations["sc1"]

@@ -58,7 +58,7 @@ async def test_malformed_queries_get_400_with_a_reason(client: TestClient) -> No
 
 
 async def test_labels_by_state(client: TestClient, store: Store) -> None:
-    seed(store, labels=12)
+    await seed(store, labels=12)
     body = await (await client.get("/api/labels", headers=AUTH)).json()
     assert body["counts"] == {"ok": 6, "pending": 3, "failed": 3} and body["total"] == 12
     assert [label["state"] for label in body["labels"][:3]] == ["failed"] * 3  # failures first
@@ -67,7 +67,7 @@ async def test_labels_by_state(client: TestClient, store: Store) -> None:
 
 
 async def test_fridges_with_readings_and_alert_state(client: TestClient, store: Store) -> None:
-    seed(store)
+    await seed(store)
     await store.write(lambda tx: raise_alert(tx, "meat"))
     body = await (await client.get("/api/fridges?hours=24&points=48", headers=AUTH)).json()
     sections = {s["id"]: s for s in body["sections"]}
@@ -81,7 +81,7 @@ async def test_fridges_with_readings_and_alert_state(client: TestClient, store: 
 
 
 async def test_picks_in_progress(client: TestClient, store: Store) -> None:
-    seed(store)
+    await seed(store)
     body = await (await client.get("/api/picks?status=active", headers=AUTH)).json()
     assert body["orders"] == [{"order_id": "o1", "color": "blue", "status": "active", "started_at": "x", "ended_at": None, "items": 2, "done": 1}]
     assert (await (await client.get("/api/picks?status=done", headers=AUTH)).json())["orders"] == []
@@ -99,7 +99,7 @@ async def _next_summary(stream: Any) -> dict[str, Any]:
 
 
 async def test_live_feed_sends_a_new_summary_when_an_alert_is_raised(client: TestClient, store: Store) -> None:
-    seed(store)
+    await seed(store)
     r = await client.get("/api/events", headers=AUTH)
     assert r.status == 200 and r.headers["Content-Type"].startswith("text/event-stream")
     first = await _next_summary(r.content)
@@ -116,7 +116,7 @@ async def test_scale_routes_are_absent_without_the_scale_job(client: TestClient)
 
 
 async def test_store_map_is_served_behind_the_token_when_configured(store: Store) -> None:
-    seed(store)
+    await seed(store)
 
     def draw(db: Any) -> str:
         """A picture that depends on what the read connection sees."""

@@ -15,7 +15,7 @@ TIMEOUT_MS = 10_000
 
 
 async def test_status_page_enforces_the_token_and_updates_live(client: TestClient, store: Store, browser: Any) -> None:
-    seed(store)
+    await seed(store)
     base = str(client.make_url("/")).rstrip("/")
     page = await browser.new_page(viewport={"width": 1280, "height": 800})
     page.set_default_timeout(TIMEOUT_MS)
@@ -49,7 +49,7 @@ async def test_status_page_enforces_the_token_and_updates_live(client: TestClien
 
 
 async def test_live_feed_reconnects_after_the_server_restarts(store: Store, browser: Any) -> None:
-    seed(store)
+    await seed(store)
     sources = Sources(fake_status, store, [status_part(store, SECTIONS)])
     first = WebServer(build_app(sources, None, live_interval_s=0.1), "127.0.0.1", 0)
     await first.start()
@@ -73,7 +73,7 @@ async def test_live_feed_reconnects_after_the_server_restarts(store: Store, brow
 
 
 async def test_without_the_esl_job_the_page_shows_the_daemon_and_no_label_panels(store: Store, browser: Any) -> None:
-    seed(store)  # the tables exist (every job's migrations run), but no esl job hands its part to the server
+    await seed(store)  # the tables exist (every job's migrations run), but no esl job hands its part to the server
     server = WebServer(build_app(Sources(fake_status, store), None, live_interval_s=0.1), "127.0.0.1", 0)
     await server.start()
     page = await browser.new_page()

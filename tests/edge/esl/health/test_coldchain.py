@@ -97,11 +97,11 @@ async def test_retention_and_an_open_alert_survives_a_restart(tmp_path):
             await monitor.poll()
             now[0] += 5
             await monitor.poll()
-        ts = store.read_sync(lambda db: [r[0] for r in db.execute("SELECT DISTINCT ts FROM esl_readings ORDER BY ts")])
+        ts = await store.read(lambda db: [r[0] for r in db.execute("SELECT DISTINCT ts FROM esl_readings ORDER BY ts")])
         assert ts == [now[0] - 5, now[0]]
         assert monitor.monitors["dairy"].state.value == "alert"
         again = ColdChainMonitor(store, backend.radio, config.coldchain, tmp_path, "s", ZoneInfo("UTC"), clock=lambda: now[0])
         await asyncio.wait_for(again.resume(), 5)
         assert again.monitors["dairy"].state.value == "alert"  # no second `raised` after a restart
     finally:
-        store.close()
+        await store.aclose()

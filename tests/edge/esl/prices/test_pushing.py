@@ -99,8 +99,8 @@ async def test_a_failed_push_is_retried_after_the_shared_back_off(tmp_path):
             item = WorkItem("L1", "S1", 1, 0, 0, 1, None, None, None, None, {})
             for attempt in (1, 2, 3):
                 await pusher._failed(item, attempt, "LabelTimeout", retry=True)
-                next_at = store.read_sync(lambda db: db.execute("SELECT next_at FROM esl_work").fetchone()[0])
+                next_at = await store.read(lambda db: db.execute("SELECT next_at FROM esl_work").fetchone()[0])
                 assert next_at == 1000.0 + expected.delay(attempt - 1, rng)
             assert next_at <= 1000.0 + retry.max_s
     finally:
-        store.close()
+        await store.aclose()
