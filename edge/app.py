@@ -171,6 +171,7 @@ class App:
         }
         return {
             "store_id": self.config.store.id,
+            "timezone": self.config.store.timezone,
             "version": __version__,
             "now": utc_now(),
             "uptime_s": round(time.monotonic() - self.started, 1),
