@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import networkx as nx
 from pydantic import Field, model_validator
 
 from edge.esl.frozen import Frozen
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 Point = tuple[float, float]
 Face = Literal["N", "S", "E", "W"]
@@ -264,6 +266,8 @@ def _key(p: Point) -> Point:
 
 def build(section: MapSection) -> StoreMap:
     """The map with its walking graph; MapError names the first inconsistency found."""
+    import networkx as nx  # here, not at the top: `[esl]`'s model imports this module in every daemon, with or without a map
+
     runs, endcaps, walkways, anchor_cfgs = list(section.runs), list(section.endcaps), list(section.walkways), list(section.anchors)
     entrance, packing = section.entrance, section.packing
     level_m = section.layout.level_m if section.layout else 0.35
