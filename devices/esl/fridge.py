@@ -15,7 +15,8 @@ class Fridge:
 
     `temperature(t)` is a pure function of time in seconds, so any label can be sampled at any
     moment without running a simulation loop. A failing fridge (`fail_at_s` set) warms towards
-    `ambient_c` at `warm_rate_c_per_h` from that moment on.
+    `ambient_c` at `warm_rate_c_per_h` from that moment on; a label whose probe has failed
+    (`probe_fails_at_s` set) can no longer measure from that moment on.
     """
 
     set_point_c: float = 4.0
@@ -28,6 +29,7 @@ class Fridge:
     fail_at_s: float | None = None
     warm_rate_c_per_h: float = 3.0
     ambient_c: float = 20.0
+    probe_fails_at_s: float | None = None
     seed: int = 0
 
     def _door_open_at(self, bucket: int) -> float | None:
@@ -57,3 +59,9 @@ class Fridge:
         if self.fail_at_s is None or t <= self.fail_at_s:
             return normal
         return min(max(normal, self.ambient_c), normal + self.warm_rate_c_per_h * (t - self.fail_at_s) / 3600)
+
+    def measured(self, t: float) -> float | None:
+        """What the label's probe measures at time `t`: the air temperature, or None once the probe has failed."""
+        if self.probe_fails_at_s is not None and t >= self.probe_fails_at_s:
+            return None
+        return self.temperature(t)

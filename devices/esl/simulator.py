@@ -243,8 +243,8 @@ class SimulatedLabel:
         return flags
 
     def temperature(self) -> float | None:
-        """Air temperature at the label now (None without a fridge)."""
-        return None if self.fridge is None else self.fridge.temperature(self.now())
+        """What the label measures now: None without a fridge or once its probe failed (sent as 0x7F, unknown)."""
+        return None if self.fridge is None else self.fridge.measured(self.now())
 
     # --- connection lifecycle ------------------------------------------------------------
 

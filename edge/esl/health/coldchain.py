@@ -2,6 +2,9 @@
 
 One poll reads every section's labels (a few connections at once), then records all readings,
 `temperature` events (one per section per poll) and alert transitions in one transaction.
+A label whose sensor reports "unknown" gave no reading: it is listed with the read errors, never
+fed to the alert rule, and a section with no reading for as long as its alert would need is
+reported as such (`no_reading` in health, `esl.coldchain.no_reading` in the log), not as warm.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ log = structlog.get_logger("esl.coldchain")
 
 REPORT_TOPIC = "esl.report"
 _READ_CONCURRENCY = 2
+NO_READING = "no reading: the sensor reports unknown"
 
 
 def _iso(ts: float) -> str:
@@ -63,6 +67,8 @@ class ColdChainMonitor:
         self.monitors = {s.id: AlertMonitor(s) for s in config.sections}
         self.polls = 0
         self.last_poll: str | None = None
+        self.no_reading_since: dict[str, float] = {}
+        self._silence_logged: set[str] = set()
 
     # -- polling ---------------------------------------------------------------------------
 
@@ -74,8 +80,8 @@ class ColdChainMonitor:
             if section in self.monitors:
                 self.monitors[section].resume(raised_at, peak)
 
-    async def _read_one(self, label_id: str, slots: asyncio.Semaphore) -> float | None | str:
-        """One label's temperature, or the reason it could not be read."""
+    async def _read_one(self, label_id: str, slots: asyncio.Semaphore) -> float | str:
+        """One label's temperature, or the reason there is none (unreadable, or the sensor reports unknown)."""
         row = await self._store.read(lambda db: db.execute(
             "SELECT esl_group, esl_id, temp_sensor FROM esl_labels WHERE id = ?", (label_id,)).fetchone())
         if row is None:
@@ -89,7 +95,7 @@ class ColdChainMonitor:
                 reading = await self._radio.read_sensor(label, index)
         except (EslError, TimeoutError) as err:
             return f"{type(err).__name__}: {err}"
-        return reading.value
+        return NO_READING if reading.value is None else reading.value
 
     async def _learn_sensor(self, label: Label) -> int:
         """Find the ambient temperature sensor of a label registered without it, and remember it."""
@@ -114,10 +120,22 @@ class ColdChainMonitor:
             readings = {label: v for label, v in zip(section.labels, values) if isinstance(v, float)}
             errors = {label: v for label, v in zip(section.labels, values) if isinstance(v, str)}
             transition = self.monitors[section.id].feed(now, worst(list(readings.values()), section)) if readings else None
+            self._note_silence(section, now, bool(readings))
             batch.append((section, readings, errors, transition))
         await self._store.write(lambda tx: self._record(tx, now, batch))
         self.polls += 1
         self.last_poll = _iso(now)
+
+    def _note_silence(self, section: Section, now: float, read: bool) -> None:
+        """Track since when a section has had no reading; say so once it lasts as long as an alert would need."""
+        if read:
+            self.no_reading_since.pop(section.id, None)
+            self._silence_logged.discard(section.id)
+            return
+        since = self.no_reading_since.setdefault(section.id, now)
+        if now - since >= section.min_duration_s and section.id not in self._silence_logged:
+            self._silence_logged.add(section.id)
+            log.warning("esl.coldchain.no_reading", section=section.id, since=_iso(since), labels=len(section.labels))
 
     def _record(self, tx: Tx, now: float, batch: list[tuple[Section, dict[str, float], dict[str, str], Transition | None]]) -> None:
         """Readings, retention, one `temperature` event per section and any `temperature.alert`."""
@@ -249,4 +267,5 @@ class ColdChainMonitor:
     def health(self) -> dict[str, Any]:
         """Section states and poll count, for status."""
         return {"polls": self.polls, "last_poll": self.last_poll,
-                "sections": {k: m.state.value for k, m in self.monitors.items()}}
+                "sections": {k: m.state.value for k, m in self.monitors.items()},
+                "no_reading": {k: _iso(t) for k, t in self.no_reading_since.items()}}

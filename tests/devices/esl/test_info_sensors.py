@@ -62,28 +62,46 @@ def test_reference_sensor_examples() -> None:
 
 
 def test_temperature8_sign_range_and_unknown() -> None:
-    """sint8 in 0.5 degC; 0xFF is unknown; out-of-range values clamp."""
+    """sint8 in 0.5 degC; 0x7F (the type's highest value) is unknown, 0xFF is -0.5 degC (esl-radio.md §7)."""
     assert decode_temperature8(encode_temperature8(-18.0)) == -18.0
     assert encode_temperature8(-18.0) == b"\xdc"
-    assert decode_temperature8(b"\xff") is None and encode_temperature8(None) == b"\xff"
-    assert decode_temperature8(encode_temperature8(99.0)) == 63.5
+    assert decode_temperature8(b"\x7f") is None and encode_temperature8(None) == b"\x7f"
+    assert decode_temperature8(b"\xff") == -0.5 and encode_temperature8(-0.5) == b"\xff"
+    assert decode_temperature8(b"\x7e") == 63.0 and decode_temperature8(b"\x80") == -64.0
+    assert decode_temperature8(encode_temperature8(99.0)) == 63.0  # clamps below the unknown value
     assert decode_temperature8(encode_temperature8(-99.0)) == -64.0
+    assert interpret(MeshSensor(MeshProperty.PRESENT_AMBIENT_TEMPERATURE), b"\x7f").value is None
     with pytest.raises(EslProtocolError):
         decode_temperature8(b"\x01\x02")
 
 
 @given(st.floats(-60, 60))
 def test_temperature8_rounds_to_half_degrees(celsius: float) -> None:
-    """Encoding keeps the nearest half degree, except -0.5 (raw 0xFF = unknown) which reads 0.0."""
+    """Encoding keeps the nearest half degree everywhere in range, -0.5 degC included."""
     decoded = decode_temperature8(encode_temperature8(celsius))
     assert decoded is not None
-    assert abs(decoded - celsius) <= (0.75 if decoded == 0.0 else 0.25)
+    assert abs(decoded - celsius) <= 0.25
+
+
+def test_temperature16_unknown_and_range() -> None:
+    """sint16 in 0.01 degC; 0x8000 is unknown (not -327.68); below absolute zero is not a reading."""
+    assert decode_temperature(b"\x00\x80") is None
+    assert decode_temperature(b"\xff\xff") == pytest.approx(-0.01)
+    assert decode_temperature(b"\xff\x7f") == pytest.approx(327.67)
+    assert decode_temperature((-27315).to_bytes(2, "little", signed=True)) == pytest.approx(-273.15)
+    assert interpret(MeshSensor(MeshProperty.PRESENT_DEVICE_OPERATING_TEMPERATURE), b"\x00\x80").value is None
+    with pytest.raises(EslProtocolError):
+        decode_temperature((-27316).to_bytes(2, "little", signed=True))
 
 
 def test_battery_voltage() -> None:
-    """uint16 in 1/64 V, 0xFFFF unknown."""
+    """uint16 in 1/64 V, 0xFFFF unknown; 65408 (1022 V) is the top, values above it up to 0xFFFE are invalid."""
     assert decode_voltage(encode_voltage(3.0)) == 3.0
     assert decode_voltage(b"\xff\xff") is None
+    assert decode_voltage((65408).to_bytes(2, "little")) == 1022.0
+    assert encode_voltage(5000.0) == (65408).to_bytes(2, "little")
+    with pytest.raises(EslProtocolError):
+        decode_voltage((65409).to_bytes(2, "little"))
     assert interpret(MeshSensor(MeshProperty.PRESENT_INPUT_VOLTAGE), encode_voltage(2.5)).unit == "V"
 
 

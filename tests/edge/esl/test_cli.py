@@ -65,3 +65,42 @@ def test_console_exit_code_on_truncated_input() -> None:
     proc = subprocess.run([sys.executable, "-m", "edge.cli", "esl", "decode", "20 05 00"],
                           cwd=REPO, capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0 and "needs 4 octets" in proc.stderr
+
+
+@pytest.mark.parametrize(("sensor", "prop", "data", "value"), [
+    ("0x004F", 0x004F, "7F", None), ("0x004f", 0x004F, "FF", -0.5), ("present_ambient_temperature", 0x004F, "08", 4.0),
+    ("0x0054", 0x0054, "0080", None), ("0054", 0x0054, "9A01", 4.10), ("present-input-voltage", 0x0059, "C000", 3.0),
+    ("89", 0x0059, "FFFF", None),
+])
+def test_cli_reads_sensor_values_for_a_property(sensor: str, prop: int, data: str, value: float | None,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """--sensor interprets each Sensor Value's data for a mesh property (hex id, decimal id or name): null = unknown."""
+    size = len(bytes.fromhex(data))
+    assert main(["esl", "decode", "--responses", f"{size << 4 | 0x0E:02X} 00 {data} 00 0A", "--sensor", sensor]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out[0]["name"] == "sensor_value" and out[0]["property"] == f"0x{prop:04X}"
+    assert out[0]["value"] == (None if value is None else pytest.approx(value))
+    assert out[1] == {"opcode": 0x00, "name": "error", "error_code": 0x0A, "error": "retry"}
+
+
+def test_cli_sensor_prints_null_for_an_unknown_temperature() -> None:
+    """The installer's view: a tag's raw answer `1E 00 7F` is printed with "value": null, not 63.5."""
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", "esl", "decode", "--responses", "1E 00 7F", "--sensor", "0x004F"],
+                          cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [{"opcode": 0x1E, "name": "sensor_value", "sensor_index": 0, "data": "7f",
+                                        "property": "0x004F", "quantity": "ambient_temperature", "value": None,
+                                        "unit": "degC"}]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--responses", "2E 00 08 00", "--sensor", "0x004F"], "needs 1 octets"),
+    (["--responses", "1E 00 08", "--sensor", "0x1234"], "no decoder for mesh property 0x1234"),
+    (["--responses", "1E 00 08", "--sensor", "fridge"], "unknown sensor property 'fridge'"),
+    (["1E 00 08", "--sensor", "0x004F"], "--sensor needs --responses"),
+])
+def test_cli_sensor_errors(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Data of the wrong size, a property without a decoder, a misspelt name: a one-line error, exit 1."""
+    assert main(["esl", "decode", *args]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and message in captured.err

@@ -6,10 +6,12 @@ import asyncio
 import csv
 import dataclasses
 import io
+import json
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from devices.esl.codec import SensorValue
 from devices.esl.fridge import Fridge
 from edge import catalog
 from edge.esl.config import EslSection
@@ -103,5 +105,63 @@ async def test_retention_and_an_open_alert_survives_a_restart(tmp_path):
         again = ColdChainMonitor(store, backend.radio, config.coldchain, tmp_path, "s", ZoneInfo("UTC"), clock=lambda: now[0])
         await asyncio.wait_for(again.resume(), 5)
         assert again.monitors["dairy"].state.value == "alert"  # no second `raised` after a restart
+    finally:
+        await store.aclose()
+
+
+async def _monitor_with_one_label(tmp_path: Path, now: list[float], **section: object):
+    """A monitor over the simulated fleet with one fridge label in one section (alerts after 0 s out of range)."""
+    config = EslSection.model_validate({"simulated": {"labels": 0, "time_scale": 0.001}, "coldchain": {"sections": [
+        {"id": "dairy", "labels": ["F0:00:00:00:00:01"], "min_c": -1, "max_c": 8, "min_duration_s": 0, **section}]}})
+    backend = simulated(config)
+    store = Store(tmp_path / "db.sqlite", schemas={"catalog": catalog.STEPS, **schemas()})
+    await store.write(lambda tx: register_labels(tx, backend.labels))
+    monitor = ColdChainMonitor(store, backend.radio, config.coldchain, tmp_path, "s", ZoneInfo("UTC"), clock=lambda: now[0])
+    return store, monitor, backend.fleet.label("F0:00:00:00:00:01")
+
+
+async def _events(store: Store, kind: str) -> list[dict]:
+    """The data of every outbox event of a kind, oldest first."""
+    rows = await store.read(lambda db: db.execute("SELECT data FROM outbox WHERE kind = ? ORDER BY seq", (kind,)).fetchall())
+    return [json.loads(r[0]) for r in rows]
+
+
+async def test_a_tag_answering_unknown_raises_no_alert(tmp_path):
+    """A probe that cannot measure answers Temperature 8 = 0x7F: no reading, no alert, and after long the section says so."""
+    now = [1_000_000.0]
+    store, monitor, label = await _monitor_with_one_label(tmp_path, now)
+    try:
+        label.fridge = Fridge(set_point_c=4.0, cycle_amplitude_c=0, door_opens_per_h=0, probe_fails_at_s=-1.0)
+        assert label._read_sensor(0) == SensorValue(0, b"\x7f")  # what the simulated tag puts on the air
+        async with asyncio.timeout(10):
+            for _ in range(3):
+                await monitor.poll()
+                now[0] += 600
+        assert await _events(store, "temperature.alert") == []
+        temps = await _events(store, "temperature")
+        assert [t["readings"] for t in temps] == [[], [], []] and all(t["highest_c"] is None for t in temps)
+        assert temps[-1]["errors"] == [{"label": "F0:00:00:00:00:01", "reason": "no reading: the sensor reports unknown"}]
+        assert await store.read(lambda db: db.execute("SELECT count(*) FROM esl_readings").fetchone()[0]) == 0
+        health = monitor.health()
+        assert health["sections"] == {"dairy": "normal"} and health["no_reading"] == {"dairy": "1970-01-12T13:46:40Z"}
+    finally:
+        await store.aclose()
+
+
+async def test_minus_half_a_degree_is_a_reading(tmp_path):
+    """Temperature 8 raw 0xFF is -0.5 degC: kept as a reading (and out of a [0, 8] range it alerts)."""
+    now = [1_000_000.0]
+    store, monitor, label = await _monitor_with_one_label(tmp_path, now, min_c=0)
+    try:
+        label.fridge = Fridge(set_point_c=-0.5, cycle_amplitude_c=0, door_opens_per_h=0)
+        assert label._read_sensor(0) == SensorValue(0, b"\xff")
+        async with asyncio.timeout(10):
+            await monitor.poll()
+            now[0] += 5
+            await monitor.poll()
+        temps = await _events(store, "temperature")
+        assert temps[0]["readings"] == [{"label": "F0:00:00:00:00:01", "temp_c": -0.5}] and temps[0]["errors"] == []
+        (alert,) = await _events(store, "temperature.alert")
+        assert alert["state"] == "raised" and alert["temp_c"] == -0.5 and monitor.health()["no_reading"] == {}
     finally:
         await store.aclose()
