@@ -3,7 +3,7 @@
 Two figures per layout:
 - price change: same product, a new (never seen) price each render; the QR and the name fit come
   from the caches, the price figure is laid out afresh. This is the daemon's common case.
-- cold: a new product each render (new URL, name and price), so the QR code (segno), name fitting
+- cold: a new product each render (new URL, name and price), so the QR code (zxing-cpp), name fitting
   and price layout are all computed; only loaded fonts are reused.
 """
 

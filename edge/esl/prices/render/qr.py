@@ -1,11 +1,11 @@
-"""QR codes for scan-to-buy, sized for a phone at shelf distance and cached per URL (segno is slow)."""
+"""QR codes for scan-to-buy, sized for a phone at shelf distance, encoded by zxing-cpp and cached per URL."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-import segno
-from PIL import Image
+import zxingcpp
+from PIL import Image, ImageOps
 
 from edge.esl.prices.render.errors import LayoutError
 from edge.esl.prices.render.geometry import Box
@@ -16,14 +16,20 @@ MIN_MODULE_PX = 2  # below 2 px per module phones miss the code at label distanc
 
 @lru_cache(maxsize=4096)
 def qr_symbol(url: str) -> Image.Image:
-    """The QR symbol of url at one pixel per module, error correction M, no quiet zone (255 = dark)."""
+    """The QR symbol of url at one pixel per module, error correction M, no quiet zone (255 = dark).
+
+    A full QR code (never Micro QR) of the smallest version holding the URL at level M (15 % of
+    the symbol may be lost), as libzint inside zxing-cpp chooses it; the level is not raised when
+    the version has room to spare.
+    """
     try:
-        code = segno.make(url, error="m", micro=False, boost_error=False)
-    except segno.DataOverflowError as err:
-        raise LayoutError(f"URL too long for a QR code: {url[:60]}...") from err
-    size = code.symbol_size(border=0)[0]
-    data = bytes(255 if dark else 0 for row in code.matrix for dark in row)
-    return Image.frombytes("L", (size, size), data)
+        url.encode("utf-8")  # zxing-cpp answers a lone surrogate with a bare RuntimeError
+        code = zxingcpp.create_barcode(url, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
+    except ValueError as err:  # too long for any version, empty, or not encodable
+        raise LayoutError(f"URL cannot be a QR code ({err}): {url[:60]!r}") from err
+    light = code.to_image(add_quiet_zones=False)  # 0 = dark, 255 = light
+    height, width = light.shape
+    return ImageOps.invert(Image.frombuffer("L", (width, height), light, "raw", "L", 0, 1))
 
 
 @lru_cache(maxsize=4096)
