@@ -28,7 +28,7 @@ from devices.scale import mtsics, toledo8217
 from devices.backoff import Backoff
 from devices.reconnect import Reconnect, ReconnectEvents
 from devices.scale.errors import CommandRejected, ProtocolError, ScaleUnavailable
-from devices.scale.reading import Garbage, WeightReading, exact_grams
+from devices.scale.reading import UNITS, Garbage, WeightReading, exact_grams
 from devices.scale.toledo8217 import Status
 
 log = structlog.get_logger(__name__)
@@ -78,6 +78,13 @@ class Health(StrEnum):
     UNHEALTHY = "unhealthy"
 
 
+class HealthReason(StrEnum):
+    """Why the scale is UNHEALTHY (`ScaleDriver.health_reason`): the Health values themselves stay as they were."""
+
+    SILENT = "silent"
+    UNPARSEABLE = "unparseable"
+
+
 class _Adapter(ABC):
     """What differs between protocols: framing, the poll command, replies to readings, commands."""
 
@@ -99,6 +106,10 @@ class _Adapter(ABC):
     @abstractmethod
     def reading(self, frame: Any, framer: Any) -> WeightReading | None:
         """The WeightReading a frame carries, if any."""
+
+    def unusable(self, frame: Any) -> str | None:
+        """Why a reply to the weight request cannot be used (garbage on the line), or None."""
+        return frame.reason if isinstance(frame, Garbage) else None
 
     def unsolicited(self, frame: Any, framer: Any) -> WeightReading | None:
         """A reading from a frame nobody asked for (streamed); none by default."""
@@ -130,6 +141,12 @@ class _MtSicsAdapter(_Adapter):
     def unsolicited(self, frame: Any, framer: mtsics.MtSicsFramer) -> WeightReading | None:
         """SIR streams S lines without being asked."""
         return framer.reading(frame)
+
+    def unusable(self, frame: Any) -> str | None:
+        """Garbage, or a weight in a unit that does not convert to grams (a balance set to lb or oz)."""
+        if isinstance(frame, mtsics.WeightReply) and frame.cmd_id == "S" and frame.unit not in UNITS:
+            return f"unit {frame.unit!r} is not one of {', '.join(sorted(UNITS))}"
+        return super().unusable(frame)
 
 
 class _Toledo8217Adapter(_Adapter):
@@ -196,8 +213,13 @@ class ScaleDriver:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         queue_size: int = 256,
+        unparseable_after: int = 10,
     ) -> None:
-        """Configure; nothing is opened until `start()`."""
+        """Configure; nothing is opened until `start()`.
+
+        After `unparseable_after` unusable replies in a row the scale is UNHEALTHY with reason
+        `unparseable` (it answers, but nothing it says is a weight the driver can use).
+        """
         if protocol not in _ADAPTERS:
             raise ValueError(f"unknown scale protocol {protocol!r}")
         self.settings = settings
@@ -209,6 +231,7 @@ class ScaleDriver:
         self.poll_interval = poll_interval
         self.response_timeout = response_timeout
         self.command_timeout = command_timeout
+        self.unparseable_after = unparseable_after
         self._clock = clock
         self._queue_size = queue_size
         self._log = log.bind(device=settings.port, protocol=protocol)
@@ -216,6 +239,9 @@ class ScaleDriver:
             settings.port, _EVENTS, policy=backoff, clock=clock, rng=rng or random.Random(), logger=self._log
         )
         self._health = Health.STOPPED
+        self._reason: HealthReason | None = None
+        self._detail: str | None = None
+        self._unusable_in_row = 0
         self._health_changed = asyncio.Event()
         self._latest: WeightReading | None = None
         self._queues: set[asyncio.Queue[WeightReading]] = set()
@@ -233,6 +259,16 @@ class ScaleDriver:
     def health(self) -> Health:
         """Current link health."""
         return self._health
+
+    @property
+    def health_reason(self) -> HealthReason | None:
+        """Why the scale is UNHEALTHY (`silent` or `unparseable`); None in any other state."""
+        return self._reason if self._health is Health.UNHEALTHY else None
+
+    @property
+    def health_detail(self) -> str | None:
+        """One line for people about `health_reason`, e.g. the last reply that could not be used."""
+        return self._detail if self._health is Health.UNHEALTHY else None
 
     @property
     def latest(self) -> WeightReading | None:
@@ -484,18 +520,24 @@ class ScaleDriver:
                 except TimeoutError:
                     self._mark_silent()
                 else:
-                    self._mark_alive()
-                    if isinstance(frame, Garbage):
-                        continue  # the reply was mangled on the line: ask again now
-                    reading = self._adapter.reading(frame, self._framer)
-                    if reading is not None:
-                        self._emit(reading)
-                    elif isinstance(frame, mtsics.ErrorReply):
-                        self._log.warning("scale.poll.error", reply=frame.raw)
+                    self._judge(frame)
             elif self._clock() - self._last_rx > self.response_timeout:
                 self._mark_silent()
                 await self._resume_stream()
             await asyncio.sleep(max(0.0, self.poll_interval - (self._clock() - started)))
+
+    def _judge(self, frame: Any) -> None:
+        """One reply to the weight request: a reading to publish, or one more unusable reply (then ask again after the interval)."""
+        problem = self._adapter.unusable(frame)
+        if problem is not None:
+            self._mark_unusable(frame, problem)
+            return
+        self._mark_alive()
+        reading = self._adapter.reading(frame, self._framer)
+        if reading is not None:
+            self._emit(reading)
+        elif isinstance(frame, mtsics.ErrorReply):
+            self._log.warning("scale.poll.error", reply=frame.raw)
 
     def _is_poll_reply(self, frame: Any) -> bool:
         """A poll is answered by a weight reply, or by garbage (a reply mangled on the line)."""
@@ -533,20 +575,17 @@ class ScaleDriver:
         """Frame the bytes; route replies to the waiting request, streamed readings to subscribers."""
         for frame in self._framer.feed(data):
             pending = self._pending
+            self._last_rx = self._clock()
             if isinstance(frame, Garbage):
                 self.garbage_count += 1
                 self._log.debug("scale.garbage", data=frame.data, reason=frame.reason)
-                if pending is not None and not pending[1].done() and pending[0](frame):
-                    pending[1].set_result(frame)
-                continue
-            self._last_rx = self._clock()
             if pending is not None and not pending[1].done() and pending[0](frame):
                 pending[1].set_result(frame)
                 continue
-            reading = self._adapter.unsolicited(frame, self._framer)
-            if reading is not None and self.mode == "stream":
-                self._mark_alive()
-                self._emit(reading)
+            if self.mode != "stream":
+                continue
+            if isinstance(frame, Garbage) or self._adapter.unsolicited(frame, self._framer) is not None:
+                self._judge(frame)  # a streamed line: the same judgement as a polled reply
 
     def _emit(self, reading: WeightReading) -> None:
         """Publish one reading to `latest`, listeners and iterators."""
@@ -559,16 +598,32 @@ class ScaleDriver:
             queue.put_nowait(reading)
 
     def _mark_alive(self) -> None:
-        """The scale answered: healthy again."""
+        """The scale answered with something usable: healthy again."""
+        self._unusable_in_row = 0
         if self._health is Health.UNHEALTHY:
-            self._log.info("scale.answering")
+            self._log.info("scale.answering", was=self._reason)
         self._set_health(Health.CONNECTED)
 
     def _mark_silent(self) -> None:
         """The scale stopped answering: unhealthy, and forget the last weight."""
         if self._health is Health.CONNECTED:
             self._log.warning("scale.silent", timeout=self.response_timeout)
+        self._unusable_in_row = 0
         self._latest = None
+        self._reason, self._detail = HealthReason.SILENT, f"no reply within {self.response_timeout} s"
+        self._set_health(Health.UNHEALTHY)
+
+    def _mark_unusable(self, frame: Any, problem: str) -> None:
+        """One more reply that cannot be used; after `unparseable_after` in a row the scale is UNHEALTHY (unparseable)."""
+        self._unusable_in_row += 1
+        if self._unusable_in_row < self.unparseable_after:
+            return
+        raw = frame.data if isinstance(frame, Garbage) else getattr(frame, "raw", "")
+        detail = f"{self._unusable_in_row} replies in a row not understood, last {raw!r}: {problem}"
+        if self._reason is not HealthReason.UNPARSEABLE or self._health is not Health.UNHEALTHY:
+            self._log.warning("scale.unparseable", replies=self._unusable_in_row, reply=raw, problem=problem)
+        self._latest = None
+        self._reason, self._detail = HealthReason.UNPARSEABLE, detail
         self._set_health(Health.UNHEALTHY)
 
     def _set_health(self, health: Health) -> None:

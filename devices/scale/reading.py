@@ -9,6 +9,8 @@ from typing import Literal
 State = Literal["ok", "motion", "overload", "underload", "zero"]
 
 _GRAMS_PER_UNIT: dict[str, Decimal] = {"g": Decimal(1), "kg": Decimal(1000), "mg": Decimal("0.001")}
+#: Units a weight converts from (a reply in any other unit, e.g. a scale set to lb, cannot be used).
+UNITS: frozenset[str] = frozenset(_GRAMS_PER_UNIT)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,18 @@ from devices.pty import PtyDevice
 from devices.scale.reading import Garbage
 from devices.scale.toledo8217 import Status
 
+#: Grams per avoirdupois pound, for scales set to lb.
+GRAMS_PER_LB = Decimal("453.59237")
+_DECIMALS = {"kg": 3, "g": 0, "lb": 2}
+
+
+def in_unit(grams: int, unit: str) -> Decimal:
+    """A weight in grams as the indicator shows it in `unit` (kg, g or lb), rounded to the unit's decimals."""
+    if unit not in _DECIMALS:
+        raise ValueError(f"unknown weighing unit {unit!r}")
+    factor = {"kg": Decimal(1000), "g": Decimal(1), "lb": GRAMS_PER_LB}[unit]
+    return (Decimal(grams) / factor).quantize(Decimal(1).scaleb(-_DECIMALS[unit]))
+
 
 @dataclass(frozen=True, slots=True)
 class Sample:
@@ -251,7 +263,7 @@ class MtSicsSimulator(ScaleSimulator):
         serial_number: str = "0123456789",
         **kwargs: object,
     ) -> None:
-        """`unit` is unit 1 (`g` or `kg`); timeouts and update rate are in simulated seconds."""
+        """`unit` is unit 1 (`g`, `kg`, or `lb` as a scale set to pounds); timeouts and update rate are in simulated seconds."""
         super().__init__(model, **kwargs)  # type: ignore[arg-type]
         self.unit = unit
         self.stability_timeout_s = stability_timeout_s
@@ -264,11 +276,11 @@ class MtSicsSimulator(ScaleSimulator):
 
     def _value(self, grams: int) -> Decimal:
         """Grams expressed in unit 1."""
-        return Decimal(grams) / 1000 if self.unit == "kg" else Decimal(grams)
+        return in_unit(grams, self.unit)
 
     def _decimals(self) -> int:
-        """Display decimals of unit 1 for the model's division."""
-        return 3 if self.unit == "kg" else 0
+        """Display decimals of unit 1."""
+        return _DECIMALS[self.unit]
 
     def _grams(self, value: str, unit: str) -> int | None:
         """Parse a `TA <value> <unit>` parameter into grams; None when unusable."""
@@ -416,11 +428,13 @@ class Toledo8217Simulator(ScaleSimulator):
         *,
         parity_in_bit7: bool = False,
         tare_delay_s: float = 0.15,
+        unit: str = "kg",
         **kwargs: object,
     ) -> None:
-        """`parity_in_bit7` sets bit 7 to even parity, as a 7E1 frame read by an 8-bit host looks."""
+        """`parity_in_bit7` sets bit 7 to even parity, as a 7E1 frame read by an 8-bit host looks; `unit` kg or lb (`WW.WW`)."""
         super().__init__(model, **kwargs)  # type: ignore[arg-type]
         self.parity_in_bit7 = parity_in_bit7
+        self.unit = unit
         self.tare_delay_s = tare_delay_s
         self._pending = bytearray()
         self._pending_since = 0.0
@@ -496,7 +510,7 @@ class Toledo8217Simulator(ScaleSimulator):
         if char == "W":
             valid = not (sample.motion or sample.overload or sample.gross < 0)
             if valid:
-                self.send(toledo8217.encode_weight(Decimal(sample.net) / 1000, bool(sample.tare)))
+                self.send(toledo8217.encode_weight(in_unit(sample.net, self.unit), bool(sample.tare), self.unit))
             else:
                 self.send(toledo8217.encode_status(self._status(sample)))
         elif char == "Z":

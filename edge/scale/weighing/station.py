@@ -121,8 +121,10 @@ class Station:
         if self._lock.locked():
             return
         before = self.session.phase
-        if self.devices.driver.health is not Health.CONNECTED:
-            self.session.fault(f"scale {self.devices.driver.health.value}")
+        driver = self.devices.driver
+        if driver.health is not Health.CONNECTED:
+            reason = driver.health_reason
+            self.session.fault(f"scale {driver.health.value}" + (f" ({reason.value})" if reason else ""))
         else:
             self.session.tick(self._clock())
         if self.session.phase is not before:
@@ -265,6 +267,8 @@ class Station:
             "grams": self.session.grams,
             "problem": self.session.problem,
             "scale": self.devices.driver.health.value,
+            "scale_reason": None if self.devices.driver.health_reason is None else self.devices.driver.health_reason.value,
+            "scale_detail": self.devices.driver.health_detail,
             "garbage_frames": self.devices.driver.garbage_count,
             "camera": None if camera is None else {"state": camera.state.value, "frames": camera.frames, "error": camera.last_error},
             "printer": self.printer_problem or "ok",
