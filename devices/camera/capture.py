@@ -1,10 +1,22 @@
-"""Threaded capture that keeps only the newest frame and reconnects with capped, jittered back-off."""
+"""Threaded capture that keeps only the newest frame and reconnects with capped, jittered back-off.
+
+OpenCV and its FFmpeg backend print their own unstructured lines to stderr (`[ WARN:0@0.01] global
+cap_v4l.cpp:914 open VIDEOIO(V4L2:/dev/video9): can't open camera by index`, `[tcp @ 0x…] Connection
+refused`), which would reach journald raw. The Python bindings offer no log callback to route them
+through structlog (opencv-python-headless 5.0: `cv2.utils.logging` has only get/setLogLevel), so both
+are silenced when this module loads, unless the operator set `OPENCV_LOG_LEVEL` or
+`OPENCV_FFMPEG_LOGLEVEL`; the first camera opened says so in one structured line, and every failure
+is reported as `camera.stream.failed` with its reason.
+"""
 
 from __future__ import annotations
 
+import functools
+import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,6 +28,34 @@ from devices.camera.frame import CameraHealth, CameraState, Frame, FrameSource
 from devices.reconnect import Reconnect, ReconnectEvents, ReconnectState
 
 log = structlog.get_logger(__name__)
+
+FFMPEG_QUIET = "-8"  # AV_LOG_QUIET; OpenCV reads OPENCV_FFMPEG_LOGLEVEL when its FFmpeg backend first opens something
+
+
+def _quiet_opencv() -> None:
+    """Silence OpenCV's and FFmpeg's own stderr lines (before any capture opens), unless the environment asks for them."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", FFMPEG_QUIET)
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+@functools.cache
+def _announce_quiet() -> None:
+    """Say once, in the structured log, that OpenCV's own messages are off and how to see them."""
+    log.info("camera.opencv.logging", opencv=cv2.__version__, ffmpeg_loglevel=os.environ.get("OPENCV_FFMPEG_LOGLEVEL"),
+             opencv_log_level=os.environ.get("OPENCV_LOG_LEVEL", "SILENT"),
+             hint="set OPENCV_LOG_LEVEL=WARNING and OPENCV_FFMPEG_LOGLEVEL=24 to see OpenCV's own (unstructured) lines")
+
+
+def _why_not(target: int | str) -> str:
+    """A reason OpenCV would have printed for a local device or file that is not there."""
+    path = Path(f"/dev/video{target}") if isinstance(target, int) else Path(target)
+    if (isinstance(target, int) or "://" not in target) and not path.exists():
+        return f": no {path}"
+    return ""
+
+
+_quiet_opencv()
 
 
 class OpenCVSource:
@@ -38,6 +78,7 @@ class OpenCVSource:
 
     def open(self) -> None:
         """Open the device or stream; bounded open/read timeouts keep a dead RTSP server from hanging us."""
+        _announce_quiet()
         timeout_ms = int(self.open_timeout_s * 1000)
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
         try:
@@ -46,7 +87,7 @@ class OpenCVSource:
             raise SourceUnavailable(f"cannot open {self.target!r}: {err}") from err
         if not cap.isOpened():
             cap.release()
-            raise SourceUnavailable(f"cannot open {self.target!r}")
+            raise SourceUnavailable(f"cannot open {self.target!r}{_why_not(self.target)}")
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         if self.width:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
