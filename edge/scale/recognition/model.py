@@ -47,43 +47,72 @@ def normalise(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
 
+# Modes whose conversion to RGB keeps or repeats each channel: bicubic resampling treats every channel alike,
+# so resizing first gives the very same pixels for a fraction of the work. Others (palette, alpha, CMYK,
+# 16-bit...) convert first, as in training.
+_RESIZE_FIRST = ("RGB", "L")
+
+
+def _centre_view(image: Image.Image) -> Image.Image:
+    """The centre square, bicubic-resized to 224x224, in the image's own mode."""
+    return image.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BICUBIC, box=square_box(*image.size))
+
+
 def crop_resize(image: Image.Image) -> np.ndarray:
     """Centre square crop, bicubic resize to 224x224, as uint8 RGB (the training-time eval view)."""
-    rgb = image.convert("RGB")
-    box = square_box(*rgb.size)
-    return np.asarray(rgb.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BICUBIC, box=box))
+    if image.mode not in _RESIZE_FIRST:
+        image = image.convert("RGB")
+    return np.asarray(_centre_view(image).convert("RGB"))
 
 
-def to_pil(image: ImageLike) -> Image.Image:
-    """Accept a BGR (OpenCV) or grey numpy frame, a PIL image, or encoded image bytes; raise UnusableFrame."""
-    if isinstance(image, Image.Image):
-        return image
-    if isinstance(image, (bytes, bytearray, memoryview)):
-        try:
-            img = Image.open(io.BytesIO(bytes(image)))
-            img.load()
-        except (UnidentifiedImageError, OSError, ValueError) as err:
-            raise UnusableFrame(f"cannot decode image: {err}") from err
-        return img
+def _frame_view(frame: np.ndarray) -> np.ndarray:
+    """A camera frame (uint8 BGR or grey) -> its 224x224 RGB view, resized as it lies and reordered only at 224x224."""
+    if frame.dtype != np.uint8 or frame.ndim not in (2, 3) or min(frame.shape[:2]) < 16:
+        raise UnusableFrame(f"expected a uint8 HxW or HxWx3 frame of 16 px or more, got {frame.dtype} {frame.shape}")
+    if frame.ndim == 2:
+        return crop_resize(Image.fromarray(frame))
+    if frame.shape[2] != 3:
+        raise UnusableFrame(f"expected 3 channels (BGR), got {frame.shape[2]}")
+    height, width = frame.shape[:2]
+    # One copy into Pillow with the bytes in their camera order (B, G, R read as R, G, B), no full-size reorder.
+    as_is = Image.frombuffer("RGB", (width, height), np.ascontiguousarray(frame), "raw", "RGB", 0, 1)
+    return np.asarray(_centre_view(as_is))[:, :, ::-1]
+
+
+def _decoded(data: bytes | bytearray | memoryview) -> Image.Image:
+    """Encoded image bytes (JPEG, PNG...) -> a loaded PIL image; UnusableFrame when they do not decode."""
+    try:
+        img = Image.open(io.BytesIO(bytes(data)))
+        img.load()
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise UnusableFrame(f"cannot decode image: {err}") from err
+    return img
+
+
+def _rgb_view(image: ImageLike) -> np.ndarray:
+    """A BGR or grey numpy frame, a PIL image or encoded bytes -> the 224x224 uint8 RGB view; UnusableFrame when unreadable."""
     if isinstance(image, np.ndarray):
-        if image.dtype != np.uint8 or image.ndim not in (2, 3) or min(image.shape[:2]) < 16:
-            raise UnusableFrame(f"expected a uint8 HxW or HxWx3 frame of 16 px or more, got {image.dtype} {image.shape}")
-        if image.ndim == 2:
-            return Image.fromarray(image, "L")
-        if image.shape[2] != 3:
-            raise UnusableFrame(f"expected 3 channels (BGR), got {image.shape[2]}")
-        return Image.fromarray(np.ascontiguousarray(image[:, :, ::-1]), "RGB")
-    raise UnusableFrame(f"unsupported image type {type(image).__name__}")
+        return _frame_view(image)
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        image = _decoded(image)
+    if not isinstance(image, Image.Image):
+        raise UnusableFrame(f"unsupported image type {type(image).__name__}")
+    try:
+        return crop_resize(image)
+    except (OSError, ValueError) as err:
+        raise UnusableFrame(f"cannot decode image: {err}") from err
+
+
+def _grey_std(rgb: np.ndarray) -> float:
+    """Standard deviation of the grey level (the channel mean), equal to float32 `mean(axis=2).std()` without its 3-channel float copy."""
+    total = rgb[..., 0].astype(np.uint16) + rgb[..., 1] + rgb[..., 2]  # exact; so is its float32 form, / 3 rounds as mean does
+    return float((total.astype(np.float32) / np.float32(3)).std())
 
 
 def preprocess(image: ImageLike) -> np.ndarray:
     """Image -> model input 1x3x224x224 float32; UnusableFrame when corrupt or blank."""
-    pil = to_pil(image)
-    try:
-        rgb = crop_resize(pil)
-    except (OSError, ValueError) as err:
-        raise UnusableFrame(f"cannot decode image: {err}") from err
-    if float(rgb.astype(np.float32).mean(axis=2).std()) < BLANK_STD:
+    rgb = _rgb_view(image)
+    if _grey_std(rgb) < BLANK_STD:
         raise UnusableFrame("blank frame (no texture)")
     return normalise(rgb)
 
