@@ -17,6 +17,7 @@ from devices.printer.errors import PrinterError as PrinterError, PrinterUnavaila
 
 ESC = 0x1B
 GS = 0x1D
+FS = 0x1C
 LF = 0x0A
 
 INIT = bytes([ESC, ord("@")])
@@ -25,6 +26,10 @@ PARTIAL_CUT = bytes([GS, ord("V"), 1])
 #: Printers cap one raster command's height; bands of this many rows are safe on common models.
 MAX_BAND_ROWS = 256
 TEXT_ENCODING = "gb18030"
+#: `FS &` / `FS .`: enter and leave Chinese (Kanji) character mode, where GB18030 bytes are read as double-byte
+#: characters; outside it a printer reads them as single-byte code-table characters (PC437 after `ESC @`).
+CHINESE_ON = bytes([FS, ord("&")])
+CHINESE_OFF = bytes([FS, ord(".")])
 
 
 def feed(lines: int) -> bytes:
@@ -34,9 +39,15 @@ def feed(lines: int) -> bytes:
     return bytes([ESC, ord("d"), lines])
 
 
-def text(line: str, encoding: str = TEXT_ENCODING) -> bytes:
-    """A line of text in the printer's code page (GB18030 on Chinese models), ended by LF."""
-    return line.encode(encoding, errors="replace") + bytes([LF])
+def text(line: str) -> bytes:
+    """A line of text ended by LF: ASCII as is, anything else in GB18030 inside Chinese mode.
+
+    Control characters (C0 and DEL) become '?', so text can never carry a printer command.
+    """
+    safe = "".join("?" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch for ch in line)
+    if safe.isascii():
+        return safe.encode("ascii") + bytes([LF])
+    return CHINESE_ON + safe.encode(TEXT_ENCODING, errors="replace") + CHINESE_OFF + bytes([LF])
 
 
 def raster(image: Image.Image, max_band_rows: int = MAX_BAND_ROWS) -> bytes:
