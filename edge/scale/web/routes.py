@@ -12,11 +12,14 @@ from aiohttp import web
 
 from edge.scale.errors import ScaleJobError
 from edge.web import sse
+from edge.web.params import json_body
 
 if TYPE_CHECKING:
     from edge.scale.job import ScaleJob
 
 TICK_S = 0.1  # weight updates at most this often while nothing else changes
+MAX_SKU = 64  # characters of a SKU sent by the screen
+MAX_RANK = 99  # candidate ranks the screen can send
 HTTP_STATUS = {"not_found": 404, "invalid_argument": 400}
 
 
@@ -80,17 +83,16 @@ def add(app: web.Application, scale: ScaleJob, pictures: Callable[[], dict[str, 
         return web.json_response({"products": [english(p) for p in scale.search(text, 24)]})
 
     async def confirm(request: web.Request) -> web.Response:
-        """The customer's tap: `{"sku": ...}` or `{"rank": n}`, with `pieces` for by-piece products."""
+        """The customer's tap: `{"sku": ...}` or `{"rank": n}`, with `pieces` for by-piece products (same-origin JSON only)."""
         scale_id = station_or_404(request)
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error("invalid_argument", "body: expected JSON")
-        if not isinstance(body, dict) or set(body) - {"sku", "rank", "pieces"}:
+        body = await json_body(request)  # a malformed body is a 400 from the server's middleware, never a 500
+        if not isinstance(body, dict) or set(body) - {"sku", "rank", "pieces"} or ("sku" in body) == ("rank" in body):
             return _error("invalid_argument", "body: an object with sku or rank, and optionally pieces")
         choice, pieces = body.get("sku", body.get("rank")), body.get("pieces")
-        if not (isinstance(choice, str) or (isinstance(choice, int) and not isinstance(choice, bool))):
-            return _error("invalid_argument", "sku or rank: give a product SKU (text) or a candidate rank (integer)")
+        if "sku" in body and not (isinstance(choice, str) and 1 <= len(choice) <= MAX_SKU):
+            return _error("invalid_argument", f"sku: a product SKU, text of 1 to {MAX_SKU} characters")
+        if "rank" in body and not (isinstance(choice, int) and not isinstance(choice, bool) and 1 <= choice <= MAX_RANK):
+            return _error("invalid_argument", f"rank: a candidate rank, an integer from 1 to {MAX_RANK}")
         if pieces is not None and (not isinstance(pieces, int) or isinstance(pieces, bool) or not 1 <= pieces <= 999):
             return _error("invalid_argument", "pieces: an integer from 1 to 999")
         try:
