@@ -7,6 +7,8 @@ from typing import Any
 
 import sqlite_utils
 
+from edge.esl.health.tables import READINGS_BY_TS
+
 LABEL_STATES = ("unbound", "pending", "ok", "failed")
 DAY_S = 24 * 3600
 
@@ -32,23 +34,32 @@ def labels(db: sqlite_utils.Database, state: str | None, limit: int) -> dict[str
 
 
 def fridges(db: sqlite_utils.Database, sections: list[dict[str, Any]], hours: float, points: int, now: float | None = None) -> list[dict[str, Any]]:
-    """Every configured or reporting section: its readings over `hours` averaged into at most `points` buckets, and alert state."""
+    """Every configured or reporting section: its readings over `hours` averaged into at most `points` buckets, and alert state.
+
+    One grouped query over the window only (a range on the `ts` index, which covers section and temperature):
+    it lists the sections that reported, even with unknown temperatures only, and each bucket's latest known
+    reading time and mean temperature; the cost grows with the readings in the window, not with the history kept.
+    `INDEXED BY`: without statistics SQLite prefers walking the (section, ts) index through all of the history
+    for the GROUP BY's order; naming the index also makes a missing one an error rather than a slow page.
+    """
     now = time.time() if now is None else now
     since = now - hours * 3600
     known = {s["id"]: dict(s) for s in sections}
     if not _exists(db, "esl_readings"):
         return [_section(s, [], None) for s in known.values()]
-    for (section,) in db.execute("SELECT DISTINCT section FROM esl_readings WHERE ts >= ?", [since]).fetchall():
-        known.setdefault(section, {"id": section, "name": "", "min_c": None, "max_c": None})
     width = max(hours * 3600 / points, 1.0)
     series: dict[str, list[list[float]]] = {}
     rows = db.execute(
-        "SELECT section, CAST((ts - ?) / ? AS INTEGER) AS b, max(ts), avg(temp_c) FROM esl_readings"
-        " WHERE ts >= ? AND temp_c IS NOT NULL GROUP BY section, b ORDER BY section, b",
+        "SELECT section, CAST((ts - ?) / ? AS INTEGER) AS b, max(CASE WHEN temp_c IS NOT NULL THEN ts END), avg(temp_c)"
+        f" FROM esl_readings INDEXED BY {READINGS_BY_TS} WHERE ts >= ? GROUP BY section, b ORDER BY section, b",
         [since, width, since],
     ).fetchall()
     for section, _bucket, ts, temp in rows:
-        series.setdefault(section, []).append([round(ts, 1), round(temp, 2)])
+        readings = series.setdefault(section, [])
+        if temp is not None:
+            readings.append([round(ts, 1), round(temp, 2)])
+    for section in series:
+        known.setdefault(section, {"id": section, "name": "", "min_c": None, "max_c": None})
     open_alerts = _open_alerts(db)
     return [_section(s, series.get(sid, []), open_alerts.get(sid)) for sid, s in sorted(known.items())]
 
@@ -69,12 +80,19 @@ def _section(section: dict[str, Any], readings: list[list[float]], alert: dict[s
 
 
 def fridge_summary(db: sqlite_utils.Database) -> dict[str, Any]:
-    """Latest temperature per section and the open alerts: the cheap part the live feed sends."""
+    """Latest temperature per section and the open alerts: the cheap part the live feed sends.
+
+    A loose index scan: the recursive part hops from one section to the next on the (section, ts) index and
+    each section's latest reading of the last day is found by a range on it, so the live feed reads the last
+    day's index entries only, however much history the retention keeps.
+    """
     if not _exists(db, "esl_readings"):
         return {"latest": {}, "alerts": {}}
     rows = db.execute(
-        "SELECT r.section, r.temp_c FROM esl_readings r JOIN (SELECT section, max(id) AS id FROM esl_readings"
-        " WHERE ts >= ? GROUP BY section) m ON r.id = m.id",
+        "WITH RECURSIVE s(section) AS (SELECT min(section) FROM esl_readings"
+        " UNION ALL SELECT (SELECT min(section) FROM esl_readings WHERE section > s.section) FROM s WHERE s.section IS NOT NULL)"
+        " SELECT r.section, r.temp_c FROM s JOIN esl_readings r"
+        " ON r.id = (SELECT max(id) FROM esl_readings WHERE section = s.section AND ts >= ?)",
         [time.time() - DAY_S],
     ).fetchall()
     return {"latest": {s: t for s, t in rows}, "alerts": _open_alerts(db)}

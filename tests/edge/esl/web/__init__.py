@@ -1,0 +1,1 @@
+"""Tests of the esl job's status-page queries."""
