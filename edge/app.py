@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import time
 from dataclasses import asdict
@@ -19,6 +20,7 @@ import structlog
 from edge import __version__, catalog
 from edge.component import Component, Supervised, supervise
 from edge.config import Config
+from edge.config_files import open_beyond_loopback
 from edge.core_commands import register_core_commands
 from edge.jobs import JobContext, JobSpec, enabled_sections, schemas
 from edge.scheduler import Scheduler
@@ -32,6 +34,14 @@ from edge.web import Sources, WebPart, WebServer, build_app
 log = structlog.get_logger("app")
 
 STOP_TIMEOUT_S = 5.0
+
+
+class StartupError(Exception):
+    """The daemon cannot start as configured (port taken, token refused); `store-edge run` prints it on one line and exits."""
+
+    def __init__(self, message: str, exit_status: int = 1) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
 
 
 class App:
@@ -91,11 +101,11 @@ class App:
             entry = Supervised(component)
             entry.task = asyncio.create_task(supervise(entry), name=f"component-{component.name}")
             self._supervised.append(entry)
-        if self.config.http.enabled:
-            token = self.config.http.token_file.read_text().strip() if self.config.http.token_file else None
-            sources = Sources(self.status, self.store, self._web_parts())
-            self.web = WebServer(build_app(sources, token), self.config.http.host, self.config.http.port)
-            await self.web.start()
+        try:
+            await self._start_web()
+        except StartupError:
+            await self._stop()
+            raise
         self.notifier.send(READY=1, STATUS="running")
         log.info("daemon.ready", store_id=self.config.store.id, version=__version__, jobs=[j.name for j in self.jobs])
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
@@ -104,6 +114,29 @@ class App:
         finally:
             watchdog.cancel()
             await self._stop()
+
+    async def _start_web(self) -> None:
+        """The web server, if enabled: warn (or refuse, with `require_token_beyond_loopback`) when it is open to the network without a token."""
+        http = self.config.http
+        if not http.enabled:
+            return
+        open_line = open_beyond_loopback(self.config)
+        if open_line is not None:
+            if http.require_token_beyond_loopback:
+                raise StartupError(f"{open_line} (http.require_token_beyond_loopback is set)", exit_status=2)
+            log.warning("web.open_without_token", listen=http.listen, hint="set [http] token_file (store-edge init) or listen on 127.0.0.1")
+        try:
+            token = http.token()
+        except OSError as err:
+            raise StartupError(f"http.token_file: {err}", exit_status=2) from None
+        sources = Sources(self.status, self.store, self._web_parts())
+        self.web = WebServer(build_app(sources, token), http.host, http.port, max_connections=http.max_connections)
+        try:
+            await self.web.start()
+        except OSError as err:
+            self.web = None
+            reason = os.strerror(err.errno) if err.errno else str(err)
+            raise StartupError(f"http.listen {http.listen}: cannot listen ({reason})") from None
 
     async def _stop(self) -> None:
         self.notifier.send(STOPPING=1, STATUS="stopping")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import functools
+import ipaddress
 import os
+import stat
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from edge.jobs import JobSpec, installed_jobs
 
 STORE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+MAX_SECRET_BYTES = 4096  # a password or token file larger than this is a mistake (the wrong file), not a secret
 
 
 class ConfigError(Exception):
@@ -96,9 +99,7 @@ class BrokerSection(_Section):
 
     def password(self) -> str | None:
         """Secrets come from a file (readable only by the service user), never from the config itself."""
-        if self.password_file is None:
-            return None
-        return self.password_file.read_text(encoding="utf-8").strip()
+        return None if self.password_file is None else read_secret(self.password_file)
 
 
 class OutboxSection(_Section):
@@ -117,11 +118,13 @@ class LogSection(_Section):
 
 
 class HttpSection(_Section):
-    """The local status API (and later the store's web pages)."""
+    """The store's web pages and JSON API (status page, scale screens)."""
 
     enabled: bool = True
     listen: str = "127.0.0.1:8787"
     token_file: Path | None = None
+    max_connections: Annotated[int, Field(ge=16, le=65536)] = 1024  # at the cap the oldest idle connection is closed
+    require_token_beyond_loopback: bool = False  # refuse to start (not just warn) when listening beyond loopback without a token
 
     @field_validator("listen")
     @classmethod
@@ -140,6 +143,20 @@ class HttpSection(_Section):
     def port(self) -> int:
         """Bind port (0 picks a free one)."""
         return int(self.listen.rpartition(":")[2])
+
+    @property
+    def beyond_loopback(self) -> bool:
+        """Whether other machines can reach the server (any address but 127.0.0.0/8, ::1 and localhost)."""
+        if self.host == "localhost":
+            return False
+        try:
+            return not ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return True  # a host name: it resolves to who knows what
+
+    def token(self) -> str | None:
+        """The API token from `token_file`, if one is configured."""
+        return None if self.token_file is None else read_secret(self.token_file)
 
 
 class Config(_Section):
@@ -164,6 +181,51 @@ class Config(_Section):
         return self.model_dump(mode="json")
 
 
+class SecretFileError(OSError):
+    """A password or token file that is not a small regular file of UTF-8 text."""
+
+
+def read_secret(path: Path) -> str:
+    """A password or token file's text, stripped: a regular file of at most MAX_SECRET_BYTES (never a FIFO that blocks)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO must not wait for a writer
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SecretFileError(f"{path} is not a regular file")
+        data = f.read(MAX_SECRET_BYTES + 1)
+    if len(data) > MAX_SECRET_BYTES:
+        raise SecretFileError(f"{path} is larger than {MAX_SECRET_BYTES} bytes")
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SecretFileError(f"{path} is not UTF-8 text") from None
+
+
+def resolve_paths(model: BaseModel, base: Path) -> Any:
+    """A copy of `model` whose relative paths written in the file are made absolute under `base` (the configuration's folder).
+
+    Only values the file sets are resolved: a default path means what its section documents.
+    """
+    updates: dict[str, Any] = {}
+    for name in model.model_fields_set:
+        value = getattr(model, name)
+        resolved = _resolve_value(value, base)
+        if resolved is not value:
+            updates[name] = resolved
+    return model.model_copy(update=updates) if updates else model
+
+
+def _resolve_value(value: Any, base: Path) -> Any:
+    """A path under `base`, a model or a list/tuple of them resolved, anything else as it is."""
+    if isinstance(value, Path):
+        return value if value.is_absolute() else Path(os.path.normpath(base / value))
+    if isinstance(value, BaseModel):
+        return resolve_paths(value, base)
+    if isinstance(value, (list, tuple)):
+        items = [_resolve_value(v, base) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else type(value)(items)
+    return value
+
+
 @functools.cache
 def config_model(jobs: tuple[JobSpec, ...]) -> type[Config]:
     """The configuration model with an optional `[name]` table for each job, validated by the job's own section model."""
@@ -185,10 +247,10 @@ ENV_OVERRIDES = {
 
 
 def _apply_env(raw: dict[str, Any], env: dict[str, str]) -> None:
-    """Environment overrides win over the file, so one file serves many stores and test runs."""
+    """Environment overrides win over the file, so one file serves many stores and test runs (a relative data dir is the working directory's)."""
     for var, (section, key) in ENV_OVERRIDES.items():
         if env.get(var):
-            raw.setdefault(section, {})[key] = env[var]
+            raw.setdefault(section, {})[key] = str(Path(env[var]).absolute()) if var == "STORE_EDGE_DATA_DIR" else env[var]
 
 
 def _known_keys(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
@@ -247,7 +309,7 @@ def parse_config(
 
 
 def load_config(path: Path, env: dict[str, str] | None = None, jobs: Sequence[JobSpec] | None = None) -> Config:
-    """Read and validate a TOML configuration file; relative data paths are kept relative to the working directory."""
+    """Read and validate a TOML configuration file; relative paths in it are relative to the file's folder, wherever it runs."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
@@ -256,4 +318,6 @@ def load_config(path: Path, env: dict[str, str] | None = None, jobs: Sequence[Jo
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(str(path), [f"not valid TOML: {err}"]) from None
-    return parse_config(raw, str(path), env, jobs)
+    config = parse_config(raw, str(path), env, jobs)
+    resolved: Config = resolve_paths(config, path.absolute().parent)
+    return resolved

@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from edge.config import ConfigError, load_config
+from edge.cli._status import show_status
+from edge.config import Config, ConfigError, load_config
+from edge.config_files import check_files
+
+DEFAULT_CONFIG = Path("/etc/store-edge/store-edge.toml")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add run, check and status."""
-    run = subparsers.add_parser("run", help="run the daemon", description="Run the store-edge daemon (systemd runs this).")
+    run = subparsers.add_parser(
+        "run", help="run the daemon",
+        description="Run the store-edge daemon (systemd runs this). It checks the configuration and its files first, as `check` does, "
+                    "and exits with status 2 and one line saying what is wrong if they are not usable.",
+    )
     run.add_argument("--config", type=Path, required=True, help="TOML configuration file")
     run.set_defaults(handler=_run)
 
     check = subparsers.add_parser(
-        "check", help="validate a configuration file", description="Validate a configuration and exit non-zero with readable errors."
+        "check", help="validate a configuration file and the files it names",
+        description="Validate a configuration and every file it names (there, readable, secrets not readable by others); "
+                    "exit non-zero with one readable line per mistake. Relative paths are read from the configuration's folder.",
     )
     check.add_argument("--config", type=Path, required=True, help="TOML configuration file")
     check.set_defaults(handler=_check)
@@ -28,71 +35,63 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     status = subparsers.add_parser(
         "status",
         help="show what the running daemon is doing",
-        description="Ask the running daemon (its local HTTP API) for jobs, devices, outbox depth and last sync.",
+        description="Ask the running daemon (its local HTTP API) for its jobs and devices, open fridge alerts, failed labels, "
+                    "outbox depth and last sync.",
     )
     where = status.add_mutually_exclusive_group()
-    where.add_argument("--config", type=Path, help="configuration of the daemon to ask (uses its [http] section)")
+    where.add_argument("--config", type=Path, help=f"configuration of the daemon to ask (uses its [http] section; default {DEFAULT_CONFIG})")
     where.add_argument("--url", help="base URL of the daemon's API, e.g. http://127.0.0.1:8787")
     status.add_argument("--token-file", type=Path, help="file holding the API token, if the daemon requires one")
-    status.add_argument("--json", action="store_true", help="print the raw JSON")
+    status.add_argument("--json", action="store_true", help="print the raw JSON of /api/status")
     status.set_defaults(handler=_status)
 
 
-def _load(path: Path):  # noqa: ANN202 - returns Config or exits
+def load_or_exit(path: Path, one_line: bool = False) -> Config:
+    """The configuration, or its mistakes on stderr and exit status 2 (on one line for `run`, so journald shows it whole)."""
     try:
         return load_config(path)
     except ConfigError as err:
-        print(err, file=sys.stderr)
+        print(_one_line(err.source, err.problems) if one_line else err, file=sys.stderr)
         raise SystemExit(2) from None
 
 
+def _one_line(source: str, problems: list[str]) -> str:
+    """`store-edge: cannot start: <file>: first problem; second problem`."""
+    return f"store-edge: cannot start: {source}: " + "; ".join(problems)
+
+
 def _run(args: argparse.Namespace) -> int:
-    from edge.app import run_daemon
+    """Check as `check` does, then run until SIGTERM; a configuration that cannot work is exit status 2, not a crash loop."""
+    from edge.app import StartupError, run_daemon
     from edge.logs import configure
 
-    config = _load(args.config)
+    config = load_or_exit(args.config, one_line=True)
+    found = check_files(config, args.config)
+    if found.problems:
+        print(_one_line(str(args.config), found.problems), file=sys.stderr)
+        return 2
     configure(config.log.level, config.log.format)
-    asyncio.run(run_daemon(config))
+    try:
+        asyncio.run(run_daemon(config))
+    except StartupError as err:
+        print(f"store-edge: cannot start: {err}", file=sys.stderr)
+        return err.exit_status
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    """The configuration and its files; warnings do not fail the check."""
+    config = load_or_exit(args.config)
+    found = check_files(config, args.config)
+    for line in found.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    if found.problems:
+        print(ConfigError(str(args.config), found.problems), file=sys.stderr)
+        return 2
     print(f"{args.config}: OK (store {config.store.id}, broker {config.broker.url}, data {config.data.dir})")
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    token = args.token_file.read_text().strip() if args.token_file else None
-    if args.url:
-        base = args.url.rstrip("/")
-    else:
-        config = _load(args.config or Path("/etc/store-edge/store-edge.toml"))
-        host = "127.0.0.1" if config.http.host in ("0.0.0.0", "::") else config.http.host
-        base = f"http://{host}:{config.http.port}"
-        if token is None and config.http.token_file:
-            token = config.http.token_file.read_text().strip()
-    request = urllib.request.Request(f"{base}/api/status")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            status = json.load(response)
-    except urllib.error.HTTPError as err:
-        print(f"daemon at {base} answered {err.code}: {err.read().decode(errors='replace')}", file=sys.stderr)
-        return 1
-    except (urllib.error.URLError, OSError) as err:
-        print(f"no daemon answering at {base}: {getattr(err, 'reason', err)}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(status, indent=2, ensure_ascii=False))
-        return 0
-    link = status["link"]
-    print(f"store {status['store_id']}  version {status['version']}  up {status['uptime_s']} s")
-    print(f"link: {link['state']}  outbox depth {link['outbox_depth']}  last sync {link['last_sync'] or 'never'}")
-    if link.get("last_error"):
-        print(f"  last error: {link['last_error']}")
-    for name, comp in status["components"].items():
-        flag = "ok" if comp["healthy"] else "UNHEALTHY"
-        print(f"  {name:<10} {flag:<10} restarts {comp['restarts']}")
-    return 0
+    """`store-edge status`: one screen of what the daemon is doing, or one line saying why it cannot be asked."""
+    return show_status(args, load_or_exit)

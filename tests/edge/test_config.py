@@ -13,16 +13,28 @@ from edge.config import ConfigError, load_config, parse_config
 REPO = Path(__file__).resolve().parents[2]
 
 
-def check(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edge.cli", "check", "--config", str(path)], cwd=REPO, capture_output=True, text=True)
+def check(path: Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edge.cli", "check", "--config", str(path)], cwd=cwd, capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("name", ["demo.toml", "store.example.toml"])
-def test_shipped_examples_are_valid(name):
-    config = load_config(REPO / "config" / name, env={})
-    assert config.store.id
-    result = check(REPO / "config" / name)
+def test_the_demo_configuration_checks_from_any_working_directory(tmp_path):
+    config = load_config(REPO / "config" / "demo.toml", env={})
+    assert config.scale is not None and config.scale.produce_file == REPO / "config" / "scale-produce.json"
+    result = check(REPO / "config" / "demo.toml", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_example_names_only_absolute_paths_and_check_says_which_files_to_make():
+    config = load_config(REPO / "config" / "store.example.toml", env={})
+    assert config.store.id
+    b = config.broker
+    for path in (b.password_file, b.ca_file, b.cert_file, b.key_file, config.http.token_file, config.scale.produce_file, config.data.dir):
+        assert path is not None and str(path).startswith(("/etc/store-edge/", "/var/lib/store-edge")), path
+    result = check(REPO / "config" / "store.example.toml")
+    assert result.returncode == 2
+    for key in ("broker.password_file", "http.token_file", "broker.ca_file", "broker.cert_file", "broker.key_file", "scale.produce_file"):
+        assert f"{key}: /etc/store-edge/" in result.stderr and "does not exist" in result.stderr, key
+    assert "store-edge init --config" in result.stderr and "umask 027" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -84,6 +96,6 @@ def test_config_is_frozen():
 
 
 def test_help_on_every_command():
-    for args in (["--help"], ["run", "--help"], ["check", "--help"], ["status", "--help"], ["demo", "--help"]):
+    for args in (["--help"], ["run", "--help"], ["check", "--help"], ["status", "--help"], ["demo", "--help"], ["init", "--help"]):
         result = subprocess.run([sys.executable, "-m", "edge.cli", *args], cwd=REPO, capture_output=True, text=True)
         assert result.returncode == 0 and "usage:" in result.stdout, args
