@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,18 +22,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         ),
     )
     demo.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="configuration (default: config/demo.toml)")
-    demo.add_argument("--output", type=Path, default=Path("demo-output"), help="folder for the demo's files (replaced)")
+    demo.add_argument(
+        "--output", type=Path, default=Path("demo-output"),
+        help="folder for the demo's files: a new or empty one, or one an earlier demo made (emptied); any other is refused",
+    )
     demo.add_argument("--keep-running", action="store_true", help="keep the daemon running after the story")
     demo.set_defaults(handler=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from edge.demo.runner import prepare_output, run_demo
+    """Play the demo into its output folder (relative paths in the configuration are read from its folder, so any working directory will do)."""
+    from edge.demo.runner import OutputRefused, prepare_output, run_demo
 
-    output = prepare_output(args.output)
-    config = args.config.resolve()
-    if config == DEFAULT_CONFIG:
-        # The demo configuration names files relative to the repository (config/…, ../shared/…),
-        # so the demo works from any working directory.
-        os.chdir(REPO)
-    return asyncio.run(run_demo(config, output, args.keep_running))
+    try:
+        output = prepare_output(args.output)
+    except OutputRefused as err:
+        print(f"demo: {err}", file=sys.stderr)
+        return 2
+    return asyncio.run(run_demo(args.config.resolve(), output, args.keep_running))

@@ -92,9 +92,28 @@ async def run_demo(config_path: Path, output: Path, keep_running: bool) -> int:
     return code
 
 
+MARKER = ".store-edge-demo"  # in every output folder the demo made: only such a folder is ever emptied
+
+
+class OutputRefused(Exception):
+    """`--output` names something the demo must not write into; nothing was deleted."""
+
+
 def prepare_output(output: Path) -> Path:
-    """A fresh output folder (the previous run's is replaced)."""
-    if output.exists():
-        shutil.rmtree(output)
-    output.mkdir(parents=True)
+    """An empty output folder: a new one (marked as the demo's), an empty one, or one the demo made before (emptied); never another's."""
+    if output.is_symlink() or (output.exists() and not output.is_dir()):
+        raise OutputRefused(f"--output {output} is not a folder; nothing was changed")
+    if output.is_dir() and any(output.iterdir()):
+        if not (output / MARKER).is_file():
+            raise OutputRefused(
+                f"--output {output} is not empty and was not made by the demo (no {MARKER} in it); "
+                "choose a new or empty folder; nothing was deleted"
+            )
+        for entry in output.iterdir():  # a previous run's files, in a folder the demo made
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    output.mkdir(parents=True, exist_ok=True)
+    (output / MARKER).write_text("made by store-edge demo; the next demo run with this --output empties this folder\n")
     return output.resolve()
