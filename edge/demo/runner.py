@@ -9,6 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from edge.app import App
 from edge.config import load_config
@@ -16,14 +17,15 @@ from edge.demo.broker import BrokerUnavailable, Mosquitto
 from edge.demo.hq import Hq
 from edge.demo.story import scenes, write_summary
 from edge.demo.story_base import DemoContext
+from edge.demo.words import event_line
 from edge.logs import configure
 
 
 PRINTED_PER_KIND = 3
 
 
-def _printer(root: str):  # noqa: ANN202
-    """Print what headquarters receives as it arrives: the first few events of each kind, then a count.
+def _printer(root: str, zone: ZoneInfo):  # noqa: ANN202
+    """Print what headquarters receives as it arrives, as words: the first few events of each kind, then a count.
 
     A full-store refresh sends hundreds of `label.updated`; the scenes summarise those, and
     `hq-received.jsonl` in the output folder keeps every one.
@@ -36,12 +38,14 @@ def _printer(root: str):  # noqa: ANN202
             return
         event = json.loads(payload)
         kind = event["kind"]
+        if not seen:
+            print("         (⇡ marks an event the store sends to headquarters; #n is its sequence number, by which HQ"
+                  " sees that none is missing or repeated; times are the store's local time)", flush=True)
         seen[kind] = seen.get(kind, 0) + 1
         if seen[kind] <= PRINTED_PER_KIND:
-            data = json.dumps(event["data"], ensure_ascii=False)
-            print(f"         ⇡ event {kind} seq={event['seq']} {data[:110]}", flush=True)
+            print(f"         ⇡ {event_line(event, zone)}", flush=True)
         elif seen[kind] == PRINTED_PER_KIND + 1:
-            print(f"         ⇡ … further {kind} events arrive (not printed; all are in hq-received.jsonl)", flush=True)
+            print(f"         ⇡ … more {kind} events follow (not printed; every one is in hq-received.jsonl)", flush=True)
 
     return show
 
@@ -67,7 +71,7 @@ async def run_demo(config_path: Path, output: Path, keep_running: bool) -> int:
     app = await App.create(config)
     daemon = asyncio.create_task(app.run(), name="daemon")
     port = urlsplit(broker_url).port or 1883
-    hq = Hq(port, config.store.id, prefix=config.broker.topic_prefix, on_message=_printer(f"{config.broker.topic_prefix}/{config.store.id}"))
+    hq = Hq(port, config.store.id, prefix=config.broker.topic_prefix, on_message=_printer(f"{config.broker.topic_prefix}/{config.store.id}", ZoneInfo(config.store.timezone)))
     ctx = DemoContext(app, hq, broker, output)
     ctx.say(f"store-edge demo: store {config.store.id}, broker {broker_url}, output {output}")
     code = 0

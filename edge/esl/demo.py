@@ -8,9 +8,11 @@ import shutil
 import time
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from devices.esl.led import LedColor
 from edge.demo.story_base import DemoContext, Scene
+from edge.demo.words import clock
 from edge.esl.job import EslJob
 from edge.esl.map.picture import from_db
 from edge.esl.map.storemap import Place
@@ -30,25 +32,33 @@ def _bar(push: dict[str, Any], total: int) -> str:
     """A text progress bar of a refresh."""
     done = push["done"] + push["skipped"] + push["failed"]
     filled = round(30 * min(done, total) / max(total, 1))
-    return (f"[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} done  {push['in_flight']} in flight  "
-            f"{push['queued']} queued  {push['failed']} failed")
+    return (f"[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} labels updated, {push['in_flight']} being sent, "
+            f"{push['queued']} waiting, {push['failed']} failed")
 
 
 async def _until_idle(ctx: DemoContext, job: EslJob, total: int, timeout: float = 60) -> None:
-    """Print the progress bar every second until no push work is left."""
+    """Print the progress bar every second, and once more when no push work is left."""
     deadline = time.monotonic() + timeout
-    last = 0.0
+    last, shown = 0.0, ""
     await asyncio.sleep(0.3)
     while time.monotonic() < deadline:
         push = job.health()["push"]
-        if time.monotonic() - last >= 1.0:
-            ctx.say("  " + _bar(push, total))
-            last = time.monotonic()
-        if push["queued"] == 0 and push["in_flight"] == 0:
-            ctx.say("  " + _bar(push, total))
+        idle = push["queued"] == 0 and push["in_flight"] == 0
+        bar = _bar(push, total)
+        if (time.monotonic() - last >= 1.0 or idle) and bar != shown:
+            ctx.say("  " + bar)
+            last, shown = time.monotonic(), bar
+        if idle:
             return
         await asyncio.sleep(0.2)
     raise TimeoutError("the label refresh did not finish in time")
+
+
+def _where(where: dict[str, Any]) -> str:
+    """A place on the map in words: `shelf run A09L, bay 6, level 5` or `endcap E01, level 2`."""
+    if "endcap" in where:
+        return f"endcap {where['endcap']}" + (f", level {where['level']}" if "level" in where else "")
+    return f"shelf run {where['run']}, bay {where['bay']}" + (f", level {where['level']}" if "level" in where else "")
 
 
 def _colour_name(colour: LedColor | None) -> str:
@@ -66,11 +76,12 @@ async def store_comes_up(ctx: DemoContext) -> None:
         ctx.say("no simulated [esl] section in this config: skipping the shelf-label scenes")
         return
     total = len(job.backend.labels)
-    ctx.say(f"{total} simulated labels, {job.config.connections} connections; waiting for the start-up refresh")
+    ctx.say(f"{total} simulated shelf labels, up to {job.config.connections} updated at once by radio; waiting until every"
+            " label shows its product and price (the start-up refresh)")
     await _until_idle(ctx, job, total)
     listed = (await ctx.request("label.list", {"state": "ok", "limit": 3}))["result"]
-    ctx.say(f"label.list: {listed['total']} labels show their product; e.g. "
-            + ", ".join(f"{x['id']}→{x['sku']}" for x in listed["labels"]))
+    ctx.say(f"HQ → label.list: {listed['total']} labels show their product, e.g. "
+            + ", ".join(f"label {x['id']} shows {x['sku']}" for x in listed["labels"]))
 
 
 async def price_push(ctx: DemoContext) -> None:
@@ -82,14 +93,15 @@ async def price_push(ctx: DemoContext) -> None:
     changes = [{"sku": i["sku"], "price": f"{(Decimal(i['price']) * Decimal('0.9')):.2f}"} for i in items]
     before = len(ctx.hq.events("label.updated"))
     reply = await ctx.request("price.update", {"items": changes})
-    ctx.say(f"price.update of {len(changes)} products: applied {reply['result']['applied']}")
+    ctx.say(f"HQ → price.update: 10 % off {len(changes)} products; the store applied {reply['result']['applied']} and redraws their labels")
     bound = sum(1 for r in job.backend.labels)
     await _until_idle(ctx, job, bound)
     events = {e["id"]: e for e in ctx.hq.events("label.updated")[before:]}
     sample = changes[0]
     shown = [e["data"] for e in events.values() if e["data"]["sku"] == sample["sku"]]
-    ctx.say(f"{len(events)} label.updated events; {sample['sku']} now shows ¥{shown[0]['price'] if shown else '?'}"
-            f" (expected ¥{sample['price']})")
+    price = shown[0]["price"] if shown else "?"
+    ctx.say(f"HQ received {len(events)} label.updated events (one per redrawn label); {sample['sku']}'s label now shows ¥{price}"
+            + (" as sent" if price == sample["price"] else f", not the ¥{sample['price']} sent"))
 
 
 async def pick_orders(ctx: DemoContext) -> None:
@@ -103,7 +115,8 @@ async def pick_orders(ctx: DemoContext) -> None:
     label_of = dict(rows)
     first = (await ctx.request("pick.start", {"order_id": "WEB-1001", "items": [{"sku": s, "qty": 1} for s in skus[:3]]}))["result"]
     second = (await ctx.request("pick.start", {"order_id": "WEB-1002", "items": [{"sku": s, "qty": 2} for s in skus[2:5]]}))["result"]
-    ctx.say(f"order WEB-1001 flashes {first['color']}, WEB-1002 flashes {second['color']}; {skus[2]} is in both")
+    ctx.say(f"HQ → pick.start for two online orders: the labels of WEB-1001's products flash {first['color']}, WEB-1002's"
+            f" {second['color']}, so the picker finds them; {skus[2]} is in both orders")
     shared = job.fleet.label(label_of[skus[2]])  # type: ignore[union-attr]
     seen: set[str] = set()
     deadline = time.monotonic() + 8
@@ -112,12 +125,14 @@ async def pick_orders(ctx: DemoContext) -> None:
         if run is not None:
             seen.add(_colour_name(run.color))
         await asyncio.sleep(0.1)
-    ctx.say(f"shared label {shared.address} showed: {', '.join(sorted(seen))}")
+    ctx.say(f"{skus[2]}'s label ({shared.address}) takes turns: {' and '.join(sorted(seen))}")
     for sku in skus[:3]:
         await ctx.request("pick.done", {"order_id": "WEB-1001", "sku": sku})
     await ctx.request("pick.cancel", {"order_id": "WEB-1002"})
     done = await ctx.wait(lambda _: len(ctx.hq.events("pick.completed")) >= 2 and ctx.hq.events("pick.completed"))
-    ctx.say("pick.completed: " + ", ".join(f"{e['data']['order_id']} {e['data']['outcome']} in {e['data']['duration_ms']} ms" for e in done))
+    ctx.say("the picker confirms WEB-1001's items and HQ cancels WEB-1002; pick.completed: "
+            + ", ".join(f"{e['data']['order_id']} {e['data']['outcome']} after {e['data']['duration_ms'] / 1000:.1f} s" for e in done)
+            + "; their lights go dark")
 
 
 async def fridge_warms(ctx: DemoContext) -> None:
@@ -135,7 +150,8 @@ async def fridge_warms(ctx: DemoContext) -> None:
             f"{section.min_duration_s:g} s out of range raises an alert)")
     alert = await ctx.wait(lambda _: [e for e in ctx.hq.events("temperature.alert") if e["data"]["section"] == section.id], timeout=40)
     data = alert[0]["data"]
-    ctx.say(f"temperature.alert {data['state']}: {data['temp_c']} °C, {data['reason']}, out of range since {data['since']}")
+    ctx.say(f"temperature.alert {data['state']}: {data['temp_c']} °C, {data['reason']}, out of range since"
+            f" {clock(data['since'], ZoneInfo(ctx.app.config.store.timezone))}")
 
 
 async def write_outputs(ctx: DemoContext) -> None:
@@ -163,7 +179,7 @@ async def write_outputs(ctx: DemoContext) -> None:
     for key in ("html", "csv"):
         shutil.copy(ready[key], folder)
     ctx.say(f"temperature report: {folder / (ready['html'].rsplit('/', 1)[-1])} (and .csv); "
-            + "; ".join(f"{s['section']} max {s['max_c']} °C, {s['alerts']} alert(s)" for s in ready["sections"]))
+            + "; ".join(f"{s['section']} max {s['max_c']} °C, {s['alerts']} alert{'' if s['alerts'] == 1 else 's'}" for s in ready["sections"]))
 
 
 async def store_map(ctx: DemoContext) -> None:
@@ -173,8 +189,9 @@ async def store_map(ctx: DemoContext) -> None:
         return
     locating, total = job.locating, len(job.backend.labels)
     shelves = list(job.map.shelves.values())
-    ctx.say(f"store map: {sum(s.kind == 'run' for s in shelves)} shelf runs, {sum(s.kind == 'endcap' for s in shelves)} endcaps,"
-            f" {len(job.map.anchors)} anchors; waiting for the anchors to locate the labels")
+    ctx.say(f"store map: {sum(s.kind == 'run' for s in shelves)} shelf runs, {sum(s.kind == 'endcap' for s in shelves)} endcaps"
+            f" (the short shelves at the aisle ends) and {len(job.map.anchors)} anchors (radio receivers on the shelves that hear"
+            " the labels); waiting until they have located every label")
     located = await ctx.wait(lambda _: (n := locating.health()["located"]) >= 0.95 * total and n, timeout=40)
     rows = await ctx.app.store.read(lambda db: db.execute(
         "SELECT l.sku, min(l.id) FROM esl_labels l JOIN esl_positions p ON p.label = l.id WHERE l.sku IS NOT NULL"
@@ -182,31 +199,34 @@ async def store_map(ctx: DemoContext) -> None:
     fridge = {label for section in job.config.coldchain.sections for label in section.labels}
     rows = [r for r in rows if r[1] not in fridge][:40]
     right = sum(locating.truth[label].spot == _place(job, label) for _, label in rows)
-    ctx.say(f"{located}/{total} labels located; {right}/{len(rows)} sampled products on the bay where the simulator put them")
+    ctx.say(f"{located}/{total} labels located; of {len(rows)} sampled products, {right} are on the bay where the simulator put them")
     where = (await ctx.request("locate", {"sku": rows[0][0]}))["result"]
-    ctx.say(f"locate {rows[0][0]}: {where['position']} (confidence {where['confidence']})")
+    ctx.say(f"HQ → locate {rows[0][0]}: {_where(where['position'])} (confidence {where['confidence']:g} of 1)")
     plan = [{"sku": sku, **locating.truth[label].spot.as_dict()} for sku, label in rows]
     endcap = next(s.id for s in shelves if s.kind == "endcap" and all(p.get("endcap") != s.id for p in plan))
     wrong_sku, wrong_label = rows[1]
     plan[1] = {"sku": wrong_sku, "endcap": endcap}  # headquarters planned this product for a promotion endcap
     reply = (await ctx.request("planogram.set", {"items": plan}))["result"]
     summary = (await ctx.request("planogram.compliance", {"limit": 3}))["result"]
-    ctx.say(f"planogram.set of {reply['planned']} products: {summary['compliant']}/{summary['planned']} compliant,"
-            f" deviations by kind {summary['by_kind']}")
+    found = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in summary["by_kind"].items() if n) or "none"
+    ctx.say(f"HQ → planogram.set: where {reply['planned']} products belong (one of them planned for a promotion endcap);"
+            f" {summary['compliant']}/{summary['planned']} are where planned; deviations: {found}")
     locating.move(wrong_label, Place(endcap=endcap, level=2))
     ctx.say(f"staff move {wrong_sku}'s label to endcap {endcap}")
     await ctx.wait(lambda _: [e for e in ctx.hq.events("planogram.deviation")
                               if e["data"]["sku"] == wrong_sku and e["data"]["state"] == "cleared"], timeout=30)
     summary = (await ctx.request("planogram.compliance", {}))["result"]
-    ctx.say(f"planogram.deviation cleared for {wrong_sku}; now {summary['compliant']}/{summary['planned']} compliant")
+    ctx.say(f"the store sees the label arrive: planogram.deviation cleared for {wrong_sku};"
+            f" {summary['compliant']}/{summary['planned']} are where planned")
     skus = [sku for sku, _ in rows]
     orders = {f"WEB-20{n:02d}": skus[2 + n * 6: 2 + n * 6 + 6] for n in range(3)}
     for order_id, items in orders.items():
         await ctx.request("pick.start", {"order_id": order_id, "items": [{"sku": s} for s in items]})
     batch = (await ctx.request("pick.route", {"order_ids": list(orders)}))["result"]
     stops = [s for s in batch["route"] if s["located"]]
-    ctx.say(f"pick.route for {len(orders)} orders: {len(stops)} stops, {batch['total_m']} m"
-            f" ({'exact' if batch['exact'] else 'near-exact'}), {batch['unlocated']} not located")
+    how = "the shortest possible" if batch["exact"] else "the shortest the planner found"
+    unlocated = "every product located" if not batch["unlocated"] else f"{batch['unlocated']} products not located"
+    ctx.say(f"HQ → pick.route for {len(orders)} orders: one walk of {len(stops)} stops, {batch['total_m']} m ({how}), {unlocated}")
     svg = await ctx.app.store.read(lambda db: from_db(db, job.map, batch["route"], f"Pick walk {', '.join(orders)}"))  # type: ignore[arg-type]
     path = ctx.output / "esl" / "store-map.svg"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -74,7 +74,10 @@ async def scene_weighing(ctx: DemoContext) -> None:
         return
     plan = _link_images(dataset, Path(camera.source.folder))
     await _until(lambda: camera.health.ok and station.devices.driver.health.value == "connected", 10, "camera and scale")
-    ctx.say(f"scale {station.id}: {sim.__class__.__name__} on {sim.path} (production driver), camera on {len(plan)} test_dev images, model {job.model_version}")
+    ctx.say(f"scale {station.id}: a simulated weighing scale speaking MT-SICS (Mettler Toledo's serial protocol) on a virtual"
+            f" serial port {sim.path}, read by the same driver as a real one; its camera shows {len(plan)} photos of the Grocery"
+            f" Store dataset; produce recognition model {job.model_version}")
+    ctx.say("  (candidates are listed best first with the model's similarity score, 0 to 1)")
     labels = ctx.output / "labels"
     labels.mkdir(exist_ok=True)
     skus = job.produce.skus
@@ -85,12 +88,13 @@ async def scene_weighing(ctx: DemoContext) -> None:
         sim.model.place(grams)
         await _until(lambda: station.session.phase.value == "offered", 10, "candidates")
         shown = job.candidates(station.id)
-        offer = ", ".join(f"{c['rank']}.{c['name']} {c['score']:.2f}" for c in shown["candidates"][:5])
-        ctx.say(f"customer {number} puts {cls} on the scale: {shown['grams']} g stable → {offer}{' (unsure)' if shown['unsure'] else ''}")
+        offer = ", ".join(f"{c['rank']}. {c['name']} ({c['score']:.2f})" for c in shown["candidates"][:5])
+        unsure = " — unsure: the scores are close, the screen asks the customer to check" if shown["unsure"] else ""
+        ctx.say(f"customer {number} puts {cls} on the scale: {shown['grams']} g, steady → {offer}{unsure}")
         truth = skus[cls]
         ranks = [c["sku"] for c in shown["candidates"]]
         choice: str | int = ranks.index(truth) + 1 if truth in ranks else truth
-        how = f"taps #{choice}" if isinstance(choice, int) else f"not offered, searches and taps {job.search(cls.replace('-', ' '))[0]['name']}"
+        how = f"taps #{choice}" if isinstance(choice, int) else f"not offered: searches and taps {job.search(cls.replace('-', ' '))[0]['name']}"
         sale = await job.confirm(station.id, choice, pieces=pieces)
         pages = await asyncio.to_thread(printer.wait_pages, sold + 1, 10)
         if len(pages) <= sold or pages[sold].image is None:
@@ -99,14 +103,15 @@ async def scene_weighing(ctx: DemoContext) -> None:
         pages[sold].image.save(path)
         sold += 1
         quantity = f"{sale['pieces']} × {sale['unit_price']} 元/件" if sale["pieces"] else f"{sale['grams']} g × {sale['unit_price']} 元/{sale['unit']}"
+        learned = f"the store learns this photo ({sale['learning']})" if sale["learned"] else f"nothing learned ({sale['learning']})"
         ctx.say(
-            f"  {how}: {sale['name']} {quantity} = ¥{sale['amount']}, barcode {sale['barcode']}, "
-            f"settle→candidates {sale['timings']['settle_to_candidates_ms']:.0f} ms, learned: {sale['learned']} ({sale['learning']}) → {path.name}"
+            f"  {how}: {sale['name']} {quantity} = ¥{sale['amount']}; label printed with barcode {sale['barcode']} ({path.name});"
+            f" candidates shown {sale['timings']['settle_to_candidates_ms']:.0f} ms after the weight settled; {learned}"
         )
         sim.model.clear()
         await _until(lambda: station.session.phase.value == "empty", 10, "empty platter")
     events = await ctx.wait(lambda _: len(ctx.hq.events("weighing")) >= sold and ctx.hq.events("weighing"))
-    ctx.say(f"HQ received {len(events)} weighing events (no image leaves the store); labels saved in {labels}")
+    ctx.say(f"HQ received {len(events)} weighing events (no photo leaves the store); the printed labels are in {labels}")
 
 
 async def scene_refusals(ctx: DemoContext) -> None:
@@ -128,7 +133,8 @@ async def scene_refusals(ctx: DemoContext) -> None:
     try:
         await job.confirm(station.id, "DEMO-NOPRICE")
     except Exception as err:  # noqa: BLE001 - the refusal is what the scene shows
-        ctx.say(f"HQ added a product with price 0.00 ({reply['ok']}); the customer taps it: refused, {getattr(err, 'code', '?')}: {err}")
+        added = "accepted" if reply["ok"] else "refused"
+        ctx.say(f"HQ adds a product priced 0.00 ({added}); the customer taps it: refused ({getattr(err, 'code', '?')}: {err}), no label")
     else:
         raise RuntimeError("scale demo: a product without a price was sold")
     sim.model.place(600)  # a second item lands on the platter after the offer
@@ -136,7 +142,7 @@ async def scene_refusals(ctx: DemoContext) -> None:
     try:
         await job.confirm(station.id, 1)
     except Exception as err:  # noqa: BLE001
-        ctx.say(f"another item lands before the tap: refused, {getattr(err, 'code', '?')}: {err}")
+        ctx.say(f"another item lands on the scale before the tap: refused ({getattr(err, 'code', '?')}: {err})")
     else:
         raise RuntimeError("scale demo: a label was printed for a weight that changed")
     sim.model.clear()
@@ -144,7 +150,8 @@ async def scene_refusals(ctx: DemoContext) -> None:
     ctx.say(f"labels printed during these refusals: {len(printer.pages) - before}")
     counts = await ctx.request("scale.gallery", {"sku": job.produce.skus["Banana"]})
     product = counts["result"]["products"][0]
-    ctx.say(f"HQ → scale.gallery {product['sku']}: {product['base']} shipped examples + {product['stored']} learned in this store")
+    ctx.say(f"HQ → scale.gallery {product['sku']}: the model knows it from {product['base']} example photos shipped with it"
+            f" + {product['stored']} learned in this store")
 
 
 async def _offer(station: Any) -> bool:

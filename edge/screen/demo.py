@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from edge.demo.hq import unique_in_order
 from edge.demo.story_base import DemoContext, Scene
+from edge.demo.words import clock
 
 
 class DemoCheckFailed(AssertionError):
@@ -29,8 +31,10 @@ async def scene_shopper(ctx: DemoContext) -> None:
             f"started, a shopper walks up from 3 m, stops at 1.2 m for 6 s looking at the screen, turns away and leaves")
     engaged = await ctx.wait(lambda _: _data(ctx, "engaged", spec.id), timeout=20)
     first = engaged[0]
-    ctx.say(f"  engaged at {first['at']}: {first['distance_m']} m from the screen, {first['viewers']} viewer(s) — "
-            f"sent the moment the shopper entered the {spec.zone_near_m}–{spec.zone_far_m} m zone, "
+    zone = ZoneInfo(ctx.app.config.store.timezone)
+    viewers = f"{first['viewers']} viewer" + ("" if first["viewers"] == 1 else "s")
+    ctx.say(f"  engaged at {clock(first['at'], zone)}: {first['distance_m']} m from the screen, {viewers} — "
+            f"sent the moment the shopper entered the {spec.zone_near_m:g}–{spec.zone_far_m:g} m zone, "
             "so the screen can switch to interactive content")
 
     def counted(_: Any) -> list[dict[str, Any]] | None:
@@ -38,10 +42,14 @@ async def scene_shopper(ctx: DemoContext) -> None:
         return periods if sum(p["passing"] for p in periods) >= 1 else None
 
     periods = [p for p in await ctx.wait(counted, timeout=25) if p["passing"] or p["engaged"]]
+    ctx.say(f"  audience, counted per {spec.period_s:g} s period: how many people passed by, how many of them stopped in the"
+            f" zone ({spec.min_stop_s:g} s or more), how many engaged events were sent, the longest stop, and the share of"
+            " in-zone time spent facing the screen:")
     for p in periods:
-        ctx.say(f"  audience {p['period_start'][11:19]}–{p['period_end'][11:19]} ({spec.period_s:g} s periods): "
-                f"passing {p['passing']}, stopping {p['stopping']}, engaged {p['engaged']}, "
-                f"dwell max {p['dwell_s']['max']} s, facing share {p['facing_share']}")
+        longest = "—" if p["dwell_s"]["max"] is None else f"{p['dwell_s']['max']:g} s"
+        facing = "—" if p["facing_share"] is None else f"{p['facing_share']:.0%}"
+        ctx.say(f"    {clock(p['period_start'], zone)[:8]}–{clock(p['period_end'], zone)}: {p['passing']} passing,"
+                f" {p['stopping']} stopping, {p['engaged']} engaged, longest stop {longest}, facing {facing}")
     totals = {k: sum(p[k] for p in periods) for k in ("passing", "stopping", "engaged")}
     if len(_data(ctx, "engaged", spec.id)) != 1 or totals != {"passing": 1, "stopping": 1, "engaged": 1}:
         raise DemoCheckFailed(f"expected the shopper engaged, passing and stopping once; got {totals}")
