@@ -26,6 +26,7 @@ from edge.jobs import JobContext, JobSpec, enabled_sections, schemas
 from edge.scheduler import Scheduler
 from edge.store import Store
 from edge.store.db import utc_now
+from edge.sync import deadletters
 from edge.sync.commands import CommandRegistry, Dispatcher, purge_inbox
 from edge.sync.link import SyncLink
 from edge.systemd import Notifier
@@ -57,7 +58,7 @@ class App:
         self.notifier = notifier or Notifier()
         self.store = Store(
             config.database_path, max_outbox=config.outbox.max_events,
-            schemas={"catalog": catalog.STEPS, **schemas(config.jobs)},
+            schemas={"catalog": catalog.STEPS, "sync": deadletters.STEPS, **schemas(config.jobs)},
         )
         self.registry = CommandRegistry()
         register_core_commands(self.registry, config, self.started)

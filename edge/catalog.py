@@ -15,61 +15,36 @@ from typing import Annotated, Any, Literal
 
 import sqlite_utils
 import structlog
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from edge.scheduler import Scheduler
 from edge.store import Store, Tx
 from edge.store.db import utc_now
 from edge.store.migrations import Step
 from edge.sync.commands import Args, CommandError, CommandRegistry
+from edge.sync.fields import Date, Money, Printable, Sku, Timestamp
 
 log = structlog.get_logger("catalog")
 
-SKU_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
 MAX_BATCH = 10_000
-
-
-def _money(value: Decimal) -> Decimal:
-    if not value.is_finite() or value < 0 or value > Decimal("99999.99"):
-        raise ValueError("must be a decimal amount between 0 and 99999.99")
-    if value.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise ValueError("at most two decimals (fen)")
-    return value
-
-
-def _no_float(value: Any) -> Any:
-    if isinstance(value, float):
-        raise ValueError("money must be a decimal string such as \"12.80\", not a JSON number")
-    return value
-
-
-Money = Annotated[Decimal, AfterValidator(_money)]
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("must include a time zone (RFC 3339, e.g. 2026-11-25T12:00:00Z)")
-    return value.astimezone(UTC)
 
 
 class ProductItem(Args):
     """One product of `product.upsert`."""
 
-    sku: Annotated[str, Field(pattern=SKU_PATTERN)]
-    name: Annotated[str, Field(min_length=1, max_length=64)]
-    name_en: Annotated[str, Field(max_length=64)] = ""
+    sku: Sku
+    name: Annotated[str, Field(min_length=1, max_length=64), Printable]
+    name_en: Annotated[str, Field(max_length=64), Printable] = ""
     price: Money
     unit: Literal["kg", "500g", "piece"] = "piece"
     sale_mode: Literal["weight", "piece"] = "piece"
     plu: Annotated[str, Field(pattern=r"^[0-9]{1,5}$")] | None = None
     tare_g: Annotated[int, Field(ge=0, le=5000)] = 0
     promo_price: Money | None = None
-    promo_end: date | None = None
-    qr_url: Annotated[str, Field(max_length=200)] | None = None
-    spec: Annotated[str, Field(max_length=32)] = ""
-    origin: Annotated[str, Field(max_length=32)] = ""
-
-    _float_guard = field_validator("price", "promo_price", mode="before")(lambda cls, v: _no_float(v))
+    promo_end: Date | None = None
+    qr_url: Annotated[str, Field(max_length=200), Printable] | None = None
+    spec: Annotated[str, Field(max_length=32), Printable] = ""
+    origin: Annotated[str, Field(max_length=32), Printable] = ""
 
     @model_validator(mode="after")
     def _consistent(self) -> ProductItem:
@@ -89,13 +64,11 @@ class UpsertArgs(Args):
 class PriceItem(Args):
     """One price change of `price.update`; a promotion is set with promo_price (and optionally promo_end), cleared with null."""
 
-    sku: Annotated[str, Field(pattern=SKU_PATTERN)]
+    sku: Sku
     price: Money
     promo_price: Money | None = None
-    promo_end: date | None = None
-    effective_at: Annotated[datetime, AfterValidator(_aware)] | None = None
-
-    _float_guard = field_validator("price", "promo_price", mode="before")(lambda cls, v: _no_float(v))
+    promo_end: Date | None = None
+    effective_at: Timestamp | None = None
 
 
 class PriceArgs(Args):

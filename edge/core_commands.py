@@ -11,13 +11,14 @@ from edge import __version__
 from edge.config import Config
 from edge.store import Tx
 from edge.sync.commands import Args, CommandRegistry, NoArgs
+from edge.sync.fields import Printable
 
 
 class LinkTestArgs(Args):
     """`link.test`: emit `count` numbered events, to check the whole path to headquarters end to end."""
 
     count: Annotated[int, Field(ge=1, le=10_000)] = 1
-    tag: Annotated[str, Field(max_length=64)] = ""
+    tag: Annotated[str, Field(max_length=64), Printable] = ""
 
 
 def register_core_commands(registry: CommandRegistry, config: Config, started: float) -> None:

@@ -1,28 +1,51 @@
-"""Headquarters' commands of the scale job: `scale.enroll` (teach a product from example images) and `scale.gallery`."""
+"""Headquarters' commands of the scale job: `scale.enroll` (teach a product from example images) and `scale.gallery`.
+
+Enrolment images come in the command (base64) or as regular files under the one folder
+`[scale] enroll_dir` names. Both are bounded before anything decodes them: at most
+MAX_ENROLL_IMAGES per command, MAX_IMAGE_BYTES each, MAX_IMAGE_PIXELS decoded; a file is
+checked with lstat and realpath (a regular file inside the folder, no FIFO, device or symlink
+leading out), opened without following links or blocking, and read with a bound, off the loop.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import io
+import os
+import re
+import stat
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
+from PIL import Image
 from pydantic import Field, model_validator
 
-from edge.catalog import SKU_PATTERN
 from edge.scale.config import LearningSection
 from edge.scale.recognition import stored
 from edge.scale.recognition.worker import RecognitionWorker
 from edge.store import Tx
 from edge.sync.commands import Args, CommandError, CommandRegistry
+from edge.sync.fields import Sku
+from edge.sync.requests import clip
 
 MAX_ENROLL_IMAGES = 16
+MAX_IMAGE_BYTES = 3 * 1024 * 1024  # one encoded JPEG/PNG image
+MAX_BASE64_CHARS = (MAX_IMAGE_BYTES + 2) // 3 * 4
+MAX_IMAGE_PIXELS = 24_000_000  # a 6000 x 4000 photo; decoded RGB is 72 MB
+MAX_PATH_CHARS = 1024
+IMAGE_FORMATS = ("JPEG", "PNG")  # PIL opens a phone camera's MPO through its JPEG plugin
+_WORKER_WHERE = re.compile(r"^images\[(\d+)\]: ")
 
 
 class EnrollArgs(Args):
-    """`scale.enroll`: example images of one product (base64 JPEG/PNG, or files on the gateway)."""
+    """`scale.enroll`: example images of one product (base64 JPEG/PNG, or files under `[scale] enroll_dir`)."""
 
-    sku: Annotated[str, Field(pattern=SKU_PATTERN)]
-    images: Annotated[list[Annotated[str, Field(max_length=4_000_000)]], Field(max_length=MAX_ENROLL_IMAGES)] = []
-    paths: Annotated[list[str], Field(max_length=MAX_ENROLL_IMAGES)] = []
+    sku: Sku
+    images: Annotated[list[Annotated[str, Field(max_length=MAX_BASE64_CHARS)]], Field(max_length=MAX_ENROLL_IMAGES)] = []
+    paths: Annotated[list[Annotated[str, Field(min_length=1, max_length=MAX_PATH_CHARS)]], Field(max_length=MAX_ENROLL_IMAGES)] = []
 
     @model_validator(mode="after")
     def _some(self) -> EnrollArgs:
@@ -38,7 +61,82 @@ class EnrollArgs(Args):
 class GalleryArgs(Args):
     """`scale.gallery`: optionally one product."""
 
-    sku: Annotated[str, Field(pattern=SKU_PATTERN)] | None = None
+    sku: Sku | None = None
+
+
+def _refuse(where: str, problem: str) -> CommandError:
+    """An `invalid_argument` naming the image."""
+    return CommandError("invalid_argument", f"{where}: {problem}")
+
+
+def _decode_base64(where: str, text: str) -> bytes:
+    """The image bytes of a base64 argument."""
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise _refuse(where, f"not base64: {err}") from err
+    if len(data) > MAX_IMAGE_BYTES:
+        raise _refuse(where, f"image of {len(data)} bytes is over the limit of {MAX_IMAGE_BYTES}")
+    return data
+
+
+def _read_file(where: str, value: str, folder: Path | None) -> bytes:
+    """A regular file inside `folder`, read with a bound; anything else is refused before it is opened."""
+    shown = repr(clip(value, 200))
+    if folder is None:
+        raise _refuse(where, "reading image files on the gateway is off (set [scale] enroll_dir)")
+    if "\0" in value:
+        raise _refuse(where, "a path cannot contain NUL")
+    root = os.path.realpath(folder)
+    path = os.path.realpath(os.path.join(root, value))
+    if os.path.commonpath([root, path]) != root or path == root:
+        raise _refuse(where, f"{shown} is not inside the enroll folder {str(folder)!r}")
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise _refuse(where, f"{shown} is not a regular file")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        raise _refuse(where, f"cannot read {shown}: {err.strerror or err}") from err
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):  # swapped since the lstat
+            raise _refuse(where, f"{shown} is not a regular file")
+        if info.st_size > MAX_IMAGE_BYTES:
+            raise _refuse(where, f"{shown} has {info.st_size} bytes, over the limit of {MAX_IMAGE_BYTES}")
+        data = file.read(MAX_IMAGE_BYTES + 1)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise _refuse(where, f"{shown} grew over the limit of {MAX_IMAGE_BYTES} bytes while read")
+    return data
+
+
+def check_image(where: str, data: bytes) -> None:
+    """Decode once, bounded: a JPEG or PNG of at most MAX_IMAGE_PIXELS (a decompression bomb is refused by its header)."""
+    try:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise _refuse(where, f"{width}x{height} pixels is over the limit of {MAX_IMAGE_PIXELS}")
+            image.load()
+    except CommandError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise _refuse(where, f"over the limit of {MAX_IMAGE_PIXELS} pixels") from err
+    except Exception as err:  # noqa: BLE001 - untrusted bytes: whatever the decoder raises means "not an image we take"
+        raise _refuse(where, f"cannot decode image: {type(err).__name__}: {clip(str(err), 120)}") from err
+
+
+def load_images(args: EnrollArgs, folder: Path | None) -> list[tuple[str, bytes]]:
+    """Every image of the command as (name, bytes), checked; blocking, so it runs on a worker thread."""
+    loaded = []
+    for index, text in enumerate(args.images):
+        where = f"images[{index}]"
+        loaded.append((where, _decode_base64(where, text)))
+    for index, value in enumerate(args.paths):
+        where = f"paths[{index}]"
+        loaded.append((where, _read_file(where, value, folder)))
+    for where, data in loaded:
+        check_image(where, data)
+    return loaded
 
 
 class GalleryCommands:
@@ -56,8 +154,17 @@ class GalleryCommands:
         registry.register("scale.gallery", GalleryArgs, self._counts, "Gallery examples per product")
 
     async def _embed(self, args: EnrollArgs) -> list[np.ndarray]:
-        """Prepare: decode and embed every image on the worker thread, before the transaction."""
-        return await self._worker.embed(args.images, args.paths)
+        """Prepare: load and check every image off the loop, then embed them on the worker thread, before the transaction."""
+        loaded = await asyncio.to_thread(load_images, args, self._worker.cfg.enroll_dir)
+        names = [where for where, _ in loaded]
+        try:
+            return await self._worker.embed([base64.b64encode(data).decode() for _, data in loaded], [])
+        except CommandError as err:
+            # The worker names the images by their place in the list it was given; name them as the command did.
+            found = _WORKER_WHERE.match(err.message)
+            if found is None:
+                raise
+            raise CommandError(err.code, f"{names[int(found.group(1))]}: {err.message[found.end():]}") from err
 
     def _enroll(self, tx: Tx, args: EnrollArgs, embeddings: list[np.ndarray]) -> dict[str, Any]:
         """Store the prepared embeddings as the product's examples (no retraining)."""

@@ -92,6 +92,7 @@ class ScaleSection(_Model):
     confirm_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     change_divisions: Annotated[int, Field(ge=1, le=100)] = 4  # a stable change beyond this many divisions = new item
     demo_images: Path = Path("../shared/datasets/grocerystore")  # the demo weighs test_dev images from here
+    enroll_dir: Path | None = None  # `scale.enroll` may read image files under this folder only; absent: `paths` refused
     learning: LearningSection = LearningSection()
 
     @model_validator(mode="after")

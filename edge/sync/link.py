@@ -20,7 +20,7 @@ from devices.reconnect import Reconnect, ReconnectEvents, ReconnectState
 from edge.config import Config
 from edge.store import Store, Tx
 from edge.store.db import get_meta, set_meta, utc_now
-from edge.sync.commands import Dispatcher
+from edge.sync.commands import Dispatcher, encode_reply
 from edge.sync.mqtt_session import Incoming, MqttError, MqttSession, SessionSettings
 from edge.sync.topics import Topics
 
@@ -59,6 +59,14 @@ class _Drain:
     failure: str | None = None
 
 
+def _reply_bytes(reply: dict[str, Any]) -> bytes:
+    """A reply as UTF-8 JSON; should any text in it not be encodable, it is escaped rather than failing the publish."""
+    try:
+        return encode_reply(reply).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(reply, separators=(",", ":")).encode("ascii")
+
+
 def envelope(seq: int, event_id: str, kind: str, ts: str, data: str) -> str:
     """The contract's event envelope, built around the stored JSON text without re-encoding it."""
     return f'{{"id":{json.dumps(event_id)},"seq":{seq},"ts":"{ts}","kind":{json.dumps(kind)},"data":{data}}}'
@@ -89,6 +97,7 @@ class SyncLink:
         self._birth = 0
         self._stop = asyncio.Event()
         self._pending: tuple[_Drain, asyncio.Queue[Incoming]] | None = None
+        self._answering: asyncio.Task[dict[str, Any]] | None = None
 
     # -- component interface -----------------------------------------------------------------
 
@@ -114,6 +123,10 @@ class SyncLink:
             except MqttError:
                 pass
             await session.disconnect()
+        answering = self._answering
+        if answering is not None and not answering.done():
+            answering.cancel()  # stopping for good: an unanswered command is redelivered after the restart
+            await asyncio.gather(answering, return_exceptions=True)
 
     def health(self) -> LinkHealth:
         """Link figures for `status` (outbox depth is refreshed by the drain and on each telemetry tick)."""
@@ -300,21 +313,39 @@ class SyncLink:
             drain.progress.set()  # wake the drain if it waits for room
 
     async def _serve_commands(self, session: MqttSession, commands: asyncio.Queue[Incoming]) -> None:
-        """One command at a time, in arrival order; the broker's copy is acknowledged only after the reply."""
+        """One command at a time, in arrival order; the broker's copy is acknowledged only after the reply.
+
+        A command being handled when the session ends is not cancelled: it finishes in the
+        background (its reply is remembered in the inbox) and the next session waits for it
+        before serving anything, so order holds and the redelivered copy is answered from the inbox.
+        """
         while True:
+            if self._answering is not None:
+                await asyncio.shield(self._answering)
+                self._answering = None
             msg = await commands.get()
             name = self.topics.command_name(msg.topic)
             if name is None:
                 msg.ack()
                 continue
             started = time.perf_counter()
-            reply = await self._dispatcher.handle(name, msg.payload)
+            self._answering = asyncio.create_task(self._answer(name, msg), name="link-command")
+            reply = await asyncio.shield(self._answering)
+            self._answering = None
             if session.closed.done():
                 return  # not acknowledged: the broker redelivers, the inbox answers the same
-            session.publish(self.topics.reply(name), json.dumps(reply, ensure_ascii=False), qos=1)
+            session.publish(self.topics.reply(name), _reply_bytes(reply), qos=1)
             msg.ack()
             self._commands_handled += 1
-            log.debug("command.replied", command=name, ok=reply.get("ok"), ms=round((time.perf_counter() - started) * 1000, 2))
+            log.debug("command.replied", command=name[:64], ok=reply.get("ok"), ms=round((time.perf_counter() - started) * 1000, 2))
+
+    async def _answer(self, name: str, msg: Incoming) -> dict[str, Any]:
+        """The dispatcher's reply; should it ever raise, the message becomes a dead letter instead of coming back forever."""
+        try:
+            return await self._dispatcher.handle(name, msg.payload, redelivered=msg.dup)
+        except Exception as err:  # noqa: BLE001 - the command channel's boundary: one message must not stop it
+            log.exception("command.serve.failed", command=name[:64])
+            return await self._dispatcher.dead_letter(name, msg.payload, f"handling raised {type(err).__name__}", 1)
 
     async def _telemetry_loop(self, session: MqttSession) -> None:
         """Send the latest health figures now and then (QoS 0: stale values are worthless)."""

@@ -55,6 +55,7 @@ class Incoming:
     mid: int
     qos: int
     ack: Callable[[], None]
+    dup: bool = False  # the broker's DUP flag: it may have delivered this message before
 
 
 class MqttSession:
@@ -200,7 +201,7 @@ class MqttSession:
             if qos > 0 and not self.closed.done():
                 self._client.ack(mid, qos)
 
-        self._on_message_cb(Incoming(msg.topic, msg.payload, mid, qos, ack))
+        self._on_message_cb(Incoming(msg.topic, msg.payload, mid, qos, ack, bool(msg.dup)))
 
     def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
         # Small request/reply packets must not wait for Nagle + delayed ACK (~40 ms each way).

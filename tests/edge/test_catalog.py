@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -75,4 +76,47 @@ def test_price_update_now_unknown_sku_and_scheduled_fires_once_across_restart(br
     time.sleep(1.5)
     hq.request("ping", {})
     assert len({e["id"] for e in hq.events("price.applied")}) == 1
+    daemon.terminate()
+
+
+LOOSE_MONEY = ["-0", "1e3", "1_0.5", "١٢.٥", "+5", " 12.80 ", "012.80", "12.", 12, 12.8, True]
+
+
+def test_money_counts_and_times_are_strict(broker, daemon_factory, hq_factory):
+    daemon = daemon_factory(broker.url).start()
+    hq = hq_factory(broker.port)
+    wait_online(hq)
+    assert hq.request("product.upsert", {"items": [APPLE, MILK]})["ok"]
+    for price in LOOSE_MONEY:
+        for name, item in (("product.upsert", {**MILK, "price": price}), ("price.update", {"sku": MILK["sku"], "price": price})):
+            reply = hq.request(name, {"items": [item]})
+            assert reply["error"]["code"] == "invalid_argument" and reply["error"]["message"].startswith("items[0].price: "), (name, price)
+    for field, value in (("tare_g", "5"), ("tare_g", 5.0), ("tare_g", True), ("promo_end", 20261125), ("name", "牛奶\n")):
+        reply = hq.request("product.upsert", {"items": [{**MILK, "promo_price": "3.00", field: value}]})
+        assert reply["error"]["message"].startswith(f"items[0].{field}: "), (field, value, reply)
+    unix = hq.request("price.update", {"items": [{"sku": MILK["sku"], "price": "1.00", "effective_at": 1764072000}]})
+    assert unix["error"]["message"].startswith("items[0].effective_at: must be an RFC 3339 string")
+    assert products(daemon)["6907992500133"][:2] == ("3.50", None)  # nothing loose was stored (no "-0.00" on a shelf)
+
+    # the contract's own example is answered as before
+    example = hq.request("price.update", {"items": [{"sku": "6901234567892", "price": "12.80"}]}, request_id="9f1c2e")
+    assert example == {"id": "9f1c2e", "ok": True, "result": {"accepted": 1, "applied": 1, "scheduled": []}}
+    daemon.terminate()
+
+
+def test_a_huge_invalid_batch_gets_a_bounded_reply(broker, daemon_factory, hq_factory):
+    """A 10 MB upsert of 10,000 bad products was answered with a 599 kB reply; now the first problems and a count."""
+    daemon = daemon_factory(broker.url).start()
+    hq = hq_factory(broker.port)
+    wait_online(hq)
+    items = [{"sku": f"bad sku {n}", "name": "名" * 320, "price": 12.8, "unit": "kg"} for n in range(10_000)]
+    payload = json.dumps({"id": "big", "items": items}, ensure_ascii=False)
+    assert len(payload.encode()) > 10_000_000
+    hq.send("product.upsert", payload)  # sent as it is
+    reply = hq.wait(lambda _: next((r for r in hq.replies("product.upsert") if r["id"] == "big"), None), timeout=30)
+    assert reply["error"]["code"] == "invalid_argument", reply
+    assert len(json.dumps(reply, ensure_ascii=False).encode()) < 4096
+    assert reply["error"]["message"].startswith("items[0].sku: ") and reply["error"]["message"].endswith("more problems (20 shown)")
+    assert hq.request("ping", {})["ok"] is True
+    assert max(len(line) for line in daemon.log().splitlines()) < 4000
     daemon.terminate()

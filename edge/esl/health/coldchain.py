@@ -30,6 +30,7 @@ from edge.esl.health.report import SectionDay, day_bounds, to_csv, to_html
 from edge.store import Store, Tx
 from edge.store.db import utc_now
 from edge.sync.commands import Args, CommandRegistry
+from edge.sync.fields import Date
 
 log = structlog.get_logger("esl.coldchain")
 
@@ -46,7 +47,7 @@ def _iso(ts: float) -> str:
 class ReportArgs(Args):
     """`temperature.report` arguments: the store-local day (default: today so far)."""
 
-    day: date | None = None
+    day: Date | None = None
 
 
 class ColdChainMonitor:

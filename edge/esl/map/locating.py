@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Annotated, Any
+from typing import Any
 
 import structlog
-from pydantic import Field
 
 from devices.esl.anchors import AnchorField, AnchorReport, RadioModel
 from edge.esl.map import planogram
@@ -24,6 +23,7 @@ from edge.esl.map.storemap import Place, StoreMap
 from edge.store import Store, Tx
 from edge.store.db import utc_now
 from edge.sync.commands import Args, CommandError, CommandRegistry
+from edge.sync.fields import Sku
 
 log = structlog.get_logger("esl.locating")
 
@@ -31,7 +31,7 @@ log = structlog.get_logger("esl.locating")
 class LocateArgs(Args):
     """`locate` arguments."""
 
-    sku: Annotated[str, Field(min_length=1, max_length=32)]
+    sku: Sku
 
 
 def placement(store_map: StoreMap, labels: list[str], seed: int) -> dict[str, Place]:

@@ -21,6 +21,7 @@ from edge.esl.map.storemap import Place, StoreMap
 from edge.store import Tx
 from edge.store.db import utc_now
 from edge.sync.commands import Args, CommandError, CommandRegistry
+from edge.sync.fields import PlaceName, Sku
 
 KINDS = ("missing", "misplaced", "wrong_endcap", "unknown_label")
 
@@ -28,11 +29,11 @@ KINDS = ("missing", "misplaced", "wrong_endcap", "unknown_label")
 class PlannedItem(Args):
     """Where one product belongs: a run and bay (level optional), or an endcap."""
 
-    sku: Annotated[str, Field(min_length=1, max_length=32)]
-    run: str | None = None
-    bay: Annotated[int, Field(ge=1)] | None = None
-    level: Annotated[int, Field(ge=1)] | None = None
-    endcap: str | None = None
+    sku: Sku
+    run: PlaceName | None = None
+    bay: Annotated[int, Field(ge=1, le=1000)] | None = None
+    level: Annotated[int, Field(ge=1, le=100)] | None = None
+    endcap: PlaceName | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> PlannedItem:

@@ -23,6 +23,7 @@ from edge.esl.picking.routing import Router
 from edge.store import Store, Tx
 from edge.store.db import utc_now
 from edge.sync.commands import Args, CommandError, CommandRegistry
+from edge.sync.fields import Sku, StrictId
 
 PICK_TOPIC = "esl.pick"
 
@@ -30,35 +31,35 @@ PICK_TOPIC = "esl.pick"
 class PickItem(Args):
     """One line of an order."""
 
-    sku: Annotated[str, Field(min_length=1, max_length=32)]
+    sku: Sku
     qty: Annotated[int, Field(ge=1, le=9999)] = 1
 
 
 class StartArgs(Args):
     """`pick.start` arguments."""
 
-    order_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
+    order_id: StrictId
     items: Annotated[list[PickItem], Field(min_length=1, max_length=200)]
-    color: str | None = None
+    color: Annotated[str, Field(max_length=32)] | None = None
 
 
 class DoneArgs(Args):
     """`pick.done` arguments: the whole order, or one SKU of it."""
 
-    order_id: str
-    sku: str | None = None
+    order_id: StrictId
+    sku: Sku | None = None
 
 
 class CancelArgs(Args):
     """`pick.cancel` arguments."""
 
-    order_id: str
+    order_id: StrictId
 
 
 class RouteArgs(Args):
     """`pick.route` arguments: one walk for a batch of orders."""
 
-    order_ids: Annotated[list[str], Field(min_length=1, max_length=20)]
+    order_ids: Annotated[list[StrictId], Field(min_length=1, max_length=20)]
 
 
 def _elapsed_ms(tx: Tx, order_id: str) -> int:

@@ -15,8 +15,10 @@ from pydantic import Field
 from edge.esl.prices.queue import queue_push
 from edge.store import Tx
 from edge.sync.commands import Args, CommandError, CommandRegistry
+from edge.sync.fields import Sku, StrictId
 
 STATES = ("unbound", "pending", "ok", "failed")
+MAX_OFFSET = 1_000_000
 
 
 def bind(tx: Tx, label: str, sku: str) -> dict[str, Any]:
@@ -34,18 +36,18 @@ def bind(tx: Tx, label: str, sku: str) -> dict[str, Any]:
 class BindArgs(Args):
     """`label.bind` arguments."""
 
-    label: Annotated[str, Field(min_length=1, max_length=64)]
-    sku: Annotated[str, Field(min_length=1, max_length=32)]
+    label: StrictId
+    sku: Sku
 
 
 class ListArgs(Args):
     """`label.list` arguments: optional filters, then `limit` with `offset` or an opaque `cursor`."""
 
-    sku: str | None = None
+    sku: Sku | None = None
     state: Literal[STATES] | None = None  # type: ignore[valid-type]
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
-    offset: Annotated[int, Field(ge=0)] = 0
-    cursor: str | None = None
+    offset: Annotated[int, Field(ge=0, le=MAX_OFFSET)] = 0
+    cursor: Annotated[str, Field(max_length=256)] | None = None
 
 
 def _cursor(label_id: str) -> str:

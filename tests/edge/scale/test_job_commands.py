@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import os
+import struct
+import zlib
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -13,8 +16,10 @@ import pytest
 from PIL import Image
 
 from edge.demo.hq import Hq
-from edge.scale.pricing import barcode
+from edge.scale.commands import EnrollArgs, load_images
 from edge.scale.errors import ScaleJobError
+from edge.scale.pricing import barcode
+from edge.sync.commands import CommandError
 from tests.conftest import wait_online
 from tests.edge.scale.conftest import camera_folder, clear, dataset_image, needs_dataset, place, running, scale_config, until
 
@@ -38,7 +43,7 @@ async def _ask(hq: Hq, name: str, body: dict) -> dict:
 
 async def test_enroll_validates_and_adds_examples(tmp_path: Path, broker, hq_factory) -> None:
     hq: Hq = hq_factory(broker.port)
-    config = scale_config(tmp_path / "data", broker.url, None, scales=[])
+    config = scale_config(tmp_path / "data", broker.url, None, scales=[], enroll_dir=str(tmp_path))
     good = base64.b64encode(_jpeg(_textured(1))).decode()
     async with running(config) as app:
         await asyncio.to_thread(wait_online, hq)
@@ -158,3 +163,70 @@ async def test_broken_model_degrades_to_search_only(tmp_path: Path, broker, hq_f
         await asyncio.to_thread(wait_online, hq)
         refused = await _ask(hq, "scale.enroll", {"sku": "P-BANANA", "images": [base64.b64encode(_jpeg(_textured(4))).decode()]})
         assert refused["error"]["code"] == "busy"
+
+
+def _png(width: int, height: int) -> bytes:
+    """A genuine greyscale PNG of zeros, compressed as a decompression bomb is (built in a stream, never held decoded)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    packer = zlib.compressobj(9)
+    row = b"\0" * (width + 1)  # filter byte + pixels
+    body = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+def _enroll_folder(tmp_path: Path) -> Path:
+    """The enroll folder with one good photo and every kind of thing that is not one."""
+    folder = tmp_path / "enroll"
+    folder.mkdir()
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(_jpeg(_textured(5)))
+    (folder / "good.jpg").write_bytes(_jpeg(_textured(6)))
+    os.mkfifo(folder / "pipe.jpg")
+    (folder / "zero.jpg").symlink_to("/dev/zero")
+    (folder / "escape.jpg").symlink_to(outside)
+    (folder / "alias.jpg").symlink_to(folder / "good.jpg")  # a link that stays inside is fine
+    (folder / "album").mkdir()
+    with open(folder / "huge.jpg", "wb") as sparse:
+        sparse.truncate(50 * 1024 * 1024)
+    return folder
+
+
+async def test_enroll_refuses_bombs_and_anything_but_regular_files_in_its_folder(tmp_path: Path, broker, hq_factory) -> None:
+    hq: Hq = hq_factory(broker.port)
+    folder = await asyncio.to_thread(_enroll_folder, tmp_path)
+    bomb = base64.b64encode(await asyncio.to_thread(_png, 20_000, 20_000)).decode()  # 400 Mpx, PIL's DecompressionBombError
+    big = base64.b64encode(await asyncio.to_thread(_png, 6_000, 5_000)).decode()  # 30 Mpx: PIL would decode it, we do not
+    good = base64.b64encode(_jpeg(_textured(7))).decode()
+    config = scale_config(tmp_path / "data", broker.url, None, scales=[], enroll_dir=str(folder))
+    async with running(config):
+        await asyncio.to_thread(wait_online, hq)
+        cases = {
+            "bomb": ({"images": [good, bomb]}, "images[1]: over the limit of 24000000 pixels"),
+            "30 Mpx": ({"images": [big]}, "images[0]: 6000x5000 pixels is over the limit of 24000000"),
+            "fifo": ({"paths": ["pipe.jpg"]}, "paths[0]: 'pipe.jpg' is not a regular file"),
+            "device": ({"paths": ["zero.jpg"]}, "paths[0]: 'zero.jpg' is not inside the enroll folder"),
+            "symlink out": ({"paths": ["escape.jpg"]}, "paths[0]: 'escape.jpg' is not inside the enroll folder"),
+            "dot-dot": ({"paths": ["../outside.jpg"]}, "paths[0]: '../outside.jpg' is not inside the enroll folder"),
+            "absolute out": ({"paths": ["/etc/hostname"]}, "paths[0]: '/etc/hostname' is not inside the enroll folder"),
+            "folder": ({"paths": ["album"]}, "paths[0]: 'album' is not a regular file"),
+            "the folder itself": ({"paths": ["."]}, "paths[0]: '.' is not inside the enroll folder"),
+            "50 MB": ({"paths": ["huge.jpg"]}, "paths[0]: 'huge.jpg' has 52428800 bytes, over the limit of 3145728"),
+            "17 images": ({"images": [good] * 17}, "images: List should have at most 16 items"),
+            "too long": ({"images": ["A" * 5_000_000]}, "images[0]: String should have at most 4194304 characters"),
+        }
+        for name, (body, words) in cases.items():
+            reply = await asyncio.wait_for(_ask(hq, "scale.enroll", {"sku": "P-BANANA", **body}), 20)
+            assert reply["ok"] is False and reply["error"]["code"] == "invalid_argument", (name, reply)
+            assert reply["error"]["message"].startswith(words), (name, reply["error"]["message"])
+        ok = await _ask(hq, "scale.enroll", {"sku": "P-BANANA", "paths": ["good.jpg", "alias.jpg", str(folder / "good.jpg")]})
+        assert ok["ok"] and ok["result"]["received"] == 3 and ok["result"]["added"] == 1, ok
+        assert (await _ask(hq, "ping", {}))["ok"]
+
+
+def test_enroll_paths_are_refused_without_a_folder() -> None:
+    args = EnrollArgs.model_validate({"sku": "P-BANANA", "paths": ["/tmp/x.jpg"]})
+    with pytest.raises(CommandError, match=r"paths\[0\]: reading image files on the gateway is off \(set \[scale\] enroll_dir\)"):
+        load_images(args, None)
