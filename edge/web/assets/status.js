@@ -69,11 +69,12 @@ function valueText(key, value) {  // a figure's value in words: times local, uni
 const isDevice = (d) => d && typeof d === "object" && !Array.isArray(d) && ("healthy" in d || "state" in d || "phase" in d);
 const isProblem = (key) => /error|problem/.test(key);
 
-// Figures of one object as "name value · name value"; nulls and empty groups left out, nested groups one level deep.
-function figures(job, path, obj, skip = []) {
+// Figures of one object as "name value · name value"; nulls and empty groups left out, nested groups one level deep;
+// an error figure is red while its job is not working (a healthy job's last error is history).
+function figures(job, path, obj, failing = false) {
   const out = [];
   for (const [key, value] of Object.entries(obj)) {
-    if (value === null || value === undefined || value === "" || skip.includes(key)) continue;
+    if (value === null || value === undefined || value === "") continue;
     const sub = path ? `${path}.${key}` : key;
     if (typeof value === "object" && !Array.isArray(value)) {
       const inner = Object.entries(value).filter(([, v]) => v !== null && typeof v !== "object").map(([k, v]) => `${esc(k)} ${esc(valueText(k, v))}`);
@@ -81,7 +82,7 @@ function figures(job, path, obj, skip = []) {
       continue;
     }
     const text = `${esc(label(job, sub, key))} ${esc(valueText(key, value))}`;
-    out.push(isProblem(key) ? `<span class="problem">${text}</span>` : text);
+    out.push(failing && isProblem(key) ? `<span class="problem">${text}</span>` : text);
   }
   return out.join(" · ");
 }
@@ -149,7 +150,7 @@ function showStatus(s) {
     const detail = c.detail && typeof c.detail === "object" ? c.detail : {};
     const scalars = Object.fromEntries(Object.entries(detail).filter(([, v]) => v === null || typeof v !== "object"));
     const restarts = c.restarts ? `restarted ${c.restarts}×${c.last_crash ? " · last crash: " + esc(c.last_crash) : ""}` : "";
-    const about = [restarts, figures(job, "", scalars)].filter(Boolean).join(" · ") || "running";
+    const about = [restarts, figures(job, "", scalars, !c.healthy)].filter(Boolean).join(" · ") || "running";
     rows.push(`<tr data-component="${esc(job)}"><th>${esc(label(job, "", job))}</th><td><span class="pill ${c.healthy ? "ok" : "bad"}">${c.healthy ? "ok" : "not working"}</span></td><td class="muted">${about}</td></tr>`);
     for (const [key, value] of Object.entries(detail)) {
       if (!value || typeof value !== "object" || Array.isArray(value)) continue;
@@ -161,7 +162,7 @@ function showStatus(s) {
           rows.push(`<tr data-device="${esc(id)}"><td></td><td>${esc(id)}</td><td><span class="pill ${ok ? "ok" : "bad"}">${esc(d.phase || d.state || (ok ? "ok" : "fault"))}</span>${problem ? ` <span class="problem">${esc(problem)}</span>` : ""}</td></tr>`);
         }
       } else {  // a group of figures such as label updates: "queued 0 · done 306"
-        const text = figures(job, key, value);
+        const text = figures(job, key, value, !c.healthy);
         if (text) rows.push(`<tr data-figures="${esc(key)}"><td></td><td>${esc(label(job, key, key))}</td><td class="muted">${text}</td></tr>`);
       }
     }

@@ -27,7 +27,8 @@ STATUS: dict[str, Any] = {
     "link": {"state": "connected", "outbox_depth": 0, "last_sync": "2026-01-01T00:00:00Z", "connected_since": "2026-01-01T00:00:00Z",
              "last_error": None, "events_sent": 10, "commands_handled": 2},
     "components": {
-        "sync": {"healthy": True, "restarts": 0, "last_crash": None, "detail": {"state": "connected", "outbox_depth": 0}},
+        "sync": {"healthy": True, "restarts": 0, "last_crash": None,
+                 "detail": {"state": "connected", "outbox_depth": 0, "last_error": "connect failed: refused"}},
         "esl": {"healthy": True, "restarts": 0, "last_crash": None, "detail": {
             "backend": "simulated",
             "push": {"queued": 0, "in_flight": 0, "done": 306, "skipped": 0, "failed": 0, "retrying": 0, "batch_started": None, "last_error": None},
@@ -195,6 +196,8 @@ async def test_health_figures_read_as_words_not_keys(store: Store, browser: Any)
             assert "_" not in text  # no raw key such as lit_labels or batch_started
             assert "—" not in text and "null" not in text and "None" not in text  # empty figures are left out
             assert await page.locator("tr[data-device='scale-1'] .pill.ok").inner_text() == "empty"
+            assert "last error connect failed: refused" in text
+            assert await page.locator("#components .problem").count() == 0  # a working job's last error is history, not red
         finally:
             await page.close()
 
@@ -226,7 +229,7 @@ async def test_a_section_with_one_bucket_shows_its_single_value(store: Store, br
         try:
             dairy = page.locator(".fridge[data-section='dairy']")
             assert await dairy.locator("svg circle").count() == 1
-            assert "1 reading: 3.2 °C at" in await dairy.inner_text()
+            assert "one 15-minute average so far: 3.2 °C" in await dairy.inner_text()
             assert "UTC+8" in await dairy.inner_text()
         finally:
             await page.close()

@@ -6,6 +6,8 @@
   const COLORS = { red: "#e53935", green: "#43a047", blue: "#1e88e5", yellow: "#fdd835", cyan: "#00acc1", magenta: "#d81b60", white: "#fff" };
   const STATES = [["ok", "正常 up to date", "ok"], ["pending", "等待 waiting", ""], ["failed", "失败 failed", "bad"], ["unbound", "未绑定 not bound", ""]];
   const W = 150, H = 36;
+  const HOURS = 24, POINTS = 96;  // the sparkline: the last day in 15-minute averages
+  const FRIDGES = `/api/fridges?hours=${HOURS}&points=${POINTS}`;
 
   labels("esl", {
     "": "电子价签 Shelf labels",
@@ -33,7 +35,8 @@
     for (const s of sections.values()) {
       if (!s.alert) continue;
       const now = s.last_c == null ? "" : ` now ${s.last_c.toFixed(1)} °C,`;
-      list.push({ level: "bad", text: `冷柜告警 Fridge ${s.name || s.id}:${now} ${s.alert.reason} — since ${when(s.alert.raised_at)}, peak ${Number(s.alert.peak_c).toFixed(1)} °C` });
+      const peak = Math.max(Number(s.alert.peak_c), s.last_c ?? -Infinity);
+      list.push({ level: "bad", text: `冷柜告警 Fridge ${s.name || s.id}:${now} ${s.alert.reason} — since ${when(s.alert.raised_at)}, peak ${peak.toFixed(1)} °C` });
     }
     if (failedLabels) list.push({ level: "warn", text: `${failedLabels} shelf label${failedLabels === 1 ? "" : "s"} failed to update (see Labels below)` });
     alerts("esl", list);
@@ -57,7 +60,7 @@
       : `<tr><td colspan="4" class="empty">没有进行中的拣货单 · No pick orders in progress</td></tr>`;
   }
 
-  // The last 24 h as a line; one bucket as a dot with its value; the section's limits as dashed lines.
+  // The last 24 h of 15-minute averages as a line; a single one as a dot with its value; the section's limits as dashed lines.
   function spark(readings, lo, hi) {
     if (!readings.length) return `<div class="spark-note">24 小时内无读数 · no readings in 24 h</div>`;
     const temps = readings.map((r) => r[1]);
@@ -66,7 +69,8 @@
     const limits = [hi, lo].filter((v) => v != null).map((v) => `<line class="limit" x1="0" x2="${W}" y1="${y(v)}" y2="${y(v)}" stroke="#c62828" stroke-dasharray="3 3" stroke-width="1"/>`).join("");
     if (readings.length === 1) {
       return `<svg viewBox="0 0 ${W} ${H}" preserveAspectRatio="none">${limits}<line x1="0" x2="${W}" y1="${y(temps[0])}" y2="${y(temps[0])}" stroke="#1e88e5" stroke-width="1" stroke-opacity=".4"/>`
-        + `<circle cx="${W / 2}" cy="${y(temps[0])}" r="2.5" fill="#1e88e5"/></svg><div class="spark-note">1 reading: ${temps[0].toFixed(1)} °C at ${esc(when(readings[0][0]))}</div>`;
+        + `<circle cx="${W / 2}" cy="${y(temps[0])}" r="2.5" fill="#1e88e5"/></svg>`
+        + `<div class="spark-note">one ${(HOURS * 60) / POINTS}-minute average so far: ${temps[0].toFixed(1)} °C (to ${esc(when(readings[0][0]))})</div>`;
     }
     const t0 = readings[0][0], t1 = readings[readings.length - 1][0];
     const pts = readings.map((r) => `${(((r[0] - t0) / ((t1 - t0) || 1)) * W).toFixed(1)},${y(r[1])}`).join(" ");
@@ -113,12 +117,12 @@
   window.storeEdge.panel({
     async load() {
       const [labelPage, fridges, picks] = await Promise.all([
-        api("/api/labels?state=failed&limit=50"), api("/api/fridges"), api("/api/picks?status=active"),
+        api("/api/labels?state=failed&limit=50"), api(FRIDGES), api("/api/picks?status=active"),
       ]);
       showCounts(labelPage.counts); showLabels(labelPage.labels); showFridges(fridges.sections); showPicks(picks.orders);
       showMap();
     },
     live(d) { showCounts(d.labels); applyFridgeSummary(d.fridges); showPicks(d.picks); },
-    refresh() { api("/api/fridges").then((f) => showFridges(f.sections), () => {}); showMap(); },
+    refresh() { api(FRIDGES).then((f) => showFridges(f.sections), () => {}); showMap(); },
   });
 })();
