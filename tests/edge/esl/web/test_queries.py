@@ -1,6 +1,6 @@
 """`/api/fridges` and the live fridge summary: the same answers as before, for work that grows with the window only (issue 11, item 20).
 
-`reference_fridges` / `reference_summary` are the first release's queries, kept here as the yardstick.
+`reference_fridges` / `reference_summary` are the queries before issue 11, kept here as the yardstick.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ CONFIGURED = [
 
 
 def reference_fridges(db: sqlite_utils.Database, sections: list[dict[str, Any]], hours: float, points: int, now: float) -> list[dict[str, Any]]:
-    """The first release's `fridges`, verbatim in its SQL and its shaping."""
+    """`fridges` before issue 11, verbatim in its SQL and its shaping."""
     since = now - hours * 3600
     known = {s["id"]: dict(s) for s in sections}
     for (section,) in db.execute("SELECT DISTINCT section FROM esl_readings WHERE ts >= ?", [since]).fetchall():
@@ -46,7 +46,7 @@ def reference_fridges(db: sqlite_utils.Database, sections: list[dict[str, Any]],
 
 
 def reference_summary(db: sqlite_utils.Database) -> dict[str, Any]:
-    """The first release's `fridge_summary`."""
+    """`fridge_summary` before issue 11."""
     rows = db.execute(
         "SELECT r.section, r.temp_c FROM esl_readings r JOIN (SELECT section, max(id) AS id FROM esl_readings"
         " WHERE ts >= ? GROUP BY section) m ON r.id = m.id",

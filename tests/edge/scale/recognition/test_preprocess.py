@@ -26,7 +26,7 @@ needs_data = pytest.mark.skipif(not (DATA / "test_dev.txt").exists(), reason="da
 
 
 def reference_preprocess(image: np.ndarray | Image.Image | bytes) -> np.ndarray:
-    """The preprocessing of the first release, verbatim in what it computes."""
+    """The preprocessing before issue 11, verbatim in what it computes."""
     if isinstance(image, bytes):
         image = Image.open(io.BytesIO(image))
         image.load()
