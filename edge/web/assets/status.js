@@ -133,7 +133,8 @@ function showAlerts() {
 
 function showClock() {
   const p = zoneParts(new Date());
-  $("#clock").textContent = `门店时间 ${p.hour}:${p.minute} ${(p.timeZoneName || "GMT").replace(/^GMT/, "UTC")}${page.zone ? ` (${page.zone})` : ""}`;
+  $("#clock").textContent = `门店时间 ${p.hour}:${p.minute} ${(p.timeZoneName || "GMT").replace(/^GMT/, "UTC")}`;
+  $("#clock").title = `门店时间 the store's local time: ${page.zone || "UTC (the daemon names no zone)"}`;
 }
 
 function showStatus(s) {

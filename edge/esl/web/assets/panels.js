@@ -70,7 +70,7 @@
     if (readings.length === 1) {
       return `<svg viewBox="0 0 ${W} ${H}" preserveAspectRatio="none">${limits}<line x1="0" x2="${W}" y1="${y(temps[0])}" y2="${y(temps[0])}" stroke="#1e88e5" stroke-width="1" stroke-opacity=".4"/>`
         + `<circle cx="${W / 2}" cy="${y(temps[0])}" r="2.5" fill="#1e88e5"/></svg>`
-        + `<div class="spark-note">one ${(HOURS * 60) / POINTS}-minute average so far: ${temps[0].toFixed(1)} °C (to ${esc(when(readings[0][0]))})</div>`;
+        + `<div class="spark-note">${(HOURS * 60) / POINTS}-minute average so far: ${temps[0].toFixed(1)} °C</div>`;
     }
     const t0 = readings[0][0], t1 = readings[readings.length - 1][0];
     const pts = readings.map((r) => `${(((r[0] - t0) / ((t1 - t0) || 1)) * W).toFixed(1)},${y(r[1])}`).join(" ");
