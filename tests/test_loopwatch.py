@@ -62,6 +62,32 @@ def test_the_same_work_awaited_off_the_loop_is_not_caught() -> None:
     assert _run_watched(offloaded) == []
 
 
+def test_starting_a_thread_is_not_a_blocking_call() -> None:
+    class SlowToStart(threading.Thread):
+        """A thread whose start handshake takes long, as on a loaded machine."""
+
+        def run(self) -> None:
+            """Nothing."""
+
+    async def starts() -> None:
+        original = threading.Event.set
+        thread = SlowToStart()
+
+        def late_set(event: threading.Event) -> None:
+            """Signal 'started' only after a while."""
+            time.sleep(0.1)
+            original(event)
+
+        threading.Event.set = late_set  # type: ignore[method-assign]
+        try:
+            thread.start()
+        finally:
+            threading.Event.set = original  # type: ignore[method-assign]
+        thread.join(0)
+
+    assert _run_watched(starts) == []
+
+
 def test_allowed_start_up_is_not_reported() -> None:
     async def third_party_start() -> None:
         with WATCH.allowed():

@@ -14,7 +14,6 @@ import base64
 import binascii
 import io
 import os
-import re
 import stat
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,7 +36,6 @@ MAX_BASE64_CHARS = (MAX_IMAGE_BYTES + 2) // 3 * 4
 MAX_IMAGE_PIXELS = 24_000_000  # a 6000 x 4000 photo; decoded RGB is 72 MB
 MAX_PATH_CHARS = 1024
 IMAGE_FORMATS = ("JPEG", "PNG")  # PIL opens a phone camera's MPO through its JPEG plugin
-_WORKER_WHERE = re.compile(r"^images\[(\d+)\]: ")
 
 
 class EnrollArgs(Args):
@@ -156,15 +154,7 @@ class GalleryCommands:
     async def _embed(self, args: EnrollArgs) -> list[np.ndarray]:
         """Prepare: load and check every image off the loop, then embed them on the worker thread, before the transaction."""
         loaded = await asyncio.to_thread(load_images, args, self._worker.cfg.enroll_dir)
-        names = [where for where, _ in loaded]
-        try:
-            return await self._worker.embed([base64.b64encode(data).decode() for _, data in loaded], [])
-        except CommandError as err:
-            # The worker names the images by their place in the list it was given; name them as the command did.
-            found = _WORKER_WHERE.match(err.message)
-            if found is None:
-                raise
-            raise CommandError(err.code, f"{names[int(found.group(1))]}: {err.message[found.end():]}") from err
+        return await self._worker.embed(loaded)
 
     def _enroll(self, tx: Tx, args: EnrollArgs, embeddings: list[np.ndarray]) -> dict[str, Any]:
         """Store the prepared embeddings as the product's examples (no retraining)."""

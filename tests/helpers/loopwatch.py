@@ -11,6 +11,8 @@ blocking call on the loop. So a test fails only for what is certainly ours:
 - a **blocking primitive called on the loop thread** that itself waited at least SLOW_S:
   `time.sleep`, `Thread.join`, `Event.wait`, `Future.result`, `Queue.get`, `Popen.wait`
   (a store closed on the loop, a `write_sync` from a coroutine, a sleep where `await` belongs).
+  `Thread.start` waits on an Event until the new thread runs; executors start their threads on
+  the caller's thread, so that handshake (slow only when the machine is loaded) is not counted.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Watch:
         self._found: list[str] = []
         self._allowed = 0  # inside allowed() now
         self._entered = 0  # how often allowed() was entered, to excuse callbacks that enter or leave it
+        self._starting = threading.local()  # inside Thread.start on this thread
         self._gc: dict[int, float] = {}
         self._gc_started: dict[int, float] = {}
         self._lock = threading.Lock()
@@ -72,6 +75,18 @@ class Watch:
         for owner, name in [(time, "sleep"), (threading.Thread, "join"), (threading.Event, "wait"),
                             (concurrent.futures.Future, "result"), (queue.Queue, "get"), (subprocess.Popen, "wait")]:
             setattr(owner, name, self._watched(getattr(owner, name), f"{getattr(owner, '__name__', owner)}.{name}"))
+        start = threading.Thread.start
+
+        @functools.wraps(start)
+        def starting(thread: threading.Thread) -> None:
+            """Thread.start, whose wait for the new thread is not a blocking call of ours."""
+            self._starting.depth = getattr(self._starting, "depth", 0) + 1
+            try:
+                start(thread)
+            finally:
+                self._starting.depth -= 1
+
+        threading.Thread.start = starting  # type: ignore[method-assign]
 
     def _watched(self, blocking: Callable[..., Any], label: str) -> Callable[..., Any]:
         """`blocking`, recorded when called on a watched loop's thread and waiting SLOW_S or more."""
@@ -80,7 +95,7 @@ class Watch:
         def call(*args: Any, **kwargs: Any) -> Any:
             """Time the call if it runs on an event loop's thread."""
             loop = asyncio._get_running_loop()
-            if loop is None or not loop.get_debug() or self._allowed:
+            if loop is None or not loop.get_debug() or self._allowed or getattr(self._starting, "depth", 0):
                 return blocking(*args, **kwargs)
             started = time.perf_counter()
             try:

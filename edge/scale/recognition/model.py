@@ -84,7 +84,7 @@ def _decoded(data: bytes | bytearray | memoryview) -> Image.Image:
     try:
         img = Image.open(io.BytesIO(bytes(data)))
         img.load()
-    except (UnidentifiedImageError, OSError, ValueError) as err:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as err:
         raise UnusableFrame(f"cannot decode image: {err}") from err
     return img
 

@@ -8,11 +8,8 @@ degrades the scales to search-only (`problem` says why); the daemon still starts
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import structlog
@@ -99,27 +96,16 @@ class RecognitionWorker:
         min_score = UNSURE_SCORE if self.cfg.unsure_score is None else self.cfg.unsure_score
         return self.model.recognize(image, self.gallery, TOP_K, min_score)
 
-    async def embed(self, images: Sequence[str], paths: Sequence[str]) -> list[np.ndarray]:
-        """Embeddings of enrolment images (base64 text, or files on the gateway), in order; a bad one is a CommandError naming it."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._embed, images, paths)
+    async def embed(self, images: Sequence[tuple[str, bytes]]) -> list[np.ndarray]:
+        """Embeddings of checked enrolment images (where each came from, its bytes), in order; a bad one is a CommandError naming it."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._embed, images)
 
-    def _embed(self, images: Sequence[str], paths: Sequence[str]) -> list[np.ndarray]:
+    def _embed(self, images: Sequence[tuple[str, bytes]]) -> list[np.ndarray]:
         """Worker thread: decode and embed every image."""
         if self.model is None:
             raise CommandError("busy", f"recognition unavailable on this gateway: {self.problem}")
         embeddings = []
-        sources = [(f"images[{i}]", text, False) for i, text in enumerate(images)] + [(f"paths[{i}]", p, True) for i, p in enumerate(paths)]
-        for where, value, is_path in sources:
-            if is_path:
-                try:
-                    data = Path(value).read_bytes()
-                except OSError as err:
-                    raise CommandError("invalid_argument", f"{where}: cannot read {value!r}: {err.strerror or err}") from err
-            else:
-                try:
-                    data = base64.b64decode(value, validate=True)
-                except (binascii.Error, ValueError) as err:
-                    raise CommandError("invalid_argument", f"{where}: not base64: {err}") from err
+        for where, data in images:
             try:
                 embeddings.append(self.model.embed(data))
             except UnusableFrame as err:

@@ -247,3 +247,11 @@ def test_eval_cli_on_a_tiny_list(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert report["top5"] >= 7 / 8
     assert 0.0 <= report["top1"] <= report["top5"] <= 1.0
     assert report["coarse_top1"] >= report["top1"]
+
+
+def test_a_decompression_bomb_is_an_unusable_frame_not_a_crash(recognizer: ProduceModel, gallery: Gallery) -> None:
+    # A PNG whose header claims 20000 x 20000 pixels (400 Mpx, above Pillow's bomb limit) with almost no data behind it.
+    buf = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(buf, "PNG")
+    with pytest.raises(UnusableFrame, match="cannot decode"):
+        recognizer.recognize(buf.getvalue(), gallery)
