@@ -95,6 +95,11 @@ class App:
                 loop.add_signal_handler(sig, self.request_stop)
             except (NotImplementedError, RuntimeError):
                 pass  # not the main thread (tests run the app in-process)
+        try:
+            await self._start_web()  # first: a taken port or a refused token ends the start before anything runs
+        except StartupError:
+            await self.store.aclose()
+            raise
         self.scheduler.every("inbox.purge", 3600, self._purge_inbox)
         self.scheduler.start()
         await self.link.refresh_depth()
@@ -102,11 +107,6 @@ class App:
             entry = Supervised(component)
             entry.task = asyncio.create_task(supervise(entry), name=f"component-{component.name}")
             self._supervised.append(entry)
-        try:
-            await self._start_web()
-        except StartupError:
-            await self._stop()
-            raise
         self.notifier.send(READY=1, STATUS="running")
         log.info("daemon.ready", store_id=self.config.store.id, version=__version__, jobs=[j.name for j in self.jobs])
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")

@@ -16,11 +16,11 @@ import shlex
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import tomli_w  # type: ignore[import-not-found]
-import tomllib
 import trustme
 
 from edge.demo.broker import free_port
@@ -36,7 +36,7 @@ SKIPPED = ("useradd ", "git clone ", "systemctl ", "cp systemd/")  # what needs 
 def install_steps() -> list[str]:
     """The shell lines of the README's "Installing as a service" block."""
     section = (REPO / "README.md").read_text(encoding="utf-8").split("## Installing as a service", 1)[1]
-    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    block = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
     assert block is not None
     return [line for line in block.group(1).splitlines() if line.strip()]
 

@@ -55,7 +55,7 @@ def _where(args: argparse.Namespace, load: Callable[[Path], Config]) -> tuple[st
     if args.url:
         parts = urlsplit(args.url)
         try:
-            parts.port
+            _ = parts.port  # a port that is not a number, or beyond 65535
         except ValueError:
             parts = parts._replace(netloc="")
         if parts.scheme not in ("http", "https") or not parts.hostname:

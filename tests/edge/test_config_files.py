@@ -184,5 +184,5 @@ def test_a_port_in_use_is_one_line_and_status_1_not_a_traceback(tmp_path: Path) 
         ran = cli("run", "--config", str(write(tmp_path, http={"listen": f"127.0.0.1:{port}"})))
     finally:
         taken.close()
-    assert ran.returncode == 1 and "Traceback" not in ran.stderr
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr, ran.stderr
     assert ran.stderr.splitlines()[-1] == f"store-edge: cannot start: http.listen 127.0.0.1:{port}: cannot listen (Address already in use)"

@@ -64,7 +64,7 @@ def test_status_without_a_daemon_says_so():
     assert result.returncode == 1 and "no daemon answering" in result.stderr
 
 
-async def test_status_lists_devices_open_fridge_alerts_and_failed_labels(client: Any, store: Store, tmp_path: Path) -> None:
+async def test_status_lists_devices_open_fridge_alerts_and_failed_labels(client: Any, store: Store, tmp_path: Path) -> None:  # noqa: F811
     await seed(store, labels=40)  # 10 of them failed
     await store.write(lambda tx: raise_alert(tx, "dairy"))
     token = tmp_path / "token"
@@ -83,7 +83,7 @@ async def test_status_lists_devices_open_fridge_alerts_and_failed_labels(client:
 class _Canned(BaseHTTPRequestHandler):
     """Answers every GET with the server's canned (status, content type, body)."""
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server name
+    def do_GET(self) -> None:
         code, kind, body = self.server.answers.get(self.path.split("?")[0], (404, "text/plain", b"no"))  # type: ignore[attr-defined]
         self.send_response(code)
         self.send_header("Content-Type", kind)
