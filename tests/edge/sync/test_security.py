@@ -30,6 +30,7 @@ def secure_broker(tmp_path: Path):
     client = ca.issue_cert("s1")
     client.cert_chain_pems[0].write_to_path(str(certs / "client.pem"))
     client.private_key_pem.write_to_path(str(certs / "client.key"))
+    (certs / "client.key").chmod(0o600)  # the daemon refuses a key file other users can read
     tls = TlsListener(free_port(), certs / "ca.pem", certs / "server.pem", certs / "server.key")
     broker = SecureMosquitto(tmp_path / "broker", tls=tls, passwords=PASSWORDS, store_acl=True).start()
     yield broker, certs
