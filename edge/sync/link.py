@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from devices.backoff import Backoff
 from devices.reconnect import Reconnect, ReconnectEvents, ReconnectState
 from edge.config import Config
 from edge.store import Store, Tx
-from edge.store.db import get_meta, set_meta, utc_now
+from edge.store.db import get_meta, outbox_depth, set_meta, utc_now
 from edge.sync.commands import Dispatcher, encode_reply
 from edge.sync.mqtt_session import Incoming, MqttError, MqttSession, SessionSettings
 from edge.sync.topics import Topics
@@ -29,6 +30,12 @@ log = structlog.get_logger("sync")
 CONNECT_TIMEOUT_S = 15.0
 TELEMETRY_EVERY_S = 30.0
 OUTBOX_POLL_S = 1.0
+#: Events published per loop step at most (each costs ~30 µs of loop time in paho), so a step stays short.
+PUBLISH_STEP = 64
+#: Outbox rows read per query at most (one reader-thread hop feeds several loop steps).
+READ_ROWS = 256
+#: Room kept in the broker's receive maximum for what is published beside the events (a reply, the status).
+RESERVED_INFLIGHT = 2
 
 
 EVENTS = ReconnectEvents(failed="link.connect.failed", lost="link.lost", restored="link.reconnected")
@@ -53,6 +60,7 @@ class LinkHealth:
 class _Drain:
     """Per-session bookkeeping of messages in flight."""
 
+    window: int
     inflight: dict[int, int] = field(default_factory=dict)
     acked: list[int] = field(default_factory=list)
     progress: asyncio.Event = field(default_factory=asyncio.Event)
@@ -65,6 +73,17 @@ def _reply_bytes(reply: dict[str, Any]) -> bytes:
         return encode_reply(reply).encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(reply, separators=(",", ":")).encode("ascii")
+
+
+def seq_runs(seqs: list[int]) -> list[tuple[int, int]]:
+    """Acknowledged seqs as (first, last) runs: PUBACKs come in order, so a batch is usually one run."""
+    runs: list[tuple[int, int]] = []
+    for seq in sorted(seqs):
+        if runs and seq == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], seq)
+        else:
+            runs.append((seq, seq))
+    return runs
 
 
 def envelope(seq: int, event_id: str, kind: str, ts: str, data: str) -> str:
@@ -153,8 +172,8 @@ class SyncLink:
             self._publish_telemetry(session, kind, values)
 
     async def refresh_depth(self) -> int:
-        """Count the outbox (cheap: seq is the primary key)."""
-        self._depth = await self._store.read(lambda db: db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        """The outbox's depth (two index look-ups, not a count of its rows)."""
+        self._depth = await self._store.read(lambda db: outbox_depth(db.conn))
         return self._depth
 
     # -- one session -------------------------------------------------------------------------
@@ -190,12 +209,13 @@ class SyncLink:
             ca_file=str(b.ca_file) if b.ca_file else None,
             cert_file=str(b.cert_file) if b.cert_file else None,
             key_file=str(b.key_file) if b.key_file else None,
-            max_inflight=self._config.outbox.inflight,
         )
-        drain = _Drain()
+        drain = _Drain(window=self._config.outbox.inflight)
         commands: asyncio.Queue[Incoming] = asyncio.Queue()
         session = MqttSession(settings, commands.put_nowait, lambda mid, rc: self._on_puback(drain, mid, rc))
         await session.connect(CONNECT_TIMEOUT_S)
+        # The broker says how many QoS 1 messages it takes unacknowledged (MQTT 5 Receive Maximum).
+        drain.window = max(1, min(drain.window, session.receive_maximum - RESERVED_INFLIGHT))
         try:
             await session.subscribe(self.topics.commands, qos=1, timeout=CONNECT_TIMEOUT_S)
             session.publish(self.topics.status, self._status_payload("online", self._birth), qos=1, retain=True)
@@ -261,39 +281,46 @@ class SyncLink:
         drain.progress.set()
 
     async def _drain(self, session: MqttSession, drain: _Drain) -> None:
-        """Publish outbox rows in seq order, keeping at most `inflight` unacknowledged."""
-        window = self._config.outbox.inflight
+        """Publish outbox rows in seq order, keeping at most `drain.window` unacknowledged.
+
+        Rows are read a few hundred at a time on the reader thread and published at most
+        PUBLISH_STEP per loop step, so the loop keeps serving PUBACKs and commands in between.
+        """
         changed = self._store.changed("outbox")
         next_seq = 0
+        queued: deque[tuple[int, str, str, str, str]] = deque()
         while True:
-            room = window - len(drain.inflight)
+            room = drain.window - len(drain.inflight)
             if room <= 0:
                 drain.progress.clear()
                 await drain.progress.wait()
                 continue
-            changed.clear()
-            rows = await self._store.read(
-                lambda db: db.execute(
-                    "SELECT seq, id, kind, ts, data FROM outbox WHERE seq >= ? ORDER BY seq LIMIT ?", (next_seq, room)
-                ).fetchall()
-            )
-            if not rows:
-                # Woken by our own commits at once; the timeout also picks up rows that another
-                # process (a maintenance tool, a test) added to the same database.
-                try:
-                    await asyncio.wait_for(changed.wait(), OUTBOX_POLL_S)
-                except TimeoutError:
-                    pass
-                continue
-            for seq, event_id, kind, ts, data in rows:
+            if not queued:
+                changed.clear()
+                rows = await self._store.read(
+                    lambda db: db.execute(
+                        "SELECT seq, id, kind, ts, data FROM outbox WHERE seq >= ? ORDER BY seq LIMIT ?", (next_seq, READ_ROWS)
+                    ).fetchall()
+                )
+                if not rows:
+                    # Woken by our own commits at once; the timeout also picks up rows that another
+                    # process (a maintenance tool, a test) added to the same database.
+                    try:
+                        await asyncio.wait_for(changed.wait(), OUTBOX_POLL_S)
+                    except TimeoutError:
+                        pass
+                    continue
+                queued.extend(rows)
+                next_seq = rows[-1][0] + 1
+            for _ in range(min(room, PUBLISH_STEP, len(queued))):
+                seq, event_id, kind, ts, data = queued.popleft()
                 mid = session.publish(self.topics.event(kind), envelope(seq, event_id, kind, ts, data), qos=1)
                 drain.inflight[mid] = seq
-                next_seq = seq + 1
-            # Let the socket writer and PUBACK reader run between batches.
+            # Let the socket writer and PUBACK reader run between steps.
             await asyncio.sleep(0)
 
     async def _flush_acks(self, drain: _Drain) -> None:
-        """Delete acknowledged events in batches (one transaction per batch)."""
+        """Delete acknowledged events in batches (one transaction per batch, a range per run of seqs)."""
         while True:
             await drain.progress.wait()
             drain.progress.clear()
@@ -303,9 +330,9 @@ class SyncLink:
             stamp = utc_now()
 
             def delete(tx: Tx) -> int:
-                tx.conn.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in batch])
+                tx.conn.executemany("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", seq_runs(batch))
                 set_meta(tx, "last_sync", stamp)
-                return int(tx.conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+                return outbox_depth(tx.conn)
 
             self._depth = await self._store.write(delete)
             self._events_sent += len(batch)

@@ -43,7 +43,6 @@ class SessionSettings:
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
-    max_inflight: int = 200
 
 
 @dataclass(frozen=True)
@@ -56,6 +55,32 @@ class Incoming:
     qos: int
     ack: Callable[[], None]
     dup: bool = False  # the broker's DUP flag: it may have delivered this message before
+
+
+#: Bytes taken from the socket per read; a few hundred PUBACKs, so one read's packets stay one short loop step.
+READ_BUFFER = 16 * 1024
+
+
+class _Client(mqtt.Client):
+    """paho's client reading the socket in blocks (paho reads each packet in three system calls: type, length, body)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rbuf = b""
+        self._rpos = 0
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        """paho's read, served from a block read ahead (an empty read is the peer closing, as before)."""
+        if self._rpos >= len(self._rbuf):
+            self._rbuf, self._rpos = super()._sock_recv(READ_BUFFER), 0
+            if not self._rbuf:
+                return b""
+        start, self._rpos = self._rpos, min(self._rpos + bufsize, len(self._rbuf))
+        return self._rbuf[start:self._rpos]
+
+    def buffered(self) -> int:
+        """Bytes read from the socket that paho has not taken yet (the socket will not signal them again)."""
+        return len(self._rbuf) - self._rpos
 
 
 class MqttSession:
@@ -74,15 +99,18 @@ class MqttSession:
         self._connected: asyncio.Future[None] = self._loop.create_future()
         self.closed: asyncio.Future[str] = self._loop.create_future()
         self._misc: asyncio.Task[None] | None = None
-        client = mqtt.Client(
+        client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
             protocol=mqtt.MQTTv5,
             reconnect_on_failure=False,
             manual_ack=True,
         )
-        client.max_inflight_messages_set(settings.max_inflight)
+        # No limit in paho: the outbox keeps its own window. With a limit, paho walks every message
+        # in flight on each PUBACK (its _update_inflight), a third of the loop's time per event.
+        client.max_inflight_messages_set(0)
         client.max_queued_messages_set(0)
+        self.receive_maximum = 65535  # the broker's, from CONNACK (MQTT 5: 65535 when it names none)
         if settings.username is not None:
             client.username_pw_set(settings.username, settings.password)
         if settings.tls:
@@ -186,6 +214,7 @@ class MqttSession:
         if reason.is_failure:
             self._connected.set_exception(MqttError(f"broker refused connection: {reason}"))
         else:
+            self.receive_maximum = int(getattr(props, "ReceiveMaximum", 65535) or 65535)
             self._connected.set_result(None)
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
@@ -211,17 +240,20 @@ class MqttSession:
             pass
 
         def readable() -> None:
+            """Handle what one read brought; bytes already read (ours or TLS's) come in the next loop step."""
+            if self.closed.done():
+                return
             try:
-                while True:
-                    rc = client.loop_read()
-                    pending = getattr(client.socket(), "pending", None)
-                    if rc != mqtt.MQTT_ERR_SUCCESS or not (pending and pending() > 0):
-                        break
+                rc = client.loop_read()
+                pending = getattr(client.socket(), "pending", None)
+                more = client.buffered() > 0 or bool(pending and pending() > 0)
             except Exception as err:  # noqa: BLE001 - a broken socket ends this session
                 self._finish(f"read failed: {err}")
                 return
             if rc != mqtt.MQTT_ERR_SUCCESS:
                 self._finish(mqtt.error_string(rc))
+            elif more:
+                self._loop.call_soon(readable)
 
         def start() -> None:
             self._loop.add_reader(sock, readable)
