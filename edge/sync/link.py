@@ -22,7 +22,7 @@ from edge.config import Config
 from edge.store import Store, Tx
 from edge.store.db import get_meta, outbox_depth, set_meta, utc_now
 from edge.sync.commands import Dispatcher, encode_reply
-from edge.sync.mqtt_session import Incoming, MqttError, MqttSession, SessionSettings
+from edge.sync.mqtt_session import SESSION_TAKEN_OVER, Incoming, MqttError, MqttSession, SessionSettings
 from edge.sync.topics import Topics
 
 log = structlog.get_logger("sync")
@@ -182,15 +182,15 @@ class SyncLink:
         return json.dumps({"state": state, "version": self._version, "since": utc_now(), "birth": birth}).encode()
 
     async def _open(self) -> MqttSession:
-        """Connect with a persistent session and a last will, subscribe to commands, announce `online`."""
+        """Connect with a persistent session and a last will, subscribe to commands, announce `online`.
+
+        `birth` counts connections, not attempts: the will names the birth this connection will
+        have, and the counter moves to it only once the broker accepted the session (an attempt
+        the broker refused or never answered leaves no will behind, so its number is reused).
+        """
         b = self._config.broker
-
-        def next_birth(tx: Tx) -> int:
-            value = int(get_meta(tx.db, "birth") or 0) + 1
-            set_meta(tx, "birth", str(value))
-            return value
-
-        self._birth = await self._store.write(next_birth)
+        stored = await self._store.read(lambda db: int(get_meta(db, "birth") or 0))
+        birth = max(stored, self._birth) + 1
         try:
             password = b.password()
         except OSError as err:
@@ -202,7 +202,7 @@ class SyncLink:
             keepalive_s=b.keepalive_s,
             session_expiry_s=b.session_expiry_s,
             will_topic=self.topics.status,
-            will_payload=self._status_payload("offline", self._birth),
+            will_payload=self._status_payload("offline", birth),
             username=b.username,
             password=password,
             tls=b.tls,
@@ -216,12 +216,17 @@ class SyncLink:
         await session.connect(CONNECT_TIMEOUT_S)
         # The broker says how many QoS 1 messages it takes unacknowledged (MQTT 5 Receive Maximum).
         drain.window = max(1, min(drain.window, session.receive_maximum - RESERVED_INFLIGHT))
+        self._birth = birth  # the broker took the session (and its will): this connection is `birth`
         try:
+            await self._save_birth()
             await session.subscribe(self.topics.commands, qos=1, timeout=CONNECT_TIMEOUT_S)
             session.publish(self.topics.status, self._status_payload("online", self._birth), qos=1, retain=True)
         except (MqttError, TimeoutError) as err:
             session.abort()
             raise MqttError(f"session set-up failed: {err}") from err
+        except BaseException:
+            session.abort()
+            raise
         self._session = session
         self._pending = (drain, commands)
         self._connected_since = utc_now()
@@ -229,13 +234,24 @@ class SyncLink:
         log.info("link.connected", broker=b.url, birth=self._birth)
         return session
 
+    async def _save_birth(self) -> None:
+        """Make this connection's birth durable before `online` names it (the next start counts on from it)."""
+        birth = self._birth
+        await self._store.write(lambda tx: set_meta(tx, "birth", str(birth)))
+
     async def _serve(self, session: MqttSession) -> str:
         """Run drain, acks, commands and telemetry until the session ends; returns why it ended."""
         try:
-            return await self._serve_session(session)
+            reason = await self._serve_session(session)
         finally:
             self._session = None
             self._connected_since = None
+        if session.disconnect_reason == SESSION_TAKEN_OVER:
+            # Someone connected with this store's client id: a security signal, logged every time.
+            log.warning("link.session.taken_over", client_id=session.client_id, broker=self._config.broker.url,
+                        hint="another connection used this client id; see docs/mqtt-api.md (client id = username)")
+            return "session taken over by another connection with the same client id (DISCONNECT 0x8E)"
+        return reason
 
     async def _serve_session(self, session: MqttSession) -> str:
         """The session's tasks; the first to end (or the socket closing) ends them all."""

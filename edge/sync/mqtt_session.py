@@ -22,6 +22,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 
+#: MQTT 5 DISCONNECT reason: another connection took this client id's session.
+SESSION_TAKEN_OVER = 0x8E
+
+
 class MqttError(Exception):
     """The connection could not be made or was lost; carries paho's reason when there is one."""
 
@@ -99,6 +103,8 @@ class MqttSession:
         self._connected: asyncio.Future[None] = self._loop.create_future()
         self.closed: asyncio.Future[str] = self._loop.create_future()
         self._misc: asyncio.Task[None] | None = None
+        #: The reason code of the broker's DISCONNECT, if it sent one (None: the socket just closed).
+        self.disconnect_reason: int | None = None
         client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
@@ -217,7 +223,14 @@ class MqttSession:
             self.receive_maximum = int(getattr(props, "ReceiveMaximum", 65535) or 65535)
             self._connected.set_result(None)
 
+    @property
+    def client_id(self) -> str:
+        """The client id this session connected with."""
+        return self._settings.client_id
+
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if getattr(flags, "is_disconnect_packet_from_server", False):
+            self.disconnect_reason = int(getattr(reason, "value", reason))
         self._finish(str(reason))
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
