@@ -27,12 +27,44 @@ from typing import Any, TypeVar
 import sqlite_utils
 import structlog
 
+from edge.store.errors import DiskFull, is_disk_full
 from edge.store.migrations import CORE, Step, migrate
 
 T = TypeVar("T")
 log = structlog.get_logger("store")
 
 _BATCH_MAX = 500
+#: Writes waiting for space are retried this often (and at once when space is back).
+PARK_RETRY_S = 2.0
+#: `disk_full` ends with a successful write when at least this much is free (no flapping at the edge).
+SPACE_BACK_BYTES = 4 * 1024 * 1024
+#: The `changed()` topic set when `disk_full` changes.
+DISK_TOPIC = "store.disk"
+#: Marks a wake-up of the writer to retry parked writes.
+_RETRY: Any = object()
+
+
+def _cancelled(item: _Write) -> bool:
+    """Whether the caller of a waiting write has given up on it."""
+    return isinstance(item.future, asyncio.Future) and item.future.cancelled()
+
+
+def _free_bytes(path: Path) -> int | None:
+    """Bytes free for us on the database's file system (None if it cannot say)."""
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def _space_to_spare(path: Path) -> bool:
+    """Whether the file system has SPACE_BACK_BYTES free (a tenth of it, if it is smaller than 40 MiB)."""
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return True
+    return st.f_bavail * st.f_frsize >= min(SPACE_BACK_BYTES, st.f_blocks * st.f_frsize // 10)
 
 
 def utc_now() -> str:
@@ -99,17 +131,23 @@ class Tx:
         self._after.append(fn)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Write:
     """One queued write and the future its caller waits on (a loop's own future, or a thread's)."""
 
     fn: Callable[[Tx], Any]
     future: Future[Any] | asyncio.Future[Any]
+    park: bool = False  # on a full disk, wait for space instead of failing
+    dry: bool = False  # run and roll back: a read that may try to write (see Store.dry_run)
+    started: bool = False
 
     def start(self) -> bool:
         """False if the caller gave up (cancelled) before the write began; then it is skipped."""
         if isinstance(self.future, Future):
-            return self.future.set_running_or_notify_cancel()
+            if not self.started:
+                self.started = True
+                return self.future.set_running_or_notify_cancel()
+            return True
         return not self.future.cancelled()
 
 
@@ -132,23 +170,43 @@ class Store:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[str, asyncio.Event] = {}
         self._closed = False
+        self._disk_full = False
         self._writer.start()
 
     # -- async API ---------------------------------------------------------------------------
 
-    def write(self, fn: Callable[[Tx], T]) -> asyncio.Future[T]:
+    def write(self, fn: Callable[[Tx], T], *, wait_for_space: bool = True) -> asyncio.Future[T]:
         """Run `fn` in one transaction on the writer thread; the future resolves once it is durably committed.
 
         A future of the caller's loop, not a coroutine: awaiting it (or gathering many) costs no
-        task, and the writer resolves a whole batch of them in one loop callback.
+        task, and the writer resolves a whole batch of them in one loop callback. With the disk
+        full the write waits, retried every few seconds, until it fits (a job's writer pauses
+        instead of crashing); `wait_for_space=False` fails it with `DiskFull` at once instead.
         """
+        return self._queued(fn, park=wait_for_space)
+
+    def dry_run(self, fn: Callable[[Tx], T]) -> asyncio.Future[tuple[T, bool]]:
+        """Run `fn` on the writer thread in a transaction that is always rolled back: (its value, whether it changed rows).
+
+        For answering what needs no write while nothing can be written (a full disk): a
+        command handler runs as usual, and only if it changed nothing is its answer used.
+        """
+        return self._queued(fn, dry=True)
+
+    def _queued(self, fn: Callable[[Tx], Any], park: bool = False, dry: bool = False) -> asyncio.Future[Any]:
+        """Queue `fn` with a future of the running loop."""
         if self._closed:
             raise RuntimeError("store is closed")
         loop = asyncio.get_running_loop()
         self._loop = self._loop or loop
-        fut: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Write(fn, fut))
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._queue.put(_Write(fn, fut, park=park, dry=dry))
         return fut
+
+    @property
+    def disk_full(self) -> bool:
+        """True from a write that found no space until one that changed rows succeeded with space to spare."""
+        return self._disk_full
 
     async def read(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         """Run a query off the event loop on a read connection (WAL: readers never block the writer)."""
@@ -203,13 +261,23 @@ class Store:
         return fn(self._read_db)
 
     def _write_loop(self) -> None:
+        """Take queued writes in batches; writes parked for space are retried every PARK_RETRY_S (or as soon as space is back)."""
         db = sqlite_utils.Database(_connect(self.path))
+        parked: list[_Write] = []
+        retry_at = 0.0
         stop = False
         while not stop:
-            first = self._queue.get()
+            batch: list[_Write] = []
+            try:
+                first = self._queue.get(timeout=max(0.0, retry_at - time.monotonic()) if parked else None)
+            except queue.Empty:
+                first = None if not parked else _RETRY
             if first is None:
                 break
-            batch = [first]
+            if first is not _RETRY:
+                batch.append(first)
+            if parked and time.monotonic() >= retry_at:
+                batch, parked = [*parked, *batch], []
             while len(batch) < _BATCH_MAX:
                 try:
                     item = self._queue.get_nowait()
@@ -219,15 +287,67 @@ class Store:
                     stop = True
                     break
                 batch.append(item)
-            self._commit_batch(db, batch)
+            waiting = [item for item in self._run_batch(db, batch) if not _cancelled(item)]
+            if waiting:
+                parked += waiting
+                retry_at = time.monotonic() + PARK_RETRY_S
+            elif parked and not self._disk_full:
+                retry_at = 0.0  # space is back: retry the parked writes now
+        self._settle([(item, False, self._no_space()) for item in parked], [], set())
         db.conn.close()
 
-    def _commit_batch(self, db: sqlite_utils.Database, batch: list[_Write]) -> None:
-        """Group commit: one transaction and one fsync for the whole batch, a savepoint per write."""
+    def _run_batch(self, db: sqlite_utils.Database, batch: list[_Write]) -> list[_Write]:
+        """Commit runs of writes, each dry run on its own; returns the writes parked for want of space."""
+        waiting: list[_Write] = []
+        run: list[_Write] = []
+        for item in [*batch, None]:
+            if item is not None and not item.dry:
+                run.append(item)
+                continue
+            if run:
+                waiting += self._commit_batch(db, run)
+                run = []
+            if item is not None:
+                self._dry_run(db, item)
+        return waiting
+
+    def _no_space(self, err: BaseException | None = None) -> DiskFull:
+        """The error a write gets when the disk is full."""
+        error = DiskFull(f"no space left to write {self.path} (database or disk is full)")
+        error.__cause__ = err
+        return error
+
+    def _dry_run(self, db: sqlite_utils.Database, item: _Write) -> None:
+        """Run `item.fn` in a transaction and roll it back; its value and whether it changed rows go to the caller."""
+        if not item.start():
+            return
+        conn = db.conn
+        tx = Tx(db)
+        before = conn.total_changes
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                value = item.fn(tx)
+                outcome: tuple[bool, Any] = (True, (value, conn.total_changes != before or bool(tx._touched)))
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+        except BaseException as err:  # the caller gets the error
+            outcome = (False, self._no_space(err) if is_disk_full(err) else err)
+        self._settle([(item, *outcome)], [], set())
+
+    def _commit_batch(self, db: sqlite_utils.Database, batch: list[_Write]) -> list[_Write]:
+        """Group commit: one transaction and one fsync for the whole batch, a savepoint per write.
+
+        Returns the writes that wait for space (the disk is full and they asked to wait);
+        the others get their result or error.
+        """
         conn = db.conn
         results: list[tuple[_Write, bool, Any]] = []
+        waiting: list[_Write] = []
         touched: set[str] = set()
         after: list[Callable[[], None]] = []
+        before = conn.total_changes
         try:
             conn.execute("BEGIN IMMEDIATE")
             for item in batch:
@@ -240,7 +360,11 @@ class Store:
                 except BaseException as err:  # the caller gets the error; the batch goes on
                     conn.execute("ROLLBACK TO w")
                     conn.execute("RELEASE w")
-                    results.append((item, False, err))
+                    if is_disk_full(err):
+                        self._note_disk_full()
+                        (waiting.append(item) if item.park else results.append((item, False, self._no_space(err))))
+                    else:
+                        results.append((item, False, err))
                     continue
                 conn.execute("RELEASE w")
                 touched |= tx._touched
@@ -252,10 +376,39 @@ class Store:
         except BaseException as err:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            log.error("store.commit.failed", error=str(err), batch=len(batch))
-            self._settle([(item, False, err) for item in batch], [], set())
-            return
+            unsettled = [item for item in batch if item not in waiting]
+            if not is_disk_full(err):
+                log.error("store.commit.failed", error=str(err), batch=len(batch))
+                self._settle([(item, False, err) for item in unsettled], [], set())
+                return waiting
+            self._note_disk_full()
+            failed = self._no_space(err)
+            waiting += [item for item in unsettled if item.park]
+            self._settle([(item, False, failed) for item in unsettled if not item.park], [], set())
+            return waiting
+        if conn.total_changes != before:
+            self._note_space()
         self._settle(results, after, touched)
+        return waiting
+
+    def _note_disk_full(self) -> None:
+        """A write found no space: say so once (WARNING), and let `disk_full` watchers know."""
+        if self._disk_full:
+            return
+        self._disk_full = True
+        log.warning("store.disk_full", path=str(self.path), free_bytes=_free_bytes(self.path),
+                    hint="writes wait or answer busy until space is freed; reads go on")
+        self._settle([], [], {DISK_TOPIC})
+
+    def _note_space(self) -> None:
+        """A write that changed rows committed: if the disk was full and has room to spare again, say it is over."""
+        if not self._disk_full:
+            return
+        if not _space_to_spare(self.path):
+            return
+        self._disk_full = False
+        log.info("store.disk_space_back", path=str(self.path), free_bytes=_free_bytes(self.path))
+        self._settle([], [], {DISK_TOPIC})
 
     def _settle(self, results: list[tuple[_Write, bool, Any]], after: list[Callable[[], None]], touched: set[str]) -> None:
         """Resolve the batch's futures: thread futures here, each loop's futures in one callback on that loop.

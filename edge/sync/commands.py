@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from edge.store import Store, Tx
 from edge.store.db import utc_now
+from edge.store.errors import DiskFull
 from edge.sync import deadletters
 from edge.sync.requests import (
     Limits,
@@ -38,6 +39,8 @@ log = structlog.get_logger("commands")
 ERROR_CODES = ("invalid_payload", "unknown_command", "invalid_argument", "not_found", "conflict", "busy", "internal")
 #: Replies that are not remembered in the inbox: nothing happened, so the same id may be retried.
 UNREMEMBERED = ("busy", "internal")
+#: The `busy` reply's message for a command that needs to write while the store's disk is full.
+DISK_FULL_MESSAGE = "the store's disk is full, so this command cannot be written; nothing was applied, retry later with the same id"
 
 
 class CommandError(Exception):
@@ -173,7 +176,10 @@ class Dispatcher:
 
         shown = clip(name, self.limits.log_chars)
         try:
-            reply, number = await self._store.write(record)
+            reply, number = await self._store.write(record, wait_for_space=False)
+        except DiskFull:
+            log.error("command.dead_letter.unrecorded", command=shown, request_id=request_id, reason=reason, store="disk full")
+            return _reply_error(request_id, "internal", f"not applied ({reason}); see the store's log")
         except Exception:  # noqa: BLE001 - even with the store failing, the message gets an answer
             log.exception("command.dead_letter.unrecorded", command=shown, request_id=request_id, reason=reason)
             return _reply_error(request_id, "internal", f"not applied ({reason}); see the store's log")
@@ -184,7 +190,10 @@ class Dispatcher:
     async def _count(self, key: str, name: str) -> int:
         """Count a redelivery before handling it (0 when the store cannot: the message is then handled as usual)."""
         try:
-            return await self._store.write(lambda tx: deadletters.count_delivery(tx, key, name))
+            return await self._store.write(lambda tx: deadletters.count_delivery(tx, key, name), wait_for_space=False)
+        except DiskFull:
+            log.warning("command.delivery.uncounted", command=clip(name, self.limits.log_chars), reason="disk full")
+            return 0
         except Exception:  # noqa: BLE001 - counting is a safety net; handling must not depend on it
             log.exception("command.delivery.uncounted", command=clip(name, self.limits.log_chars))
             return 0
@@ -192,7 +201,9 @@ class Dispatcher:
     async def _forget(self, key: str) -> None:
         """The message was answered; a failure to forget only leaves a count behind (purged with the inbox)."""
         try:
-            await self._store.write(lambda tx: deadletters.forget_delivery(tx, key))
+            await self._store.write(lambda tx: deadletters.forget_delivery(tx, key), wait_for_space=False)
+        except DiskFull:
+            log.debug("command.delivery.unforgotten", reason="disk full")
         except Exception:  # noqa: BLE001 - see _count
             log.exception("command.delivery.unforgotten")
 
@@ -225,10 +236,27 @@ class Dispatcher:
             if failure is not None:
                 checked = _Checked(request_id, failure)
         try:
-            return await self._store.write(lambda tx: self._apply(tx, name, checked, prepared))
+            return await self._store.write(lambda tx: self._apply(tx, name, checked, prepared), wait_for_space=False)
+        except DiskFull:
+            return await self._without_writing(name, checked, prepared)
         except Exception:  # noqa: BLE001 - a handler's bug; the reply is not remembered, a retry may succeed
             log.exception("command.internal_error", command=shown, request_id=request_id)
             return _reply_error(request_id, "internal", "internal error; see the store's log")
+
+    async def _without_writing(self, name: str, checked: _Checked, prepared: Any) -> dict[str, Any]:
+        """With the disk full: a command whose handler changes nothing (a read, `ping`) is answered, unremembered; others are `busy`."""
+        request_id = checked.request_id
+        try:
+            reply, wrote = await self._store.dry_run(lambda tx: self._apply(tx, name, checked, prepared, remember=False))
+        except DiskFull:
+            wrote = True
+        except Exception:  # noqa: BLE001 - as in _handle
+            log.exception("command.internal_error", command=clip(name, self.limits.log_chars), request_id=request_id)
+            return _reply_error(request_id, "internal", "internal error; see the store's log")
+        if not wrote:
+            return reply
+        log.warning("command.busy.disk_full", command=clip(name, self.limits.log_chars), request_id=request_id)
+        return _reply_error(request_id, "busy", DISK_FULL_MESSAGE)
 
     def _validate(self, command: Command, request_id: str, raw: dict[str, Any]) -> _Checked:
         """The arguments as the command's model, or an `invalid_argument` reply naming the fields (bounded)."""
@@ -257,8 +285,8 @@ class Dispatcher:
             log.exception("command.prepare.failed", command=command.name, request_id=request_id)
             return None, _reply_error(request_id, "internal", "internal error while preparing; see the store's log")
 
-    def _apply(self, tx: Tx, name: str, checked: _Checked, prepared: Any) -> dict[str, Any]:
-        """Runs on the writer thread: the inbox check and the handler share one transaction."""
+    def _apply(self, tx: Tx, name: str, checked: _Checked, prepared: Any, remember: bool = True) -> dict[str, Any]:
+        """Runs on the writer thread: the inbox check and the handler share one transaction (`remember`: store the reply)."""
         request_id = checked.request_id
         seen = tx.conn.execute("SELECT name, reply FROM inbox WHERE id = ?", (request_id,)).fetchone()
         if seen is not None:
@@ -267,7 +295,7 @@ class Dispatcher:
             log.info("command.repeat", command=name, request_id=request_id)
             return dict(json.loads(seen[1]))
         reply = checked.reply or self._run(tx, name, checked, prepared)
-        if not reply["ok"] and reply["error"]["code"] in UNREMEMBERED:
+        if not remember or (not reply["ok"] and reply["error"]["code"] in UNREMEMBERED):
             return reply  # not remembered: a retry with the same id may succeed
         tx.conn.execute(
             "INSERT INTO inbox (id, name, received_at, reply) VALUES (?, ?, ?, ?)",

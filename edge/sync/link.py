@@ -8,6 +8,7 @@ the outbox, so delivery is at least once and in `seq` order; consumers drop repe
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import time
 from collections import deque
@@ -20,7 +21,8 @@ from devices.backoff import Backoff
 from devices.reconnect import Reconnect, ReconnectEvents, ReconnectState
 from edge.config import Config
 from edge.store import Store, Tx
-from edge.store.db import get_meta, outbox_depth, set_meta, utc_now
+from edge.store.db import DISK_TOPIC, get_meta, outbox_depth, set_meta, utc_now
+from edge.store.errors import DiskFull
 from edge.sync.commands import Dispatcher, encode_reply
 from edge.sync.mqtt_session import SESSION_TAKEN_OVER, Incoming, MqttError, MqttSession, SessionSettings
 from edge.sync.topics import Topics
@@ -36,6 +38,8 @@ PUBLISH_STEP = 64
 READ_ROWS = 256
 #: Room kept in the broker's receive maximum for what is published beside the events (a reply, the status).
 RESERVED_INFLIGHT = 2
+#: With the disk full, deleting acknowledged events (and saving the birth) is retried this often.
+UNSAVED_RETRY_S = 2.0
 
 
 EVENTS = ReconnectEvents(failed="link.connect.failed", lost="link.lost", restored="link.reconnected")
@@ -54,6 +58,7 @@ class LinkHealth:
     last_error: str | None
     events_sent: int
     commands_handled: int
+    disk_full: bool = False
 
 
 @dataclass
@@ -86,6 +91,25 @@ def seq_runs(seqs: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
+def merge_runs(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(first, last) runs sorted and joined where they touch or overlap."""
+    merged: list[tuple[int, int]] = []
+    for low, high in sorted(runs):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(high, merged[-1][1]))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+def _in_runs(runs: list[tuple[int, int]], seq: int) -> bool:
+    """Whether `seq` lies in one of the sorted, disjoint (first, last) runs."""
+    if not runs:
+        return False
+    i = bisect.bisect_right(runs, (seq, float("inf"))) - 1
+    return i >= 0 and runs[i][0] <= seq <= runs[i][1]
+
+
 def envelope(seq: int, event_id: str, kind: str, ts: str, data: str) -> str:
     """The contract's event envelope, built around the stored JSON text without re-encoding it."""
     return f'{{"id":{json.dumps(event_id)},"seq":{seq},"ts":"{ts}","kind":{json.dumps(kind)},"data":{data}}}'
@@ -114,6 +138,9 @@ class SyncLink:
         self._last_sync: str | None = None
         self._telemetry: dict[str, dict[str, Any]] = {}
         self._birth = 0
+        self._birth_unsaved = False
+        # Acknowledged events the full disk did not let us delete yet, as seq runs; never published again.
+        self._undeleted: list[tuple[int, int]] = []
         self._stop = asyncio.Event()
         self._pending: tuple[_Drain, asyncio.Queue[Incoming]] | None = None
         self._answering: asyncio.Task[dict[str, Any]] | None = None
@@ -157,6 +184,7 @@ class SyncLink:
             last_error=self._reconnect.last_error,
             events_sent=self._events_sent,
             commands_handled=self._commands_handled,
+            disk_full=self._store.disk_full,
         )
 
     @property
@@ -179,7 +207,9 @@ class SyncLink:
     # -- one session -------------------------------------------------------------------------
 
     def _status_payload(self, state: str, birth: int) -> bytes:
-        return json.dumps({"state": state, "version": self._version, "since": utc_now(), "birth": birth}).encode()
+        """The retained status: the contract's fields, the birth, and whether the store's disk is full."""
+        return json.dumps({"state": state, "version": self._version, "since": utc_now(), "birth": birth,
+                           "disk_full": self._store.disk_full}).encode()
 
     async def _open(self) -> MqttSession:
         """Connect with a persistent session and a last will, subscribe to commands, announce `online`.
@@ -235,9 +265,15 @@ class SyncLink:
         return session
 
     async def _save_birth(self) -> None:
-        """Make this connection's birth durable before `online` names it (the next start counts on from it)."""
+        """Make this connection's birth durable before `online` names it; with the disk full, later (connecting needs no write)."""
         birth = self._birth
-        await self._store.write(lambda tx: set_meta(tx, "birth", str(birth)))
+        try:
+            await self._store.write(lambda tx: set_meta(tx, "birth", str(birth)), wait_for_space=False)
+        except DiskFull:
+            self._birth_unsaved = True
+            log.warning("link.birth.unsaved", birth=birth, reason="disk full", hint="written as soon as space is back")
+        else:
+            self._birth_unsaved = False
 
     async def _serve(self, session: MqttSession) -> str:
         """Run drain, acks, commands and telemetry until the session ends; returns why it ended."""
@@ -326,8 +362,8 @@ class SyncLink:
                     except TimeoutError:
                         pass
                     continue
-                queued.extend(rows)
                 next_seq = rows[-1][0] + 1
+                queued.extend(row for row in rows if not _in_runs(self._undeleted, row[0]))
             for _ in range(min(room, PUBLISH_STEP, len(queued))):
                 seq, event_id, kind, ts, data = queued.popleft()
                 mid = session.publish(self.topics.event(kind), envelope(seq, event_id, kind, ts, data), qos=1)
@@ -336,23 +372,52 @@ class SyncLink:
             await asyncio.sleep(0)
 
     async def _flush_acks(self, drain: _Drain) -> None:
-        """Delete acknowledged events in batches (one transaction per batch, a range per run of seqs)."""
+        """Delete acknowledged events in batches (one transaction per batch, a range per run of seqs).
+
+        With the disk full the delete cannot be written: the acknowledged seqs are kept (the
+        drain never sends them again) and the delete, and an unsaved birth, are retried every
+        UNSAVED_RETRY_S; the session stays up meanwhile.
+        """
+        retry_at = 0.0
         while True:
-            await drain.progress.wait()
+            if self._undeleted or self._birth_unsaved:
+                try:
+                    await asyncio.wait_for(drain.progress.wait(), UNSAVED_RETRY_S)
+                except TimeoutError:
+                    pass
+            else:
+                await drain.progress.wait()
             drain.progress.clear()
-            if not drain.acked:
-                continue
             batch, drain.acked = drain.acked, []
-            stamp = utc_now()
+            self._events_sent += len(batch)
+            if batch:
+                self._last_sync = utc_now()
+            runs = merge_runs([*self._undeleted, *seq_runs(batch)])
+            if not runs and not self._birth_unsaved:
+                continue
+            if time.monotonic() < retry_at:  # the disk was full a moment ago: keep collecting
+                self._undeleted = runs
+                continue
+            stamp, birth, unsaved = self._last_sync, self._birth, self._birth_unsaved
 
             def delete(tx: Tx) -> int:
-                tx.conn.executemany("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", seq_runs(batch))
-                set_meta(tx, "last_sync", stamp)
+                tx.conn.executemany("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", runs)
+                if stamp is not None:
+                    set_meta(tx, "last_sync", stamp)
+                if unsaved:
+                    set_meta(tx, "birth", str(birth))
                 return outbox_depth(tx.conn)
 
-            self._depth = await self._store.write(delete)
-            self._events_sent += len(batch)
-            self._last_sync = stamp
+            try:
+                self._depth = await self._store.write(delete, wait_for_space=False)
+            except DiskFull:
+                log.debug("outbox.delete.deferred", reason="disk full", acknowledged=sum(high - low + 1 for low, high in runs))
+                self._undeleted = runs
+                retry_at = time.monotonic() + UNSAVED_RETRY_S
+                continue
+            self._undeleted = []
+            if unsaved and birth == self._birth:
+                self._birth_unsaved = False
             drain.progress.set()  # wake the drain if it waits for room
 
     async def _serve_commands(self, session: MqttSession, commands: asyncio.Queue[Incoming]) -> None:
@@ -391,13 +456,26 @@ class SyncLink:
             return await self._dispatcher.dead_letter(name, msg.payload, f"handling raised {type(err).__name__}", 1)
 
     async def _telemetry_loop(self, session: MqttSession) -> None:
-        """Send the latest health figures now and then (QoS 0: stale values are worthless)."""
+        """Send the latest health figures now and then (QoS 0: stale values are worthless), and at once when the disk fills or frees.
+
+        A change of `disk_full` also re-publishes the retained `online` status with it.
+        """
+        disk = self._store.changed(DISK_TOPIC)
+        full = self._store.disk_full
         while True:
+            disk.clear()
             depth = await self.refresh_depth()
-            self._telemetry["link"] = {"outbox_depth": depth, "last_sync": self._last_sync, "birth": self._birth}
+            self._telemetry["link"] = {"outbox_depth": depth, "last_sync": self._last_sync, "birth": self._birth,
+                                       "disk_full": self._store.disk_full}
             for kind, values in list(self._telemetry.items()):
                 self._publish_telemetry(session, kind, values)
-            await asyncio.sleep(TELEMETRY_EVERY_S)
+            if self._store.disk_full != full:
+                full = self._store.disk_full
+                session.publish(self.topics.status, self._status_payload("online", self._birth), qos=1, retain=True)
+            try:
+                await asyncio.wait_for(disk.wait(), TELEMETRY_EVERY_S)
+            except TimeoutError:
+                pass
 
     def _publish_telemetry(self, session: MqttSession, kind: str, values: dict[str, Any]) -> None:
         body = {"ts": utc_now(), **values}
