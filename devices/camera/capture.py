@@ -11,7 +11,6 @@ is reported as `camera.stream.failed` with its reason.
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 import time
@@ -39,9 +38,17 @@ def _quiet_opencv() -> None:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
-@functools.cache
+_announced = threading.Lock()  # held for good by the first caller: a once-flag safe across threads
+
+
 def _announce_quiet() -> None:
-    """Say once, in the structured log, that OpenCV's own messages are off and how to see them."""
+    """Say once per process, in the structured log, that OpenCV's own messages are off and how to see them.
+
+    A lock, not functools.cache: camera threads open their sources at the same moment, and a
+    cached function runs once per caller that arrives before the first returns.
+    """
+    if not _announced.acquire(blocking=False):
+        return
     log.info("camera.opencv.logging", opencv=cv2.__version__, ffmpeg_loglevel=os.environ.get("OPENCV_FFMPEG_LOGLEVEL"),
              opencv_log_level=os.environ.get("OPENCV_LOG_LEVEL", "SILENT"),
              hint="set OPENCV_LOG_LEVEL=WARNING and OPENCV_FFMPEG_LOGLEVEL=24 to see OpenCV's own (unstructured) lines")
