@@ -26,6 +26,7 @@ from edge.jobs import JobContext, JobSpec, enabled_sections, schemas
 from edge.scheduler import Scheduler
 from edge.store import Store
 from edge.store.db import utc_now
+from edge.store.errors import StoreError
 from edge.sync import deadletters
 from edge.sync.commands import CommandRegistry, Dispatcher, purge_inbox
 from edge.sync.link import SyncLink
@@ -56,10 +57,13 @@ class App:
         self.config = config
         self.started = time.monotonic()
         self.notifier = notifier or Notifier()
-        self.store = Store(
-            config.database_path, max_outbox=config.outbox.max_events,
-            schemas={"catalog": catalog.STEPS, "sync": deadletters.STEPS, **schemas(config.jobs)},
-        )
+        try:
+            self.store = Store(
+                config.database_path, max_outbox=config.outbox.max_events,
+                schemas={"catalog": catalog.STEPS, "sync": deadletters.STEPS, **schemas(config.jobs)}, store_id=config.store.id,
+            )
+        except StoreError as err:  # missing, empty, damaged, another store's: one line, no restart loop (edge/store/identity.py)
+            raise StartupError(str(err), exit_status=getattr(err, "exit_status", 1)) from None
         self.registry = CommandRegistry()
         register_core_commands(self.registry, config, self.started)
         self.scheduler = Scheduler(config.database_path)

@@ -10,17 +10,16 @@ in its batch.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import queue
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +27,10 @@ import sqlite_utils
 import structlog
 
 from edge.store.errors import DiskFull, is_disk_full
-from edge.store.migrations import CORE, Step, migrate
+from edge.store.identity import BIRTH_BLOCK, SEQ_BLOCK, open_database, reserve, write_state
+from edge.store.migrations import CORE, Step
+from edge.store.sqlite import connect as _connect
+from edge.store.sqlite import new_event_id, utc_now
 
 T = TypeVar("T")
 log = structlog.get_logger("store")
@@ -67,35 +69,6 @@ def _space_to_spare(path: Path) -> bool:
     return st.f_bavail * st.f_frsize >= min(SPACE_BACK_BYTES, st.f_blocks * st.f_frsize // 10)
 
 
-def utc_now() -> str:
-    """RFC 3339 UTC timestamp with milliseconds, the contract's time format."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def new_event_id() -> str:
-    """A UUID version 7 (RFC 9562: Unix milliseconds, then 74 random bits), as text.
-
-    Time-ordered, so the outbox's unique index on `id` grows at one end: with random UUID4s
-    every insert landed on a random page of that index, and with 300,000 events queued a
-    commit wrote ~14 times as many pages as with an empty outbox.
-    """
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & (1 << 48) - 1) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62 | rand & (1 << 62) - 1
-    return str(uuid.UUID(int=value))
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    """A connection with the pragmas every connection to our file needs."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    # FULL: a commit that returned survives power loss, not only a killed process.
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
-
-
 @dataclass
 class Tx:
     """The handle a write function gets: the database, plus event emission and change notices."""
@@ -103,6 +76,8 @@ class Tx:
     db: sqlite_utils.Database
     _touched: set[str] = field(default_factory=set)
     _after: list[Callable[[], None]] = field(default_factory=list)
+    _seq: int = 0  # the highest seq this transaction handed out
+    _birth: int = 0  # the birth it recorded (save_birth)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -116,7 +91,8 @@ class Tx:
             (new_event_id(), kind, utc_now(), json.dumps(data, ensure_ascii=False, separators=(",", ":"))),
         )
         self._touched.add("outbox")
-        return int(cur.lastrowid or 0)
+        self._seq = int(cur.lastrowid or 0)
+        return self._seq
 
     def notify(self, topic: str) -> None:
         """Wake whoever waits on `topic` once this transaction has committed."""
@@ -154,15 +130,17 @@ class _Write:
 class Store:
     """The daemon's only durable state; use `write` for changes and `read` for queries."""
 
-    def __init__(self, path: Path, max_outbox: int = 1_000_000, schemas: dict[str, list[Step]] | None = None) -> None:
+    def __init__(self, path: Path, max_outbox: int = 1_000_000, schemas: dict[str, list[Step]] | None = None,
+                 store_id: str | None = None) -> None:
+        """Open (or create) the database, refusing one that is missing, empty, damaged or another store's (StoreRefused).
+
+        `store_id`, when given, must be the store the database was made for (edge/store/identity.py).
+        """
         self.path = path
         self.max_outbox = max_outbox
         path.parent.mkdir(parents=True, exist_ok=True)
-        init = _connect(path)
-        try:
-            self.schema_versions = migrate(init, {"core": CORE, **(schemas or {})})
-        finally:
-            init.close()
+        self.identity, self.schema_versions = open_database(path, {"core": CORE, **(schemas or {})}, store_id)
+        self._lock = _share(path)
         self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-reader")
@@ -251,9 +229,17 @@ class Store:
         self._closed = True
         self._queue.put(None)
         self._writer.join(timeout=30)
+        self._reader.submit(self._close_read).result()
         self._reader.shutdown(wait=True)
+        os.close(self._lock)
 
     # -- threads -----------------------------------------------------------------------------
+
+    def _close_read(self) -> None:
+        """Close the read connection on its own thread (the last connection to close removes the log files)."""
+        if self._read_db is not None:
+            self._read_db.conn.close()
+            self._read_db = None
 
     def _run_read(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         if self._read_db is None:
@@ -348,6 +334,7 @@ class Store:
         touched: set[str] = set()
         after: list[Callable[[], None]] = []
         before = conn.total_changes
+        seq = birth = 0
         try:
             conn.execute("BEGIN IMMEDIATE")
             for item in batch:
@@ -369,9 +356,13 @@ class Store:
                 conn.execute("RELEASE w")
                 touched |= tx._touched
                 after += tx._after
+                seq, birth = max(seq, tx._seq), max(birth, tx._birth)
                 results.append((item, True, value))
             if "outbox" in touched:
-                self._enforce_outbox_bound(Tx(db))
+                bound = Tx(db)
+                self._enforce_outbox_bound(bound)
+                seq = max(seq, bound._seq)
+            self._raise_floors(seq, birth)
             conn.execute("COMMIT")
         except BaseException as err:
             if conn.in_transaction:
@@ -390,6 +381,17 @@ class Store:
             self._note_space()
         self._settle(results, after, touched)
         return waiting
+
+    def _raise_floors(self, seq: int, birth: int) -> None:
+        """Before a commit hands out a seq or birth above the state file's floors, raise them (a block ahead: rarely written)."""
+        state = self.identity
+        if seq <= state.seq_floor and birth <= state.birth_floor:
+            return
+        self.identity = write_state(self.path, replace(
+            state,
+            seq_floor=reserve(seq, SEQ_BLOCK) if seq > state.seq_floor else state.seq_floor,
+            birth_floor=reserve(birth, BIRTH_BLOCK) if birth > state.birth_floor else state.birth_floor,
+        ))
 
     def _note_disk_full(self) -> None:
         """A write found no space: say so once (WARNING), and let `disk_full` watchers know."""
@@ -485,6 +487,19 @@ def outbox_depth(conn: sqlite3.Connection) -> int:
     """Events queued in the outbox: its seq span (seqs are dense and leave from the oldest up), without counting rows."""
     low, high = outbox_span(conn)
     return 0 if low is None or high is None else high - low + 1
+
+
+def save_birth(tx: Tx, birth: int) -> None:
+    """Record the sync link's connection counter (kept above the state file's birth floor)."""
+    set_meta(tx, "birth", str(birth))
+    tx._birth = birth
+
+
+def _share(path: Path) -> int:
+    """Hold a shared lock on the database file while open, so the recovery commands can tell it is in use."""
+    fd = os.open(path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
 
 
 def set_meta(tx: Tx, key: str, value: str) -> None:

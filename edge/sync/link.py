@@ -21,7 +21,7 @@ from devices.backoff import Backoff
 from devices.reconnect import Reconnect, ReconnectEvents, ReconnectState
 from edge.config import Config
 from edge.store import Store, Tx
-from edge.store.db import DISK_TOPIC, get_meta, outbox_depth, set_meta, utc_now
+from edge.store.db import DISK_TOPIC, get_meta, outbox_depth, save_birth, set_meta, utc_now
 from edge.store.errors import DiskFull
 from edge.sync.commands import Dispatcher, encode_reply
 from edge.sync.mqtt_session import SESSION_TAKEN_OVER, Incoming, MqttError, MqttSession, SessionSettings
@@ -268,7 +268,7 @@ class SyncLink:
         """Make this connection's birth durable before `online` names it; with the disk full, later (connecting needs no write)."""
         birth = self._birth
         try:
-            await self._store.write(lambda tx: set_meta(tx, "birth", str(birth)), wait_for_space=False)
+            await self._store.write(lambda tx: save_birth(tx, birth), wait_for_space=False)
         except DiskFull:
             self._birth_unsaved = True
             log.warning("link.birth.unsaved", birth=birth, reason="disk full", hint="written as soon as space is back")
@@ -405,7 +405,7 @@ class SyncLink:
                 if stamp is not None:
                     set_meta(tx, "last_sync", stamp)
                 if unsaved:
-                    set_meta(tx, "birth", str(birth))
+                    save_birth(tx, birth)
                 return outbox_depth(tx.conn)
 
             try:
@@ -451,7 +451,7 @@ class SyncLink:
         """The dispatcher's reply; should it ever raise, the message becomes a dead letter instead of coming back forever."""
         try:
             return await self._dispatcher.handle(name, msg.payload, redelivered=msg.dup)
-        except Exception as err:  # noqa: BLE001 - the command channel's boundary: one message must not stop it
+        except Exception as err:
             log.exception("command.serve.failed", command=name[:64])
             return await self._dispatcher.dead_letter(name, msg.payload, f"handling raised {type(err).__name__}", 1)
 

@@ -21,7 +21,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-
 #: MQTT 5 DISCONNECT reason: another connection took this client id's session.
 SESSION_TAKEN_OVER = 0x8E
 
