@@ -40,7 +40,7 @@ class EadAuthenticationError(EslProtocolError):
 class EadKey:
     """One key material made ready for AES-CCM; the cipher object is built once, not per packet."""
 
-    __slots__ = ("material", "_ccm")
+    __slots__ = ("_ccm", "material")
 
     def __init__(self, material: KeyMaterial) -> None:
         """Reverse the key into AES byte order (see the module docstring)."""
