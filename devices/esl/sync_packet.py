@@ -34,16 +34,22 @@ class SyncPacket:
     commands: tuple[Command, ...]
 
 
-def _wrap(key: EadKey, randomizer: bytes, payload: bytes) -> bytes:
-    """Put the ESL payload in its AD structure, encrypt it, and frame the Encrypted Data structure."""
+def seal_payload(key: EadKey, randomizer: bytes, payload: bytes) -> bytes:
+    """Put an encoded ESL payload in its AD structure, encrypt it, and frame the Encrypted Data structure.
+
+    For senders that hold the payload as bytes already (a tag's concatenated responses).
+    """
     if len(payload) > MAX_PAYLOAD:
         raise EslProtocolError(f"the ESL payload is at most {MAX_PAYLOAD} octets, this one is {len(payload)}")
     field = key.encrypt(randomizer, bytes((len(payload) + 1, ESL_AD_TYPE)) + payload)
     return bytes((len(field) + 1, EAD_AD_TYPE)) + field
 
 
-def _unwrap(key: EadKey, data: bytes) -> bytes:
-    """The ESL payload inside one Encrypted Data structure (EadAuthenticationError on a bad MIC)."""
+def open_payload(key: EadKey, data: bytes) -> bytes:
+    """The encoded ESL payload inside one Encrypted Data structure (EadAuthenticationError on a bad MIC).
+
+    For receivers that walk the records themselves (a tag executing its commands in place).
+    """
     if len(data) < 2 or data[1] != EAD_AD_TYPE or data[0] != len(data) - 1:
         raise EslProtocolError(f"not one Encrypted Advertising Data structure: {bytes(data[:8]).hex()}…")
     inner = key.decrypt(data[2:])
@@ -58,7 +64,7 @@ def pack_sync_packet(key: EadKey, randomizer: bytes, group_id: int, commands: Se
     """The subevent data for one group: its commands encrypted with the AP Sync Key."""
     if not 0 <= group_id <= MAX_GROUP_ID:
         raise EslProtocolError(f"Group_ID must be 0..{MAX_GROUP_ID}, got {group_id}")
-    return _wrap(key, randomizer, bytes((group_id,)) + encode_commands(list(commands)))
+    return seal_payload(key, randomizer, bytes((group_id,)) + encode_commands(list(commands)))
 
 
 def parse_sync_packet(key: EadKey, data: bytes) -> SyncPacket:
@@ -67,7 +73,7 @@ def parse_sync_packet(key: EadKey, data: bytes) -> SyncPacket:
     An RFU opcode decodes as `UnknownCommand` (its length comes from its nibble), so the commands
     after it keep their positions, which are their response slots.
     """
-    payload = _unwrap(key, data)
+    payload = open_payload(key, data)
     if not payload:
         raise EslProtocolError("a sync packet without a Group_ID")
     return SyncPacket(payload[0], tuple(decode_commands(payload[1:])))
@@ -75,9 +81,9 @@ def parse_sync_packet(key: EadKey, data: bytes) -> SyncPacket:
 
 def pack_response(key: EadKey, randomizer: bytes, responses: Sequence[Response]) -> bytes:
     """A tag's response slot data: its responses encrypted with its ESL Response Key."""
-    return _wrap(key, randomizer, encode_responses(list(responses)))
+    return seal_payload(key, randomizer, encode_responses(list(responses)))
 
 
 def parse_response(key: EadKey, data: bytes) -> tuple[Response, ...]:
     """The AP's reading of one response slot, decrypted with the answering tag's response key."""
-    return tuple(decode_responses(_unwrap(key, data)))
+    return tuple(decode_responses(open_payload(key, data)))

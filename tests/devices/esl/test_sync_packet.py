@@ -15,8 +15,8 @@ from devices.esl.errors import EslProtocolError
 from devices.esl.led import GREEN, LedParams, RepeatType
 from devices.esl.radio import KeyMaterial
 from devices.esl.sync_packet import (
-    EAD_AD_TYPE, ESL_AD_TYPE, MAX_PAYLOAD, SyncPacket, pack_response, pack_sync_packet, parse_response,
-    parse_sync_packet,
+    EAD_AD_TYPE, ESL_AD_TYPE, MAX_PAYLOAD, SyncPacket, open_payload, pack_response, pack_sync_packet,
+    parse_response, parse_sync_packet, seal_payload,
 )
 
 SYNC = EadKey(KeyMaterial(bytes(range(16)), bytes(range(16, 24))))
@@ -101,6 +101,17 @@ def test_responses_round_trip_under_the_tags_response_key() -> None:
     assert parse_response(key, data) == tuple(responses)
     with pytest.raises(EadAuthenticationError):
         parse_response(SYNC, data)
+
+
+def test_a_tag_working_on_raw_payloads_meets_the_ap_halfway() -> None:
+    """The tag opens the AP's packet to its raw payload and seals raw responses; the AP reads them as objects."""
+    key = EadKey(KeyMaterial.generate())
+    payload = open_payload(SYNC, pack_sync_packet(SYNC, RAND, 2, [Ping(4), _led(5)]))
+    assert payload == bytes((2,)) + encode_commands([Ping(4), _led(5)])
+    raw_answer = bytes((0x10, 0x02, 0x00))  # Basic State: synchronized
+    assert parse_response(key, seal_payload(key, RAND, raw_answer)) == (BasicState(BasicStateFlag.SYNCHRONIZED),)
+    with pytest.raises(EslProtocolError, match="at most 48"):
+        seal_payload(key, RAND, bytes(49))
 
 
 def test_responses_are_held_to_48_octets_too() -> None:
