@@ -21,6 +21,14 @@ class TransportUnavailable(EslError, DeviceUnavailable):
     """The object transfer channel cannot be used on this host (no AF_BLUETOOTH, no LE L2CAP)."""
 
 
+class TransportSettingError(EslError, ValueError):
+    """A radio transport setting that names no controller the Bumble backend can open (a typo, a bad port)."""
+
+
+class ControllerUnavailable(EslError, DeviceUnavailable):
+    """The access point's HCI controller cannot be opened: no dongle, a busy port, a refused connection."""
+
+
 class LabelUnreachable(EslError, DeviceUnavailable):
     """The label could not be connected after retries, or the link was lost."""
 
