@@ -7,8 +7,8 @@ typo before the radio starts):
 - `usb:0` (the first USB Bluetooth controller) or `usb:2fe3:000b` (VID:PID in hex, optionally
   `#INDEX` or `/SERIAL`): Bumble's libusb transport, e.g. a dongle running NCS `hci_usb`;
 - `serial:/dev/ttyACM0,1000000` (device, then optionally the baud rate, default 1,000,000, and
-  `rtscts` for hardware flow control): Bumble's serial transport, e.g. a dongle running NCS
-  `hci_uart` over USB CDC-ACM;
+  `rtscts` for hardware flow control): Bumble's serial transport, resynchronized at every open,
+  e.g. a dongle running NCS `hci_uart` over USB CDC-ACM;
 - `tcp-client:HOST:PORT` (an IPv6 host in brackets): Bumble's TCP client transport, to a
   controller that a simulator process or a development board exposes.
 
@@ -87,8 +87,14 @@ class Serial:
 
     @property
     def bumble_name(self) -> str:
-        """The name Bumble's `open_transport` takes."""
-        return str(self)
+        """The name Bumble's `open_transport` takes, always with `resync`.
+
+        A serial controller outlives the daemon (closing a CDC-ACM port does not reset it): after a
+        crash mid-write it waits for the rest of a command and the next power-on would hang.
+        Bumble's `resync` pads that command out and resets, and refuses a port where nothing
+        answers HCI within 2 s (wrong firmware, a console) at open instead.
+        """
+        return f"{self},resync"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import socket
+import tty
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from bumble.controller import Controller
+from bumble.core import InvalidPacketError
 from bumble.device import Device
 from bumble.hci import Address
 from bumble.link import LocalLink
 from bumble.transport import open_transport
-from bumble.transport.common import Transport
+from bumble.transport.common import StreamPacketSink, StreamPacketSource, Transport
 from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
 from hypothesis import given
 from hypothesis import strategies as st
@@ -211,19 +216,52 @@ async def test_tcp_client_to_a_closed_port_is_controller_unavailable() -> None:
         sock.close()
 
 
-async def test_serial_powers_on_a_device_over_a_real_pty(tmp_path: Path) -> None:
-    """Bumble's pty transport (os.openpty) plays the dongle; the AP side opens the pty's path with pyserial."""
-    path = tmp_path / "ttyHCI"
-    dongle = await open_transport(f"pty:{path}")
-    Controller("dongle", host_source=dongle.source, host_sink=dongle.sink, link=LocalLink(),
-               public_address="22:33:44:55:66:77")
+class ZephyrH4Source(StreamPacketSource):
+    """Reads H:4 as Zephyr's hci_uart does: a byte that starts no packet is dropped alone (main.c, ST_IDLE).
+
+    Bumble's own parser drops the rest of a read at such a byte, which no dongle does.
+    """
+
+    def data_received(self, data: bytes) -> None:
+        """Feed the parser byte by byte, skipping bytes that are no H:4 packet type."""
+        for byte in data:
+            with contextlib.suppress(InvalidPacketError):
+                self.parser.feed_data(bytes((byte,)))
+
+
+@contextlib.asynccontextmanager
+async def pty_dongle(path: Path, *, address: str = "22:33:44:55:66:77",
+                     answering: bool = True) -> AsyncIterator[None]:
+    """A pty pair (os.openpty) whose replica is linked at `path`: a virtual controller speaks H:4 on the primary."""
+    primary, replica = os.openpty()
+    tty.setraw(primary)
+    tty.setraw(replica)
+    os.symlink(os.ttyname(replica), path)
+    loop = asyncio.get_running_loop()
+    pipes: list[asyncio.BaseTransport] = []
+    if answering:
+        reader, source = await loop.connect_read_pipe(ZephyrH4Source, open(primary, "rb", closefd=False))
+        writer, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, open(primary, "wb", closefd=False))
+        pipes += [reader, writer]
+        Controller("dongle", host_source=source, host_sink=StreamPacketSink(writer), link=LocalLink(),
+                   public_address=address)
     try:
+        yield
+    finally:
+        for pipe in pipes:
+            pipe.close()
+        os.close(primary)
+        os.close(replica)
+
+
+async def test_serial_powers_on_a_device_over_a_real_pty(tmp_path: Path) -> None:
+    """The AP side opens the pty's path with pyserial, as it would /dev/ttyACM0."""
+    path = tmp_path / "ttyHCI"
+    async with pty_dongle(path, address="22:33:44:55:66:77"):
         hci = await open_hci(f"serial:{path},1000000")
         device = await _power_on(hci)
         assert device.public_address == Address("22:33:44:55:66:77", Address.PUBLIC_DEVICE_ADDRESS)
         await hci.close()
-    finally:
-        await dongle.close()
 
 
 async def test_a_missing_serial_device_is_controller_unavailable(tmp_path: Path) -> None:
@@ -237,3 +275,24 @@ async def test_a_usb_controller_that_is_not_plugged_in_is_controller_unavailable
     with pytest.raises(ControllerUnavailable, match="^cannot open the ESL controller at usb:0000:0000") as caught:
         await open_hci("usb:0000:0000")
     assert "\n" not in str(caught.value)
+
+
+async def test_serial_recovers_a_controller_left_in_the_middle_of_a_command(tmp_path: Path) -> None:
+    """A daemon killed mid-write leaves the dongle waiting for parameters (CDC-ACM does not reset it): the next open still powers on."""
+    path = tmp_path / "ttyHCI"
+    async with pty_dongle(path):
+        killed = await open_transport(f"serial:{path},1000000")
+        killed.sink.on_packet(bytes([0x01, 0x03, 0x0C, 0x05]))  # HCI_Reset announcing 5 parameter bytes, none sent
+        await asyncio.sleep(0.05)
+        await killed.close()
+        hci = await open_hci(f"serial:{path},1000000")
+        await _power_on(hci)
+        await hci.close()
+
+
+async def test_a_serial_port_that_speaks_no_hci_is_controller_unavailable(tmp_path: Path) -> None:
+    """Nothing answers on the pty (a dongle with the wrong firmware, a console): refused at open, not a hang later."""
+    path = tmp_path / "ttyMute"
+    async with pty_dongle(path, answering=False):
+        with pytest.raises(ControllerUnavailable, match="did not answer"):
+            await open_hci(f"serial:{path},1000000")
