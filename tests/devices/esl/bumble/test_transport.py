@@ -7,7 +7,7 @@ import contextlib
 import os
 import socket
 import tty
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -231,8 +231,8 @@ class ZephyrH4Source(StreamPacketSource):
 
 @contextlib.asynccontextmanager
 async def pty_dongle(path: Path, *, address: str = "22:33:44:55:66:77",
-                     answering: bool = True) -> AsyncIterator[None]:
-    """A pty pair (os.openpty) whose replica is linked at `path`: a virtual controller speaks H:4 on the primary."""
+                     answering: bool = True) -> AsyncIterator[Callable[[], None]]:
+    """A pty pair (os.openpty) linked at `path`, a virtual controller speaking H:4 on its primary; yields `unplug`."""
     primary, replica = os.openpty()
     tty.setraw(primary)
     tty.setraw(replica)
@@ -240,18 +240,25 @@ async def pty_dongle(path: Path, *, address: str = "22:33:44:55:66:77",
     loop = asyncio.get_running_loop()
     pipes: list[asyncio.BaseTransport] = []
     if answering:
-        reader, source = await loop.connect_read_pipe(ZephyrH4Source, open(primary, "rb", closefd=False))
-        writer, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, open(primary, "wb", closefd=False))
+        # open() only wraps the pty's descriptor for the loop's pipe transports: no file is opened.
+        reader, source = await loop.connect_read_pipe(ZephyrH4Source, open(primary, "rb", closefd=False))  # noqa: ASYNC230, SIM115
+        writer, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, open(primary, "wb", closefd=False))  # noqa: ASYNC230, SIM115
         pipes += [reader, writer]
         Controller("dongle", host_source=source, host_sink=StreamPacketSink(writer), link=LocalLink(),
                    public_address=address)
-    try:
-        yield
-    finally:
+    fds = [primary, replica]
+
+    def unplug() -> None:
+        """Close the dongle's side, as pulling it out does."""
         for pipe in pipes:
             pipe.close()
-        os.close(primary)
-        os.close(replica)
+        while fds:
+            os.close(fds.pop())
+
+    try:
+        yield unplug
+    finally:
+        unplug()
 
 
 async def test_serial_powers_on_a_device_over_a_real_pty(tmp_path: Path) -> None:
@@ -275,6 +282,16 @@ async def test_a_usb_controller_that_is_not_plugged_in_is_controller_unavailable
     with pytest.raises(ControllerUnavailable, match="^cannot open the ESL controller at usb:0000:0000") as caught:
         await open_hci("usb:0000:0000")
     assert "\n" not in str(caught.value)
+
+
+async def test_serial_learns_when_the_dongle_is_unplugged(tmp_path: Path) -> None:
+    path = tmp_path / "ttyHCI"
+    async with pty_dongle(path) as unplug:
+        hci = await open_hci(f"serial:{path}")
+        await _power_on(hci)
+        unplug()
+        await asyncio.wait_for(hci.source.terminated, 2)
+        await hci.close()
 
 
 async def test_serial_recovers_a_controller_left_in_the_middle_of_a_command(tmp_path: Path) -> None:
