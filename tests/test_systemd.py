@@ -18,6 +18,11 @@ from tests.helpers.daemon import DaemonProcess, write_config
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "store-edge.service"
+ESL_RULES = REPO / "systemd" / "70-store-edge-esl.rules"
+# udev's rule grammar: KEY or KEY{attribute}, an operator, a quoted value; keys joined by commas.
+UDEV_KEY = re.compile(r'(?P<key>[A-Z_]+)(?:\{(?P<attr>[^}]+)\})?(?P<op>==|!=|\+=|-=|:=|=)"(?P<value>[^"]*)"')
+UDEV_MATCH_ONLY = {"ACTION", "SUBSYSTEM", "SUBSYSTEMS", "KERNEL", "KERNELS", "DRIVERS", "ATTR", "ATTRS", "DEVPATH"}
+UDEV_ASSIGN_ONLY = {"GROUP", "OWNER", "MODE", "SYMLINK", "TAG", "RUN", "GOTO", "LABEL"}
 
 
 def _unit_with_real_paths(tmp_path: Path) -> Path:
@@ -52,6 +57,42 @@ def test_unit_keeps_what_the_devices_need():
                  "ConfigurationDirectory=store-edge", "ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes",
                  "SupplementaryGroups=dialout video bluetooth", "AF_BLUETOOTH"):
         assert line in text, line
+
+
+def _udevadm_verifies() -> bool:
+    """`udevadm verify` came with systemd 254; older udevadm has no such verb."""
+    if shutil.which("udevadm") is None:
+        return False
+    return subprocess.run(["udevadm", "verify", "--help"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _udevadm_verifies(), reason="udevadm verify (systemd >= 254) not available")
+def test_esl_udev_rules_verify():
+    # The store-edge group need not exist on the machine that runs the tests.
+    result = subprocess.run(["udevadm", "verify", "--resolve-names=never", str(ESL_RULES)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_esl_udev_rules_are_well_formed_and_give_the_service_its_dongle():
+    """Where udevadm cannot verify: every rule line parses as udev keys, matches compare and assignments assign."""
+    group = re.search(r"^Group=(\S+)$", UNIT.read_text(), re.M).group(1)
+    rules = [line for line in ESL_RULES.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    for line in rules:
+        keys = list(UDEV_KEY.finditer(line))
+        assert ", ".join(k.group(0) for k in keys) == line, f"not udev keys joined by ', ': {line}"
+        for k in keys:
+            if k["key"] in UDEV_MATCH_ONLY:
+                assert k["op"] in ("==", "!="), f"{k['key']} only compares: {line}"
+            if k["key"] in UDEV_ASSIGN_ONLY:
+                assert k["op"] in ("=", "+=", "-=", ":="), f"{k['key']} only assigns: {line}"
+            if k["key"] == "GROUP":
+                assert k["value"] == group, line
+            if k["key"] == "MODE":
+                assert k["value"] == "0660", line  # the service's group, nobody else
+    text = "\n".join(rules)
+    assert 'ATTRS{idVendor}=="2fe3", ATTRS{idProduct}=="0100"' in text  # hci_uart (CDC-ACM)
+    assert 'ATTR{idVendor}=="2fe3", ATTR{idProduct}=="000b"' in text  # hci_usb
+    assert 'SYMLINK+="esl-ap-$attr{serial}"' in text and 'ENV{ID_MM_DEVICE_IGNORE}="1"' in text
 
 
 def test_daemon_speaks_sd_notify(tmp_path):
