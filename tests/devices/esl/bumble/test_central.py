@@ -28,7 +28,7 @@ from devices.esl.codec import (
     BasicState, BasicStateFlag, DisplayImage, DisplayState, EslAddress, LedControl, LedState, Ping, ReadSensorData,
     SensorValue, Unassociate,
 )
-from devices.esl.errors import LabelRejected, LabelTimeout, LabelUnreachable, ObjectTransferError
+from devices.esl.errors import EslProtocolError, LabelRejected, LabelTimeout, LabelUnreachable, ObjectTransferError
 from devices.esl.fridge import Fridge
 from devices.esl.info import DisplayType
 from devices.esl.led import GREEN, LedParams
@@ -202,8 +202,8 @@ async def test_seeded_flakiness_is_repeatable() -> None:
     assert first == await outcomes(1) and True in first and False in first
 
 
-async def test_out_of_range_and_silent_labels() -> None:
-    """Out of range: no connection (Unreachable); leaving range mid-session fails the next step at once; mute: Timeout."""
+async def test_out_of_range_silent_and_garbled_labels() -> None:
+    """Out of range: Unreachable, at once mid-session too; mute: Timeout; a truncated notification: a protocol error."""
     async with store() as (tag, ap):
         await ap.configure(LABEL, config())
         tag.set_in_range(False)
@@ -223,6 +223,9 @@ async def test_out_of_range_and_silent_labels() -> None:
             with pytest.raises(LabelTimeout):
                 await s.command(Ping(5))
             await s.read_char(uuids.IMAGE_INFORMATION)  # the link itself is fine
+            tag.core.mute, tag.core.corrupt_responses = False, True
+            with pytest.raises(EslProtocolError):
+                await s.command(Ping(5))
 
 
 async def test_hundred_tags_onboarded_sequentially() -> None:

@@ -1,7 +1,8 @@
 """The virtual tag over Bumble: its GATT server and OTS, the reference tags' corner cases byte for byte, PAwR hooks.
 
-Every test runs on looptime's virtual clock (the tag advertises every 500 ms, its sync timers run
-for hours) and reaches the tag the way an AP does: over the virtual link's HCI, L2CAP, SMP and ATT.
+The radio tests run on looptime's virtual clock (the tag advertises every 500 ms, its sync timers
+run for hours) and reach the tag the way an AP does: over the virtual link's HCI, L2CAP, SMP and
+ATT; the last one feeds the tag core arbitrary bytes.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import random
+
 import pytest
 from bumble import core
 from bumble.device import Peer
 from bumble.gatt import Characteristic
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from devices.esl import framebuffer, ots, uuids
@@ -27,9 +32,13 @@ from devices.esl.errors import EslProtocolError
 from devices.esl.fridge import Fridge
 from devices.esl.led import GREEN, RED, LedParams
 from devices.esl.radio import KeyMaterial, Label, LabelConfig
-from devices.esl.tag_core import OTS_FEATURE, OTS_OBJECT_NAME, OTS_OBJECT_PROPERTIES, OTS_OBJECT_TYPE, EslState
+from devices.esl.tag_core import (
+    MODELS, OTS_FEATURE, OTS_OBJECT_NAME, OTS_OBJECT_PROPERTIES, OTS_OBJECT_TYPE, SYNC_PAYLOAD_MAX, EslState, TagCore,
+    TagEnvironment,
+)
 
-pytestmark = [pytest.mark.looptime, pytest.mark.timeout(60)]
+pytestmark = pytest.mark.timeout(60)
+virtual_clock = pytest.mark.looptime
 TAG = "C4:00:00:00:00:01"
 LABEL = Label(TAG, EslAddress(1, 5))
 HOUR = 3600.0
@@ -72,6 +81,7 @@ async def fill_slot(s: EslClientSession, tag: VirtualTag, index: int) -> bytes:
     return data
 
 
+@virtual_clock
 async def test_gatt_server_has_the_esl_service_and_ots() -> None:
     """The characteristics with the properties NCS gives them; OTS metadata of the current object."""
     async with store() as (tag, ap), ap.session(LABEL) as s:
@@ -97,6 +107,7 @@ async def test_gatt_server_has_the_esl_service_and_ots() -> None:
         assert ots.decode_object_size(await s.read_char(uuids.OTS_OBJECT_SIZE)) == (10, tag.core.model.slot_size)
 
 
+@virtual_clock
 async def test_attributes_need_an_encrypted_link() -> None:
     """Without pairing every ESL attribute answers Insufficient Encryption; once paired they work."""
     async with store() as (tag, ap):
@@ -114,6 +125,7 @@ async def test_attributes_need_an_encrypted_link() -> None:
         assert tag.core.state is EslState.UNASSOCIATED  # Configuring left without Update Complete
 
 
+@virtual_clock
 async def test_broadcast_unassociate_and_factory_reset_answer_0a() -> None:
     """NCS: `01 FF` and `03 FF` answer `00 0A`, and the tag keeps its configuration."""
     async with store() as (tag, ap):
@@ -125,6 +137,7 @@ async def test_broadcast_unassociate_and_factory_reset_answer_0a() -> None:
         assert tag.core.esl_address == LABEL.esl and tag.core.state is EslState.UNSYNCHRONIZED
 
 
+@virtual_clock
 async def test_refresh_display_with_nothing_shown_is_invalid_image_index() -> None:
     """NCS: `11 05 00` with a blank display answers `00 04`; once an image is shown, its Display State."""
     async with store() as (tag, ap), configuring(ap, tag) as s:
@@ -134,6 +147,7 @@ async def test_refresh_display_with_nothing_shown_is_invalid_image_index() -> No
         assert await s.raw_command(bytes.fromhex("11 05 00")) == bytes.fromhex("11 00 01")
 
 
+@virtual_clock
 async def test_timed_image_cancel_checks_the_slot_first() -> None:
     """NCS: cancelling (time 0) on an empty slot answers `00 05`; on a filled one, its Display State."""
     async with store() as (tag, ap), configuring(ap, tag) as s:
@@ -142,6 +156,7 @@ async def test_timed_image_cancel_checks_the_slot_first() -> None:
         assert await s.raw_command(bytes.fromhex("60 05 00 02 00000000")) == bytes.fromhex("11 00 02")
 
 
+@virtual_clock
 async def test_48_days_ahead_is_implausible_and_one_ms_less_is_not() -> None:
     """NCS: exactly 4,147,200,000 ms ahead answers `00 0C`; 1 ms less is queued (the clock stands still here)."""
     async with store() as (tag, ap), configuring(ap, tag) as s:
@@ -154,6 +169,7 @@ async def test_48_days_ahead_is_implausible_and_one_ms_less_is_not() -> None:
         assert tag.core.pending_display == {0: (4_147_199_999, 0)}
 
 
+@virtual_clock
 async def test_all_zero_led_pattern_is_refused_as_silicon_labs_does() -> None:
     """Silicon Labs: a pattern with no bit set and repeats > 0 answers `00 06` (NCS would accept it)."""
     async with store() as (tag, ap), configuring(ap, tag) as s:
@@ -163,6 +179,7 @@ async def test_all_zero_led_pattern_is_refused_as_silicon_labs_does() -> None:
         assert tag.core.led(0) is not None  # steady on: the pattern is ignored
 
 
+@virtual_clock
 async def test_update_complete_while_configuring_answers_basic_state() -> None:
     """NCS: Update Complete before the keys and time are written answers Basic State; the tag stays unassociated."""
     async with store() as (tag, ap):
@@ -173,6 +190,7 @@ async def test_update_complete_while_configuring_answers_basic_state() -> None:
         assert tag.core.state is EslState.UNASSOCIATED and tag.core.esl_address is None and tag.advertising
 
 
+@virtual_clock
 async def test_reserved_address_bit_is_cleared() -> None:
     """NCS: an ESL Address written with bit 15 set is taken without it."""
     async with store() as (tag, ap), ap.session(LABEL) as s:
@@ -183,6 +201,7 @@ async def test_reserved_address_bit_is_cleared() -> None:
             await s.write(uuids.ESL_ADDRESS, bytes.fromhex("FF 01"))
 
 
+@virtual_clock
 async def test_answers_both_references_share() -> None:
     """Length mismatch, RFU and vendor opcodes, other ESL IDs, bad indexes and LED periods (esl-radio.md §6)."""
     async with store() as (tag, ap), configuring(ap, tag) as s:
@@ -203,6 +222,7 @@ async def test_answers_both_references_share() -> None:
             assert await s.raw_command(bytes.fromhex(command)) == bytes.fromhex(answer), command
 
 
+@virtual_clock
 async def test_advertises_while_it_needs_an_ap() -> None:
     """Unassociated: advertising; onboarded without PAST: Unsynchronized, still advertising; with PAST: silent."""
     async with store() as (tag, ap):
@@ -219,6 +239,7 @@ async def test_advertises_while_it_needs_an_ap() -> None:
         assert await ap.discover(2.0) == []
 
 
+@virtual_clock
 async def test_sync_lost_after_an_hour_without_a_sync_packet_then_unassociated() -> None:
     """Keep-alives every 30 min hold the sync; 60 min of silence: Unsynchronized and advertising; 60 more: unassociated, unbonded."""
     async with store() as (tag, ap):
@@ -250,6 +271,7 @@ async def synchronized(tag: VirtualTag, ap: EslCentral, *, esl_id: int = 5) -> N
     await tag.settled()
 
 
+@virtual_clock
 async def test_sync_packet_runs_own_and_broadcast_commands_answers_only_unicast() -> None:
     """Commands for its ESL ID and 0xFF run in order; the response is the unicast answers, in the last one's slot."""
     async with store(fridge=Fridge(seed=2)) as (tag, ap):
@@ -270,6 +292,7 @@ async def test_sync_packet_runs_own_and_broadcast_commands_answers_only_unicast(
         assert tag.handle_sync_packet(bytes((1,)) + encode_command(Ping(0xFF))) is None  # broadcast only
 
 
+@virtual_clock
 async def test_sync_packet_responses_beyond_48_octets_end_in_capacity_limit() -> None:
     """15 Read Sensor (4-octet answers) in one packet: 11 answers, then Error 0x07, 46 octets, slot 14."""
     async with store() as (tag, ap):
@@ -282,6 +305,7 @@ async def test_sync_packet_responses_beyond_48_octets_end_in_capacity_limit() ->
         assert response.payload == value * 11 + bytes.fromhex("00 07")
 
 
+@virtual_clock
 async def test_sync_packet_refuses_connection_only_commands_and_unassociates() -> None:
     """Over PAwR Update Complete and Factory Reset are Invalid State; Unassociate answers, then the tag advertises."""
     async with store() as (tag, ap):
@@ -295,6 +319,7 @@ async def test_sync_packet_refuses_connection_only_commands_and_unassociates() -
         assert tag.handle_sync_packet(bytes.fromhex("01 00 05")) is None
 
 
+@virtual_clock
 async def test_sync_lost_from_the_controller_advertises_again() -> None:
     """The train gone (controller's sync lost): Unsynchronized at once; PAST again: Synchronized."""
     async with store() as (tag, ap):
@@ -305,3 +330,30 @@ async def test_sync_lost_from_the_controller_advertises_again() -> None:
         tag.on_synchronized()
         await tag.settled()
         assert tag.core.state is EslState.SYNCHRONIZED and not tag.advertising
+
+
+def synchronized_core() -> TagCore:
+    """A tag core configured as 1/5 and listening to its train (no radio: bytes in, bytes out)."""
+    tag = TagCore(TagEnvironment(lambda: 0.0), TAG, MODELS["2.9-bwr"], rng=random.Random(1), past_required=True)
+    tag.on_connect()
+    for uuid, value in [(uuids.ESL_ADDRESS, LABEL.esl.encode()), (uuids.AP_SYNC_KEY_MATERIAL, bytes(24)),
+                        (uuids.ESL_RESPONSE_KEY_MATERIAL, bytes(24)), (uuids.ESL_CURRENT_ABSOLUTE_TIME, bytes(4))]:
+        tag.write(uuid, value)
+    tag.on_synchronized()
+    assert tag.control_point(bytes.fromhex("04 05")) == bytes.fromhex("10 02 00")
+    tag.on_disconnect()
+    assert tag.state is EslState.SYNCHRONIZED
+    return tag
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=60), st.binary(max_size=20))
+def test_any_sync_packet_or_control_point_write_is_answered_within_bounds(packet: bytes, write: bytes) -> None:
+    """Whatever the bytes, the tag answers or ignores them without raising; a response never exceeds 48 octets."""
+    tag = synchronized_core()
+    response = tag.handle_sync_packet(b"\x01" + packet)
+    if response is not None:
+        assert 0 <= response.slot < SYNC_PAYLOAD_MAX and 2 <= len(response.payload) <= SYNC_PAYLOAD_MAX
+    tag.on_connect()
+    answer = tag.control_point(write)
+    assert answer is None or 2 <= len(answer) <= 17
