@@ -332,20 +332,12 @@ class EslCentral:
         return list(found)
 
     async def _connect_once(self, label: Label) -> Connection:
-        """One connection attempt (the label must be advertising), then encryption."""
+        """One connection attempt; the label must be advertising."""
         try:  # a bonded label is first looked for by scanning (address resolution): Bumble bounds only the connect
             async with asyncio.timeout(2 * self._connect_timeout + 1):
-                connection = await self.device.connect(
-                    hci.Address(label.ble_address), timeout=self._connect_timeout)
+                return await self.device.connect(hci.Address(label.ble_address), timeout=self._connect_timeout)
         except (core.BaseBumbleError, TimeoutError) as err:
             raise LabelUnreachable(f"{label.ble_address}: no connection: {str(err) or type(err).__name__}") from err
-        try:
-            if self._encrypt:
-                await self._secure(connection, label)
-        except BaseException:
-            await EslClientSession(connection, label, self._timeout).close()
-            raise
-        return connection
 
     async def _secure(self, connection: Connection, label: Label) -> None:
         """Encrypt with the stored bond, or pair (LE Secure Connections) when there is none or the label forgot it."""
@@ -379,9 +371,11 @@ class EslCentral:
             from error
 
     async def attach(self, connection: Connection, label: Label) -> EslClientSession:
-        """A session over a link made elsewhere (e.g. through the PAwR train): discover, or close it and raise."""
+        """A session over a new link (made here, or through the PAwR train): encrypt, discover; else close and raise."""
         session = EslClientSession(connection, label, self._timeout)
         try:
+            if self._encrypt and not connection.encryption:
+                await self._secure(connection, label)
             await session.open()
         except BaseException:
             await session.close()

@@ -72,17 +72,12 @@ class PeripheralController(Controller):
     is_listening = False
 
 
-def _uuid(full: str) -> core.UUID:
-    """Bumble's UUID for one of our 128-bit strings."""
-    return core.UUID(full)
-
-
 def advertising_data(name: str = "ESL") -> bytes:
     """The AD structures an unassociated or unsynchronized tag advertises: flags, the ESL service UUID, a name."""
     return bytes(core.AdvertisingData([
         (core.AdvertisingData.FLAGS, bytes((core.AdvertisingData.LE_GENERAL_DISCOVERABLE_MODE_FLAG
                                             | core.AdvertisingData.BR_EDR_NOT_SUPPORTED_FLAG,))),
-        (core.AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS, bytes(_uuid(uuids.ESL_SERVICE))),
+        (core.AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS, bytes(core.UUID(uuids.ESL_SERVICE))),
         (core.AdvertisingData.SHORTENED_LOCAL_NAME, name.encode()),
     ]))
 
@@ -178,7 +173,8 @@ class VirtualTag:
         self._settled.set()
         if self._advertising is not None and self._advertising.enabled:
             await self._advertising.stop()
-        self.link.remove_controller(self.controller)
+        if self.controller in self.link.controllers:
+            self.link.remove_controller(self.controller)
 
     @property
     def address(self) -> hci.Address:
@@ -255,13 +251,13 @@ class VirtualTag:
             write=(lambda connection, data, u=uuid: self._write(connection, u, data)) if writeable else None,
         )
         characteristic: gatt.Characteristic[bytes] = gatt.Characteristic(
-            _uuid(uuid), properties, self._permissions(readable, writeable), value)
+            core.UUID(uuid), properties, self._permissions(readable, writeable), value)
         self._characteristics[uuid] = characteristic
         return characteristic
 
     def _esl_service(self) -> gatt.Service:
         """The ESL service (0x1857)."""
-        return gatt.Service(_uuid(uuids.ESL_SERVICE), [
+        return gatt.Service(core.UUID(uuids.ESL_SERVICE), [
             *(self._characteristic(u, _WRITE) for u in _ESL_WRITES),
             *(self._characteristic(u, _READ) for u in _ESL_READS),
             self._characteristic(uuids.ESL_CONTROL_POINT, _WRITE | _WRITE_NO_RESPONSE | _NOTIFY),
@@ -269,13 +265,13 @@ class VirtualTag:
 
     def _ots_service(self) -> gatt.Service:
         """The Object Transfer Service (0x1825) over the image slots."""
-        return gatt.Service(_uuid(uuids.OTS_SERVICE), [
+        return gatt.Service(core.UUID(uuids.OTS_SERVICE), [
             *(self._characteristic(u, _READ) for u in (OTS_FEATURE, *OBJECT_METADATA)),
             self._characteristic(uuids.OTS_OACP, _WRITE | _INDICATE),
             self._characteristic(uuids.OTS_OLCP, _WRITE | _INDICATE),
         ])
 
-    def _flaky(self, connection: Connection) -> None:
+    def _flaky(self) -> None:
         """With the seeded `link_drop_rate`, the link drops instead of this request being answered."""
         if self.link_drop_rate and self.core.rng.random() < self.link_drop_rate:
             self._drop_links(hci.HCI_CONNECTION_TIMEOUT_ERROR)
@@ -283,7 +279,7 @@ class VirtualTag:
 
     def _read(self, connection: Connection, uuid: str) -> bytes:
         """A read request, answered by the core."""
-        self._flaky(connection)
+        self._flaky()
         try:
             return self.core.read(uuid)
         except AttError as err:
@@ -291,7 +287,7 @@ class VirtualTag:
 
     def _write(self, connection: Connection, uuid: str, data: bytes) -> None:
         """A write: the core's answer goes back as a notification (control point) or an indication (OTS)."""
-        self._flaky(connection)
+        self._flaky()
         characteristic = self._characteristics[uuid]
         indicate = uuid in (uuids.OTS_OACP, uuids.OTS_OLCP)
         if indicate and not self.device.gatt_server.read_cccd(connection, characteristic)[0] & 0x02:

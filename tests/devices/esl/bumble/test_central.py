@@ -115,6 +115,21 @@ async def test_a_bond_is_reused_and_a_forgotten_one_paired_again() -> None:
         assert info.max_image_index == 3 and pairings == ["paired", "paired"]
 
 
+async def test_a_link_made_elsewhere_is_secured_and_served() -> None:
+    """`attach` takes a connection the AP made by other means (as through its PAwR train): pairs, discovers, serves."""
+    async with store() as (tag, ap):
+        connection = await ap.device.connect(Address(TAG), timeout=TIMEOUT)
+        assert not connection.encryption
+        session = await ap.attach(connection, LABEL)
+        try:
+            assert connection.encryption and tag.core.state is EslState.CONFIGURING
+            assert (await session.onboard(config())).max_image_index == 3
+        finally:
+            await session.close()
+        await tag.settled()
+        assert tag.core.esl_address == LABEL.esl and tag.core.state is EslState.UNSYNCHRONIZED
+
+
 async def test_image_upload_over_the_coc_lands_in_the_framebuffer() -> None:
     """A 9.5 kB framebuffer crosses the L2CAP channel in SDUs; the slot holds the bytes, the display shows them."""
     async with store() as (tag, ap):
@@ -228,6 +243,7 @@ async def test_out_of_range_silent_and_garbled_labels() -> None:
                 await s.command(Ping(5))
 
 
+@pytest.mark.slow
 async def test_hundred_tags_onboarded_sequentially() -> None:
     """100 virtual tags on one link, onboarded one after the other over real encodings, each then handed the train."""
     link = IndexedLink()
