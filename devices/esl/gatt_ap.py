@@ -18,15 +18,13 @@ from bleak.exc import BleakError
 from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 
 from devices.esl import ots, uuids
+from devices.esl.answers import check_response
 from devices.esl.codec import (
     BasicState, BasicStateFlag, Command, DisplayImage, DisplayState, DisplayTimedImage, EslAddress, ErrorCode,
-    ErrorResponse, FactoryReset, LedControl, LedState, LedTimedControl, Ping, ReadSensorData, RefreshDisplay,
-    Response, SensorValue, ServiceReset, Unassociate, UpdateComplete, VendorCommand, VendorResponse,
+    FactoryReset, LedControl, LedState, LedTimedControl, Ping, ReadSensorData, Response, SensorValue, UpdateComplete,
     decode_response, encode_command,
 )
-from devices.esl.errors import (
-    EslProtocolError, LabelBusy, LabelRejected, LabelTimeout, LabelUnreachable, ObjectTransferError,
-)
+from devices.esl.errors import EslProtocolError, LabelRejected, LabelTimeout, LabelUnreachable, ObjectTransferError
 from devices.esl.info import parse_display_info, parse_image_info, parse_led_info, parse_sensor_info
 from devices.esl.led import LedParams
 from devices.esl.radio import EslRadio, Label, LabelConfig, LabelInfo
@@ -34,14 +32,6 @@ from devices.esl.sensors import SensorReading, interpret
 from devices.esl.transport import L2capCocTransport, ObjectTransport
 
 log = structlog.get_logger(__name__)
-
-_EXPECTED: dict[type, type | None] = {
-    Ping: BasicState, Unassociate: BasicState, ServiceReset: BasicState, UpdateComplete: BasicState,
-    FactoryReset: None, ReadSensorData: SensorValue, RefreshDisplay: DisplayState, DisplayImage: DisplayState,
-    DisplayTimedImage: DisplayState, LedControl: LedState, LedTimedControl: LedState,
-    VendorCommand: VendorResponse,
-}
-
 
 class EslScanner(Protocol):
     """Finds labels on the air."""
@@ -63,27 +53,6 @@ class BleakEslScanner:
     async def find(self, address: str, timeout: float) -> BLEDevice | None:
         """Scan until the address shows up or `timeout` passes."""
         return await BleakScanner.find_device_by_address(address, timeout=timeout)
-
-
-def _check_response(cmd: Command, resp: Response) -> Response:
-    """Turn Error responses into typed errors and refuse a response that does not answer `cmd`."""
-    if isinstance(resp, ErrorResponse):
-        if resp.code == ErrorCode.RETRY:
-            raise LabelBusy(resp.code, "label is busy (Retry): ask again later")
-        raise LabelRejected(resp.code, f"label rejected {type(cmd).__name__}: {resp.name} (0x{resp.code:02X})")
-    expected = _EXPECTED.get(type(cmd))
-    if expected is None or not isinstance(resp, expected):
-        raise EslProtocolError(f"{type(cmd).__name__} answered with unexpected {resp!r}")
-    index_pairs = {
-        ReadSensorData: ("sensor_index", "sensor_index"), RefreshDisplay: ("display_index", "display_index"),
-        DisplayImage: ("display_index", "display_index"), DisplayTimedImage: ("display_index", "display_index"),
-        LedControl: ("led_index", "led_index"), LedTimedControl: ("led_index", "led_index"),
-    }
-    if type(cmd) in index_pairs:
-        c, r = index_pairs[type(cmd)]
-        if getattr(cmd, c) != getattr(resp, r):
-            raise EslProtocolError(f"{type(cmd).__name__} answered for another index: {resp!r}")
-    return resp
 
 
 class EslSession:
@@ -174,7 +143,7 @@ class EslSession:
             await self._gatt("factory reset", self._client.write_gatt_char(uuids.ESL_CONTROL_POINT, payload, True))
             return None
         data = await self._request(uuids.ESL_CONTROL_POINT, payload, type(cmd).__name__)
-        return _check_response(cmd, decode_response(data))
+        return check_response(cmd, decode_response(data))
 
     async def update_complete(self) -> BasicStateFlag:
         """End the Configuring/Updating state."""

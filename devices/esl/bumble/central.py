@@ -38,7 +38,7 @@ from devices.esl import ots, uuids
 from devices.esl.codec import BasicState, BasicStateFlag, Command, EslAddress, FactoryReset, Response, UpdateComplete
 from devices.esl.codec import decode_response, encode_command
 from devices.esl.errors import EslProtocolError, LabelTimeout, LabelUnreachable, ObjectTransferError
-from devices.esl.gatt_ap import _check_response as check_response
+from devices.esl.answers import check_response
 from devices.esl.info import parse_display_info, parse_image_info, parse_led_info, parse_sensor_info
 from devices.esl.radio import Label, LabelConfig, LabelInfo
 
