@@ -22,7 +22,7 @@ Timing, all on the loop clock (looptime's virtual clock in tests), for a train e
 | response slot k of that subevent | subevent time + slot delay + k x slot spacing |
 | Subevent Data Request for (n, s) | `request_lead_s` before the subevent (default one subevent interval: 55 ms with Silicon Labs' layout) |
 | the AP's data must arrive | by `data_guard_s` (1.25 ms) before the subevent, else TOO_LATE (0x46) and the subevent goes empty |
-| data for a subevent not asked for | TOO_EARLY (0x47), as Silicon Labs' controller answers, unless `accept_early` (then kept for its next occurrence) |
+| data for a subevent not asked for | TOO_EARLY (0x47), as Silicon Labs' controller answers, unless `accept_early` (then kept for its next occurrence); the first data after a request went unanswered is that request's late answer: TOO_LATE |
 | a receiver's response | heard if set by its slot time; later ones get TOO_LATE and are not heard; two in one slot collide (Data_Status 0xFF) |
 | Response Report for (n, s) | right after the last slot the packet asked for, every requested slot listed (0xFF when silent) |
 
@@ -45,7 +45,7 @@ import logging
 import random
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bumble import hci, ll
@@ -142,6 +142,7 @@ class EmulatedTrain:
         self.syncs: dict[_Sync, None] = {}
         self._pending: dict[int, _Packet] = {}  # subevent -> data for its next occurrence
         self._requested: dict[int, int] = {}  # subevent -> event it was asked for, until transmitted
+        self._unanswered: set[int] = set()  # subevents whose last request went out unanswered
         self._open: set[tuple[int, int]] = set()  # (event, subevent) whose slots the AP listens to
         self._responses: dict[tuple[int, int], dict[int, list[tuple[bytes, int]]]] = {}
         self._connects: dict[int, pawr_hci.HCI_LE_Extended_Create_Connection_V2_Command] = {}
@@ -190,6 +191,7 @@ class EmulatedTrain:
         self._agenda.clear()
         self._pending.clear()
         self._requested.clear()
+        self._unanswered.clear()
         self._open.clear()
         self._responses.clear()
         for command in self._connects.values():
@@ -248,6 +250,7 @@ class EmulatedTrain:
         if subevent in self._pending or subevent in self._connects:
             return
         self._requested[subevent] = event
+        self._unanswered.discard(subevent)
         self.controller._send_le_event(_DATA_REQUEST, bytes((self.handle, subevent, 1)))
 
     def accept_data(self, items: list[tuple[int, int, int, bytes]]) -> int:
@@ -263,6 +266,9 @@ class EmulatedTrain:
             if (asked := self._requested.get(subevent)) is not None:
                 if deadline > self.subevent_time(asked, subevent):
                     return _TOO_LATE
+            elif subevent in self._unanswered:
+                self._unanswered.discard(subevent)
+                return _TOO_LATE  # the answer to a request whose subevent has gone by
             elif not self.controller.accept_early:
                 return _TOO_EARLY
         for subevent, start, count, data in items:
@@ -272,7 +278,8 @@ class EmulatedTrain:
 
     def _transmit(self, event: int, subevent: int) -> None:
         """Send this subevent's packet (or connect request) to the receivers listening to it."""
-        self._requested.pop(subevent, None)
+        if self._requested.pop(subevent, None) is not None:
+            self._unanswered.add(subevent)
         packet = self._pending.pop(subevent, None)
         now = self.controller.loop.time()
         if (command := self._connects.pop(subevent, None)) is not None:
@@ -539,8 +546,28 @@ class PawrController(Controller):
 
     def create_le_connection(self, peer_address: hci.Address) -> None:
         """Connect to an advertiser heard, then tell the link the initiator is done."""
+        key = self.pending_le_connection.peer_address if self.pending_le_connection is not None else peer_address
+        before = self.le_connections.get(key)
         super().create_le_connection(peer_address)
+        if (connection := self.le_connections.get(key)) is not None and connection is not before:
+            self._connection_made(connection)
         self._update_listener()
+
+    def on_le_connect_ind(self, packet: ll.ConnectInd) -> None:
+        """A central connected to one of our advertisers."""
+        before = self.le_connections.get(packet.initiator_address)
+        super().on_le_connect_ind(packet)
+        if (connection := self.le_connections.get(packet.initiator_address)) is not None and connection is not before:
+            self._connection_made(connection)
+
+    def _connection_made(self, connection: Connection) -> None:
+        """A new LE connection takes the default PAST parameters of this moment (later defaults do not change it)."""
+        self._past_by_connection[connection.handle] = replace(self._past_default)
+
+    def on_le_disconnected(self, connection: Connection, reason: int) -> None:
+        """A connection ended: forget its PAST parameters (its handle will be reused)."""
+        self._past_by_connection.pop(connection.handle, None)
+        super().on_le_disconnected(connection, reason)
 
     def on_hci_le_create_connection_cancel_command(self, command: hci.HCI_LE_Create_Connection_Cancel_Command) -> hci.HCI_StatusReturnParameters:
         """Cancel a pending connection and report it (Bumble's controller leaves the host waiting)."""
@@ -706,6 +733,7 @@ class PawrController(Controller):
             link_type=hci.HCI_Connection_Complete_Event.LinkType.ACL,
         )
         self.le_connections[command.peer_address] = connection
+        self._connection_made(connection)
         target._accept_train_connection(own, command.peer_address, sync, interval, latency, timeout)
         self._send_connection_complete(
             _SUCCESS, connection.handle, hci.Role.CENTRAL, command.peer_address, command.peer_address_type,
@@ -773,7 +801,7 @@ class PawrController(Controller):
         """An LL_PERIODIC_SYNC_IND arrived over the connection with `sender`: synchronise and tell the host."""
         if (connection := self.le_connections.get(sender)) is None or not train.running:
             return
-        params = self._past_by_connection.get(connection.handle, self._past_default)
+        params = self._past_by_connection.get(connection.handle, _PastParameters())
         if params.mode == _PAST_MODE_OFF or self._sync_to(train) is not None:
             return  # PAST not wanted, or already synchronised to this train: ignored, as the spec says
         sync = self._new_sync(train, params.timeout_s, params.mode != _PAST_MODE_NO_REPORTS)
@@ -899,6 +927,7 @@ class PawrController(Controller):
             link_type=hci.HCI_Connection_Complete_Event.LinkType.ACL,
         )
         self.le_connections[central] = connection
+        self._connection_made(connection)
         self._send_connection_complete(
             _SUCCESS, connection.handle, hci.Role.PERIPHERAL, central, central.address_type, interval, latency,
             timeout, pawr_hci.NO_ADVERTISING_HANDLE, sync.handle,

@@ -180,7 +180,6 @@ async def test_packet_loss_is_seeded_and_in_proportion(rig_factory) -> None:  # 
 async def test_data_not_asked_for_is_too_early_and_late_data_too_late(rig_factory) -> None:  # noqa: ANN001
     """Silicon Labs' rule: data for a subevent not requested is TOO_EARLY; data after the deadline is TOO_LATE and the subevent goes empty."""
     rig = await rig_factory([[0]])
-    rig.train.on_data_request = None
     train = emulated(rig)
     loop = asyncio.get_running_loop()
     await asyncio.sleep(train.subevent_time(train.event + 1, 0) + 0.001 - loop.time())  # just after subevent 0 went out
@@ -189,15 +188,14 @@ async def test_data_not_asked_for_is_too_early_and_late_data_too_late(rig_factor
     assert early.value.status == pawr_hci.HCI_TOO_EARLY_ERROR
 
     tag = rig.tags[0]
-    tag.reports.clear()
     refusals: list[int] = []
 
     def too_slow(start: int, count: int) -> None:
-        """Answer a data request just after its deadline."""
+        """Answer a data request just after its deadline, or after its subevent."""
 
         async def answer() -> None:
             """Give the data late."""
-            await asyncio.sleep(SUB - 0.001)  # the deadline is 1.25 ms before the subevent
+            await asyncio.sleep(SUB - 0.001 if start % 2 else SUB + 0.001)  # the deadline is 1.25 ms before the subevent
             try:
                 await rig.train.set_subevent_data([SubeventData(start, 0, 0, b"slow")])
             except PawrRefused as err:
@@ -206,8 +204,11 @@ async def test_data_not_asked_for_is_too_early_and_late_data_too_late(rig_factor
         asyncio.get_running_loop().create_task(answer())
 
     rig.train.on_data_request = too_slow
+    await asyncio.sleep(0.05)
+    tag.reports.clear()
+    refusals.clear()
     await asyncio.sleep(0.5)
-    assert refusals and set(refusals) == {pawr_hci.HCI_TOO_LATE_ERROR}
+    assert len(refusals) == 20 and set(refusals) == {pawr_hci.HCI_TOO_LATE_ERROR}
     assert tag.reports == []
 
 

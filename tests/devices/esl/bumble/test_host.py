@@ -173,3 +173,50 @@ async def test_connect_through_the_train_then_read_over_gatt(rig_factory) -> Non
     assert await characteristics[0].read_value() == b"on the shelf"
     assert tag.receiver.sync is not None  # still synchronised
     await connection.disconnect()
+
+
+@pytest.mark.looptime
+async def test_default_past_parameters_apply_only_to_connections_made_after_them(make_device) -> None:
+    """As the spec says (and controllers do), new defaults leave an open connection as it was: start() sets that one too."""
+    ap, _ = await make_device("F0:00:00:00:EE:51")
+    tag, tag_controller = await make_device("F0:00:00:00:EE:52")
+    train = PawrAdvertiser(ap, SMALL)
+    await train.start()
+    await tag.start_advertising()
+    connection = await ap.connect(tag.random_address)
+    await tag.send_sync_command(hci.HCI_LE_Set_Default_Periodic_Advertising_Sync_Transfer_Parameters_Command(
+        mode=0x02, skip=0, sync_timeout=1000, cte_type=0))
+    await train.transfer_sync(connection)
+    await asyncio.sleep(0.1)
+    assert tag_controller.pawr_syncs == {}
+    syncs: list[PawrSync] = []
+    await PawrReceiver(tag, on_sync=syncs.append).start()
+    await train.transfer_sync(connection)
+    await until(lambda: bool(syncs))
+    await train.stop()
+
+
+@pytest.mark.looptime
+async def test_a_stock_bumble_host_gets_v1_events_it_enabled(link: IndexedLink, make_device) -> None:
+    """A host that enabled only the v1 PAST and report events gets those (no event counter), as a controller sends them."""
+    ap, _ = await make_device("F0:00:00:00:EE:61")
+    tag, tag_controller, _ = await _powered(link, "F0:00:00:00:EE:62", Host)
+    train = PawrAdvertiser(ap, SMALL)
+    train.on_data_request = lambda start, count: asyncio.get_running_loop().create_task(
+        train.set_subevent_data([SubeventData(start, 0, 0, b"v1")]))
+    await train.start()
+    synced: list = []
+    tag.on(Device.EVENT_PERIODIC_ADVERTISING_SYNC_TRANSFER, lambda sync, connection: synced.append(sync))
+    await tag.send_sync_command(hci.HCI_LE_Set_Default_Periodic_Advertising_Sync_Transfer_Parameters_Command(
+        mode=0x02, skip=0, sync_timeout=1000, cte_type=0))
+    await tag.start_advertising()
+    connection = await ap.connect(tag.random_address)
+    await train.transfer_sync(connection)
+    await until(lambda: bool(synced))
+    adverts: list = []
+    synced[0].on(synced[0].EVENT_PERIODIC_ADVERTISEMENT, adverts.append)
+    await tag.send_sync_command(pawr_hci.HCI_LE_Set_Periodic_Sync_Subevent_Command(
+        sync_handle=synced[0].sync_handle, periodic_advertising_properties=0, subevents=[1]))
+    await asyncio.sleep(0.35)
+    assert 3 <= len(adverts) <= 4 and {advert.data_bytes for advert in adverts} == {b"v1"}
+    await train.stop()
