@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 _MAX_COMMAND_PARAMETERS = 255
 _MAX_ITEM_DATA = _MAX_COMMAND_PARAMETERS - 2 - 4  # one subevent alone in LE Set PA Subevent Data
+_MAX_RESPONSE_DATA = _MAX_COMMAND_PARAMETERS - 8  # after LE Set PA Response Data's fixed fields
 _PAST_MODE_SYNC_WITH_REPORTS = 0x02
 
 
@@ -477,6 +478,8 @@ class PawrReceiver:
     async def respond(self, request_event: int, request_subevent: int, response_slot: int, data: bytes, *,
                       sync_handle: int | None = None) -> bool:
         """Answer packet (event, subevent) in `response_slot`; False when the controller says the slot has passed (TOO_LATE)."""
+        if len(data) > _MAX_RESPONSE_DATA:
+            raise EslProtocolError(f"response data longer than {_MAX_RESPONSE_DATA} octets")
         command = pawr_hci.HCI_LE_Set_Periodic_Advertising_Response_Data_Command(
             sync_handle=self._handle(sync_handle), request_event=request_event & 0xFFFF, request_subevent=request_subevent,
             response_subevent=request_subevent, response_slot=response_slot, response_data=data)

@@ -220,3 +220,18 @@ async def test_a_stock_bumble_host_gets_v1_events_it_enabled(link: IndexedLink, 
     await asyncio.sleep(0.35)
     assert 3 <= len(adverts) <= 4 and {advert.data_bytes for advert in adverts} == {b"v1"}
     await train.stop()
+
+
+@pytest.mark.looptime
+async def test_a_response_too_long_for_its_command_is_refused_before_sending(rig_factory) -> None:  # noqa: ANN001
+    """247 octets fit LE Set PA Response Data; 248 raise EslProtocolError (Bumble would fail deep in its serializer)."""
+    rig = await rig_factory([[0]])
+    receiver = rig.tags[0].receiver
+    with pytest.raises(EslProtocolError):
+        await receiver.respond(0, 0, 0, bytes(248))
+    assert await receiver.respond(emulated_event(rig) + 1, 0, 0, bytes(247)) is True
+
+
+def emulated_event(rig) -> int:  # noqa: ANN001
+    """The AP controller's current event counter."""
+    return rig.ap_controller.trains[rig.train.advertising_handle].event
