@@ -28,6 +28,10 @@ Timing, all on the loop clock (looptime's virtual clock in tests), for a train e
 
 A subevent the AP gives no data for is not transmitted, and its receivers hear nothing: a receiver
 that hears nothing for its sync timeout loses sync (LE Periodic Advertising Sync Lost), as on air.
+Whether a real controller sends an empty AUX_SYNC_SUBEVENT_IND when its host gave nothing is not
+settled here (unverified on hardware); `empty_subevents=True` emulates one that does (receivers
+get a report with no data and keep sync), so an AP that leaves idle subevents empty can be run
+both ways.
 Extended Create Connection v2 sends its connect request in the next occurrence of the subevent
 instead of that subevent's data (the data's report then says not sent); the target must be synced
 to the train, listen to that subevent and hear it, or the connection fails (0x3E).
@@ -95,6 +99,9 @@ class _Packet:
     start: int
     count: int
     data: bytes
+
+
+_EMPTY = _Packet(0, 0, b"")
 
 
 @dataclass(eq=False, slots=True)
@@ -288,6 +295,8 @@ class EmulatedTrain:
                 self._open.add((event, subevent))
                 self._at(self.slot_time(event, subevent, packet.start + packet.count), self._report, event, subevent, packet, False)
             packet = None
+        elif packet is None and self.controller.empty_subevents:
+            packet = _EMPTY
         listeners = self._listeners[subevent]
         if packet is None or not packet.count:
             self._responses.pop((event, subevent), None)  # no slots listened to: responses go unheard
@@ -450,13 +459,19 @@ class PawrController(Controller):
         request_lead_s: float | None = None,
         data_guard_s: float = 1.25e-3,
         accept_early: bool = False,
+        empty_subevents: bool = False,
     ) -> None:
-        """A controller on `link`; `radio` is how it hears trains, `seed` draws the losses of its own trains."""
+        """A controller on `link`; `radio` is how it hears trains, `seed` draws the losses of its own trains.
+
+        `request_lead_s`, `data_guard_s`, `accept_early` and `empty_subevents` set how its trains
+        treat their host (module docstring); they matter only for an AP's controller.
+        """
         self.radio = radio or RadioModel()
         self.rng = random.Random(seed)
         self.request_lead_s = request_lead_s
         self.data_guard_s = data_guard_s
         self.accept_early = accept_early
+        self.empty_subevents = empty_subevents
         self.trains: dict[int, EmulatedTrain] = {}  # by advertising handle
         self._train_params: dict[int, TrainParams] = {}
         self.pawr_syncs: dict[int, _Sync] = {}

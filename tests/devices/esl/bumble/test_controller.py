@@ -423,3 +423,18 @@ def test_the_emulators_packed_reports_are_the_same_bytes_as_bumbles_objects() ->
         advertising_handle=1, subevent=2, tx_status=1, tx_power=[0x7F, 0x7F], rssi=[-60, 0x7F], cte_type=[0xFF, 0xFF],
         response_slot=[0, 1], data_status=[0, 0xFF], data=[b"xy", b""])
     assert bytes((4, 0x3E, len(single[0]) + 1, 0x28)) + single[0] == bytes(expected)
+
+
+@pytest.mark.looptime
+async def test_empty_subevents_keep_an_idle_train_heard(rig_factory) -> None:  # noqa: ANN001
+    """With empty_subevents, a subevent the AP leaves empty goes out with no data: receivers keep sync; without, they lose it."""
+    for empty, kept in ((True, True), (False, False)):
+        rig = await rig_factory([[0]], empty_subevents=empty)
+        rig.train.on_data_request = None
+        tag = rig.tags[0]
+        await asyncio.sleep(INTERVAL)
+        tag.reports.clear()
+        await asyncio.sleep(10.5)
+        assert (tag.receiver.sync is not None) is kept
+        assert {r.data for _, r in tag.reports} == ({b""} if empty else set())
+        await rig.train.stop()
