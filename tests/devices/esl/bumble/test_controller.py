@@ -438,3 +438,18 @@ async def test_empty_subevents_keep_an_idle_train_heard(rig_factory) -> None:  #
         assert (tag.receiver.sync is not None) is kept
         assert {r.data for _, r in tag.reports} == ({b""} if empty else set())
         await rig.train.stop()
+
+
+@pytest.mark.looptime
+async def test_a_receiver_whose_responses_are_lost_still_hears_the_train(rig_factory) -> None:  # noqa: ANN001
+    """response_loss is one way: the receiver gets every packet, the AP hears none of its answers."""
+    rig = await rig_factory([[2], [2]], radios=[RadioModel(response_loss=1.0), RadioModel()], slots=2)
+    respond_with(rig.tags[0], 0, b"lost")
+    respond_with(rig.tags[1], 1, b"heard")
+    await asyncio.sleep(INTERVAL)
+    rig.tags[0].reports.clear()
+    rig.reports.clear()
+    await asyncio.sleep(0.5)
+    assert len(rig.tags[0].reports) == 5
+    ours = [slots for _, subevent, _, slots in rig.reports if subevent == 2]
+    assert len(ours) == 5 and all([s.data for s in slots] == [None, b"heard"] for slots in ours)
