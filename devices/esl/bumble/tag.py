@@ -27,6 +27,7 @@ emulation makes: `on_synchronized` (PAST), `on_sync_lost`, `handle_sync_packet`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Coroutine
 from typing import Any
@@ -40,7 +41,13 @@ from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
 
 from devices.esl import ots, uuids
-from devices.esl.errors import LabelUnreachable
+from devices.esl.bumble.controller import PawrController, RadioModel
+from devices.esl.codec import EslAddress
+from devices.esl.bumble.host import PawrHost, PawrReceiver, PawrReport, PawrSync
+from devices.esl.ead import EadKey, Randomizer
+from devices.esl.errors import EslProtocolError, LabelUnreachable, TransportUnavailable
+from devices.esl.radio import KeyMaterial
+from devices.esl.sync_packet import open_payload, seal_payload
 from devices.esl.fridge import Fridge
 from devices.esl.tag_core import (
     MODELS, OBJECT_METADATA, OTS_FEATURE, REFERENCE, AttError, EslState, LabelModel, SyncResponse, TagCore,
@@ -48,6 +55,7 @@ from devices.esl.tag_core import (
 )
 
 ADVERTISING_INTERVAL_MS = 500.0  # NCS peripheral_esl: 720-800 x 0.625 ms
+SYNC_TIMEOUT_S = 20.0  # NCS peripheral_esl subscribes to PAST with a 2000 x 10 ms sync timeout (esl.md §8.1)
 OTS_CHANNEL_MTU = 256  # SDU size the tag takes on the object transfer channel
 OTS_CHANNEL_MPS = 247  # one LE data PDU with Data Length Extension
 OTS_CHANNEL_CREDITS = 32
@@ -104,8 +112,15 @@ class VirtualTag:
         self.encrypted = encrypted
         self.link_drop_rate = link_drop_rate
         self._interval_ms = advertising_interval_ms
-        self.device = Device(name=f"ESL {tag_core.model.name}", address=hci.Address(tag_core.address),
-                             host=Host(controller, AsyncPipeSink(controller)))
+        pawr = isinstance(controller, PawrController)
+        host = PawrHost(controller, controller) if pawr else Host(controller, AsyncPipeSink(controller))
+        self.device = Device(name=f"ESL {tag_core.model.name}", address=hci.Address(tag_core.address), host=host)
+        # On the emulating PAwR controller the tag follows the AP's train like a real one (PAST in, its
+        # group's subevent, answers in response slots); on a stock controller it is connected-mode only.
+        self.receiver = PawrReceiver(self.device, on_report=self._on_report, on_sync=self._on_sync,
+                                     on_sync_lost=lambda _sync: self._lost_train()) if pawr else None
+        self._randomizer = Randomizer()
+        self._following = asyncio.Event()  # set while the controller follows the AP's train
         self.device.keystore = MemoryKeyStore()
         self.device.pairing_config_factory = tag_pairing_config
         self._characteristics: dict[str, gatt.Characteristic[bytes]] = {}
@@ -129,14 +144,17 @@ class VirtualTag:
     def create(
         cls, link: LocalLink, address: str, model: str | LabelModel = "2.9-bwr", *, world: TagWorld | None = None,
         seed: int = 0, fridge: Fridge | None = None, battery_v: float = 3.0, quirks: TagQuirks = REFERENCE,
-        past_required: bool = True, **options: Any,
+        past_required: bool = True, radio: RadioModel | None = None, **options: Any,
     ) -> VirtualTag:
-        """A tag with its own `PeripheralController` on `link`, on the loop's clock unless `world` is given.
+        """A tag with its own controller on `link`, on the loop's clock unless `world` is given.
 
+        With `radio` the controller is the emulating `PawrController` (the tag takes part in PAwR,
+        with that loss and RSSI model), else a stock `PeripheralController` (connected mode only).
         `past_required` (the default): onboarding ends Synchronized only once the AP's train was handed
         over (`on_synchronized`); a tag onboarded without it is Unsynchronized and keeps advertising.
         """
-        controller = PeripheralController(address, link=link)
+        controller: Controller = (PeripheralController(address, link=link) if radio is None
+                                  else PawrController(address, link=link, radio=radio, seed=seed))
         world = world or TagEnvironment(asyncio.get_running_loop().time)
         tag_core = TagCore(world, address, MODELS[model] if isinstance(model, str) else model,
                            rng=random.Random(f"{seed}/{address}"), fridge=fridge, battery_v=battery_v,
@@ -148,6 +166,8 @@ class VirtualTag:
     async def start(self) -> None:
         """Power on (HCI reset and set-up over the virtual transport) and advertise if the tag needs an AP."""
         await self.device.power_on()
+        if self.receiver is not None:
+            await self.receiver.start(sync_timeout_s=SYNC_TIMEOUT_S)
         self._advertising = await self.device.create_advertising_set(
             advertising_parameters=AdvertisingParameters(
                 advertising_event_properties=AdvertisingEventProperties(
@@ -200,6 +220,8 @@ class VirtualTag:
         if in_range == self.core.in_range:
             return
         self.core.in_range = in_range
+        if isinstance(self.controller, PawrController):
+            self.controller.radio.in_range = in_range  # nor does it hear the train, or answer in its slots
         if in_range:
             self.link.add_controller(self.controller)
         else:
@@ -226,6 +248,67 @@ class VirtualTag:
         if self.core.state is not before:
             self._resettle()
         return response
+
+    # --- PAwR over the emulated controller ------------------------------------------------------
+
+    def preconfigure(self, esl: EslAddress, ap_sync_key: KeyMaterial, response_key: KeyMaterial) -> None:
+        """Hold what onboarding would have written (a label the AP configured before this run); not yet synchronized."""
+        core = self.core
+        core.esl_address = esl
+        core.ap_sync_key, core.response_key = ap_sync_key.encode(), response_key.encode()
+        core.set_absolute_time(0)
+        core.state = EslState.UNSYNCHRONIZED
+        core._unsynced_at = core.now()
+
+    async def find_train(self, advertiser: hci.Address, sid: int) -> None:
+        """Synchronize by scanning for the AP's train (a preconfigured label finding it again; PAST does it when onboarding)."""
+        await self.device.create_periodic_advertising_sync(advertiser, sid, sync_timeout=SYNC_TIMEOUT_S)
+        await self.following()
+
+    async def following(self) -> None:
+        """Wait until the controller follows the AP's train."""
+        await self._following.wait()
+
+    def _lost_train(self) -> None:
+        """The controller lost the train."""
+        self._following.clear()
+        self.on_sync_lost()
+
+    def _on_sync(self, sync: PawrSync) -> None:
+        """PAST (or a sync by scanning) arrived: synchronized, listening to the group's subevent only."""
+        self._following.set()
+        self.on_synchronized()
+        if self.core.esl_address is not None and self.receiver is not None:
+            self._spawn(self._listen(sync, self.core.esl_address.group_id))
+
+    async def _listen(self, sync: PawrSync, group: int) -> None:
+        """Ask the controller for one subevent (the tag's group) of the train."""
+        assert self.receiver is not None
+        try:
+            await self.receiver.listen([group], sync_handle=sync.sync_handle)
+        except TransportUnavailable:  # the sync went again before the command got through
+            self.on_sync_lost()
+
+    def _on_report(self, report: PawrReport) -> None:
+        """One subevent packet: decrypt with the AP sync key, run it, answer in the slot under the response key."""
+        sync_key, response_key = self.core.ap_sync_key, self.core.response_key
+        if sync_key is None or response_key is None or self.receiver is None:
+            return
+        try:
+            payload = open_payload(EadKey(_material(sync_key)), report.data)
+        except EslProtocolError:
+            return  # another train's packet, a damaged one or a forged one: a tag ignores it
+        response = self.handle_sync_packet(payload)
+        if response is None:
+            return
+        data = seal_payload(EadKey(_material(response_key)), self._randomizer.next(), response.payload)
+        self._spawn(self._respond(report, response.slot, data))
+
+    async def _respond(self, report: PawrReport, slot: int, data: bytes) -> None:
+        """Hand the answer to the controller for its slot (too late: nothing is sent, the AP will ask again)."""
+        assert self.receiver is not None
+        with contextlib.suppress(TransportUnavailable):
+            await self.receiver.respond(report.event_counter, report.subevent, slot, data, sync_handle=report.sync_handle)
 
     # --- GATT server --------------------------------------------------------------------------
 
@@ -386,6 +469,11 @@ class VirtualTag:
         task = asyncio.get_running_loop().create_task(coro, name=f"esl-tag {self.core.address}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _material(raw: bytes) -> KeyMaterial:
+    """The 24 octets written to a key characteristic (key, then IV) as key material."""
+    return KeyMaterial(raw[:16], raw[16:24])
 
 
 async def start_tags(link: LocalLink, count: int, *, prefix: str = "C4", **options: Any) -> list[VirtualTag]:
