@@ -78,6 +78,7 @@ class PawrAccessPoint(EslRadio):
         self._resyncing: dict[str, asyncio.Task[None]] = {}
         self._keepalive: asyncio.Task[None] | None = None
         self._rng = random.Random(seed)
+        self._connecting = asyncio.Lock()  # one radio starts one connection at a time (HCI: one LE create pending)
 
     @property
     def params(self) -> TrainParams:
@@ -113,6 +114,11 @@ class PawrAccessPoint(EslRadio):
         if self.scheduler is not None:
             self.scheduler.register(label.esl, response_key)
 
+    @property
+    def label_count(self) -> int:
+        """How many labels this AP serves."""
+        return len(self._served)
+
     def serves(self, label: Label) -> bool:
         """Whether `label` is one of this AP's."""
         return label.ble_address in self._served
@@ -132,7 +138,7 @@ class PawrAccessPoint(EslRadio):
         The label gets this AP's sync key whatever `config` says: one train has one key.
         """
         config = replace(config, ap_sync_key=self.ap_sync_key)
-        async with self.central.session(label) as session:
+        async with self._scanned(label) as session:
             info = await session.onboard(config)
             await self._hand_over(session, label)
         self.adopt(label, config.response_key, info)
@@ -211,7 +217,7 @@ class PawrAccessPoint(EslRadio):
             assert self.scheduler is not None
             async with asyncio.timeout(self.timeout):
                 return check_response(command, await self.scheduler.send(label.esl, command))
-        async with self.central.session(label) as session:
+        async with self._scanned(label) as session:
             response = await session.command(command)
             await session.update_complete()
         assert response is not None
@@ -221,11 +227,22 @@ class PawrAccessPoint(EslRadio):
     async def _session(self, label: Label) -> AsyncIterator[EslClientSession]:
         """A connection to the label: through the train in its subevent when synchronized, else by scanning for it."""
         if not self.synchronized(label):
-            async with self.central.session(label) as session:
+            async with self._scanned(label) as session:
                 yield session
             return
-        connection = await self.train.connect_through_train(label.ble_address, label.esl.group_id, timeout=self.timeout)
+        async with self._connecting:
+            connection = await self.train.connect_through_train(label.ble_address, label.esl.group_id, timeout=self.timeout)
         session = await self.central.attach(connection, label)
+        try:
+            yield session
+        finally:
+            await session.close()
+
+    @contextlib.asynccontextmanager
+    async def _scanned(self, label: Label) -> AsyncIterator[EslClientSession]:
+        """A connection to an advertising label (not following the train), made when no other connect is pending."""
+        async with self._connecting:
+            session = await self.central.connect(label)
         try:
             yield session
         finally:
@@ -265,7 +282,8 @@ class PawrAccessPoint(EslRadio):
         """One round: a connection through the label's subevent, else a scanned one with PAST; True once it follows the train."""
         label = served.label
         try:
-            connection = await self.train.connect_through_train(label.ble_address, label.esl.group_id, timeout=self.timeout)
+            async with self._connecting:
+                connection = await self.train.connect_through_train(label.ble_address, label.esl.group_id, timeout=self.timeout)
             session = await self.central.attach(connection, label)
             try:
                 await session.update_complete()
@@ -275,7 +293,7 @@ class PawrAccessPoint(EslRadio):
         except EslError as err:
             log.info("esl.label.resync.train_failed", address=label.ble_address, error=str(err))
         try:
-            async with self.central.session(label) as session:
+            async with self._scanned(label) as session:
                 await self._hand_over(session, label)
                 await session.update_complete()
             return True

@@ -21,6 +21,7 @@ from bumble import hci
 
 from devices.esl import uuids
 from devices.esl.bumble.ap import PawrAccessPoint
+from devices.esl.bumble.aps import AccessPoints
 from devices.esl.bumble.central import EslCentral
 from devices.esl.bumble.controller import RadioModel, virtual_device
 from devices.esl.bumble.host import PawrAdvertiser
@@ -33,6 +34,7 @@ from devices.esl.info import (
     DisplayInfo, LedInfo, SensorInfo, parse_display_info, parse_image_info, parse_led_info, parse_sensor_info,
 )
 from devices.esl.radio import KeyMaterial, Label, LabelInfo
+from devices.esl.tag_core import TagCore
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,55 +49,84 @@ class TagSpec:
     radio: RadioModel = field(default_factory=RadioModel)
 
 
-@dataclass
 class VirtualStore:
-    """The emulated radio, its access points and its labels."""
+    """The emulated radio, its access points (as one `AccessPoints` radio) and its labels; `start` builds them."""
 
-    link: IndexedLink
-    aps: list[PawrAccessPoint]
-    tags: dict[str, VirtualTag]
+    def __init__(self, specs: Sequence[TagSpec], *, aps: int = 1, params: TrainParams | None = None, seed: int = 0,
+                 timeout: float = 30.0) -> None:
+        """Describe the store; nothing runs until `start` (it needs the event loop)."""
+        if any(not 0 <= spec.ap < aps for spec in specs):
+            raise ValueError(f"every label's ap must be 0..{aps - 1}")
+        self.specs = list(specs)
+        self.ap_count = aps
+        self.params = params or TrainParams()
+        self.seed = seed
+        self.timeout = timeout
+        self.link = IndexedLink()
+        self.radio = AccessPoints()
+        self.tags: dict[str, VirtualTag] = {}
 
+    @property
+    def aps(self) -> list[PawrAccessPoint]:
+        """The running access points."""
+        return self.radio.aps
+
+    async def start(self) -> None:
+        """Build the APs (trains started) and the labels (preconfigured, then synchronized to their AP's train)."""
+        for n in range(self.ap_count):
+            device, _controller = virtual_device(self.link, f"F0:E5:00:00:00:{n + 1:02X}", name=f"store-edge AP {n}",
+                                                 seed=self.seed, empty_subevents=True)
+            await device.power_on()
+            train = PawrAdvertiser(device, self.params, sid=n % 16)
+            ap = PawrAccessPoint(EslCentral(device, seed=self.seed + n), train, KeyMaterial.generate(),
+                                 timeout=self.timeout, seed=self.seed + n)
+            await ap.start()
+            self.radio.add(ap)
+        for spec in self.specs:
+            ap = self.aps[spec.ap]
+            tag = VirtualTag.create(self.link, spec.address, spec.model, seed=self.seed, fridge=spec.fridge, radio=spec.radio)
+            response_key = KeyMaterial.generate()
+            tag.preconfigure(spec.esl, ap.ap_sync_key, response_key)
+            await tag.start()
+            self.tags[spec.address] = tag
+            ap.adopt(Label(spec.address, spec.esl), response_key, LabelInfo(*_read_info(tag)))
+        await asyncio.gather(*(_find(tag, self.aps[spec.ap]) for spec, tag in zip(self.specs, self.tags.values(), strict=True)))
+
+    async def close(self) -> None:
+        """Stop every AP and label."""
+        await self.radio.close()
+        for tag in self.tags.values():
+            await tag.close()
+
+    # What the demo looks at, as it does on the bleak-seam fleet -----------------------------------
     def tag(self, address: str) -> VirtualTag:
         """The label with this BLE address."""
         return self.tags[address]
 
-    async def close(self) -> None:
-        """Stop every AP and label."""
-        for ap in self.aps:
-            await ap.close()
-        for tag in self.tags.values():
-            await tag.close()
+    @property
+    def labels(self) -> dict[str, TagCore]:
+        """Every label's tag core (display, LEDs, fridge) by BLE address."""
+        return {address: tag.core for address, tag in self.tags.items()}
+
+    def label(self, address: str) -> TagCore:
+        """One label's tag core."""
+        return self.tags[address].core
+
+    def clock(self) -> float:
+        """The labels' clock (the event loop's)."""
+        return asyncio.get_running_loop().time()
 
 
 async def open_virtual_store(
     specs: Sequence[TagSpec], *, aps: int = 1, params: TrainParams | None = None, seed: int = 0, timeout: float = 30.0,
 ) -> VirtualStore:
-    """Build the APs (trains started) and the labels (preconfigured, synchronized), ready for the AP code."""
-    link = IndexedLink()
-    access_points = []
-    for n in range(aps):
-        device, _controller = virtual_device(link, f"F0:E5:00:00:00:{n + 1:02X}", name=f"store-edge AP {n}",
-                                             seed=seed, empty_subevents=True)
-        await device.power_on()
-        train = PawrAdvertiser(device, params or TrainParams(), sid=n % 16)
-        ap = PawrAccessPoint(EslCentral(device, seed=seed + n), train, KeyMaterial.generate(), timeout=timeout)
-        await ap.start()
-        access_points.append(ap)
-    tags: dict[str, VirtualTag] = {}
-    for spec in specs:
-        ap = access_points[spec.ap]
-        tag = VirtualTag.create(link, spec.address, spec.model, seed=seed, fridge=spec.fridge, radio=spec.radio)
-        response_key = KeyMaterial.generate()
-        tag.preconfigure(spec.esl, ap.ap_sync_key, response_key)
-        await tag.start()
-        tags[spec.address] = tag
-        info = LabelInfo(*(await _read_info(tag)))
-        ap.adopt(Label(spec.address, spec.esl), response_key, info)
-    await asyncio.gather(*(_find(tag, access_points[spec.ap]) for spec, tag in zip(specs, tags.values(), strict=True)))
-    return VirtualStore(link, access_points, tags)
+    """A started virtual store."""
+    store = VirtualStore(specs, aps=aps, params=params, seed=seed, timeout=timeout)
+    await store.start()
+    return store
 
 
-async def _read_info(tag: VirtualTag) -> tuple[tuple[DisplayInfo, ...], int, tuple[SensorInfo, ...], tuple[LedInfo, ...]]:
+def _read_info(tag: VirtualTag) -> tuple[tuple[DisplayInfo, ...], int, tuple[SensorInfo, ...], tuple[LedInfo, ...]]:
     """The tag's information as its characteristics hold it (what onboarding read before this run)."""
     core = tag.core
     return (tuple(parse_display_info(core.read(uuids.DISPLAY_INFORMATION))),

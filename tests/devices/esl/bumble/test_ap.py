@@ -149,3 +149,21 @@ async def test_a_silent_label_is_given_up_after_three_packets_and_brought_back(a
         await asyncio.sleep(60)
         assert ap.synchronized(label(target)) and tag.core.state is EslState.SYNCHRONIZED
         assert await ap.flash_led(label(target), 0, LedParams.flash(GREEN, seconds=5)) == LedState(0)
+
+
+async def test_two_access_points_each_serve_their_own_labels_on_their_own_trains() -> None:
+    tags = [TagSpec(t.address, t.esl, ap=n % 2) for n, t in enumerate(specs(8))]
+    async with asyncio.timeout(3600):
+        s = await open_virtual_store(tags, aps=2, params=PARAMS, timeout=10.0)
+        try:
+            assert s.aps[0].ap_sync_key != s.aps[1].ap_sync_key and [ap.label_count for ap in s.aps] == [4, 4]
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            answers = await asyncio.gather(*(s.radio.flash_led(label(t), 0, LedParams.flash(GREEN, seconds=60)) for t in tags))
+            assert answers == [LedState(0)] * 8 and all(lit(t) for t in s.tags.values())
+            assert loop.time() - started <= 1.5 * PARAMS.interval_s
+            for ap in s.aps:  # each train knows only its own labels, and all of them answered
+                figures = ap.scheduler.figures() if ap.scheduler else None
+                assert figures is not None and figures.registered == 4 and figures.unanswered == 0
+        finally:
+            await s.close()
