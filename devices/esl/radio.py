@@ -1,6 +1,6 @@
 """The access-point interface the daemon drives, independent of how the radio reaches the labels.
 
-Connected-mode GATT (gatt_ap.py) is one backend; a PAwR broadcast backend can implement the same ABC.
+Connected-mode GATT over bleak (gatt_ap.py) is one backend; PAwR on Bumble (bumble/ap.py, bumble/aps.py) the other.
 """
 
 from __future__ import annotations

@@ -215,6 +215,20 @@ class FleetScanner:
         return BLEDevice(address, None, None) if address in self._fleet.labels else None
 
 
+def draw_label(rng: random.Random, *, fridge_share: float, now: float) -> tuple[str, Fridge | None, float]:
+    """One label of a mixed store (model, a fridge for some, battery voltage), drawn from `rng`.
+
+    The bleak-seam fleet and the PAwR virtual store draw their labels with this, so the same seed
+    gives the same store on either radio.
+    """
+    fridge = None
+    if rng.random() < fridge_share:
+        failing = rng.random() < 0.05
+        fridge = Fridge(set_point_c=rng.choice((2.0, 4.0, 6.0)), seed=rng.randrange(1 << 30),
+                        fail_at_s=now + rng.uniform(0, 3600) if failing else None)
+    return rng.choice(sorted(MODELS)), fridge, round(rng.uniform(2.3, 3.1), 2)
+
+
 class SimulatedFleet:
     """Many simulated labels sharing a clock, radio timing and seed; the factory of the bleak seam."""
 
@@ -274,18 +288,12 @@ class SimulatedFleet:
     def populate(self, count: int, *, configured: bool = True, fridge_share: float = 0.1) -> list[SimulatedLabel]:
         """Add `count` labels of mixed models (some in fridges, a few failing), with consecutive ESL addresses."""
         rng = random.Random(f"{self.seed}/populate/{len(self.labels)}")
-        names = sorted(MODELS)
         out = []
         for _ in range(count):
             n = len(self.labels)
-            fridge = None
-            if rng.random() < fridge_share:
-                failing = rng.random() < 0.05
-                fridge = Fridge(set_point_c=rng.choice((2.0, 4.0, 6.0)), seed=rng.randrange(1 << 30),
-                                fail_at_s=self.clock() + rng.uniform(0, 3600) if failing else None)
+            model, fridge, battery_v = draw_label(rng, fridge_share=fridge_share, now=self.clock())
             address = EslAddress(n // 255 % 128, n % 255) if configured else None
-            out.append(self.add_label(rng.choice(names), fridge=fridge, battery_v=round(rng.uniform(2.3, 3.1), 2),
-                                      configured_as=address))
+            out.append(self.add_label(model, fridge=fridge, battery_v=battery_v, configured_as=address))
         return out
 
     def label(self, address: str) -> SimulatedLabel:

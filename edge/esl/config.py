@@ -8,7 +8,7 @@ from edge.esl.map.config import Positioning
 from edge.esl.map.storemap import MapSection
 from edge.esl.picking.config import Picking
 from edge.esl.prices.config import DemoStore, Retry
-from edge.esl.radio.config import BackendName, BluetoothRadio, Connections, OperationTimeout, SimulatedRadio
+from edge.esl.radio.config import BackendName, BluetoothRadio, Connections, OperationTimeout, PawrRadio, SimulatedRadio
 
 
 class EslSection(Frozen):
@@ -18,6 +18,7 @@ class EslSection(Frozen):
     backend: BackendName = "simulated"
     simulated: SimulatedRadio = SimulatedRadio()
     bluetooth: BluetoothRadio = BluetoothRadio()
+    pawr: PawrRadio = PawrRadio()
     connections: Connections = 4
     operation_timeout_s: OperationTimeout = 10.0
     retry: Retry = Retry()

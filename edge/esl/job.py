@@ -76,7 +76,7 @@ class EslJob:
         if self.map is not None:
             PlanogramCommands(self.map).register(ctx.registry)
             locating.register_commands(ctx.registry)
-            if c.positioning.enabled and c.backend == "simulated":
+            if c.positioning.enabled and (c.backend == "simulated" or (c.backend == "pawr" and c.pawr.virtual)):
                 self.locating = locating.Locating(ctx.store, self.map, c.positioning)
 
         store_name = ctx.config.store.name or ctx.config.store.id
@@ -87,6 +87,8 @@ class EslJob:
     async def run(self) -> None:
         """Register the backend's labels, then follow the catalogue and push until cancelled."""
         store = self.ctx.store
+        if self.backend.start is not None:
+            await self.backend.start()
         new = await store.write(lambda tx: register_labels(tx, self.backend.labels))
         log.info("esl.labels.registered", new=new, known=len(self.backend.labels))
         if self.config.demo_store.enabled:
@@ -116,8 +118,10 @@ class EslJob:
         await self.promotions.ended(sku)
 
     async def stop(self) -> None:
-        """Nothing to hand back: unfinished pushes stay queued in SQLite and resume at the next start."""
+        """Hand the radio back; unfinished pushes stay queued in SQLite and resume at the next start."""
         self._render_pool.shutdown(wait=False, cancel_futures=True)
+        if self.backend.stop is not None:
+            await self.backend.stop()
 
     @property
     def healthy(self) -> bool:

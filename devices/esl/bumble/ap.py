@@ -13,8 +13,9 @@ their group's subevent (subevent number = Group_ID). So:
   sync key, its response key and the time, reads its information, sends Update Complete, then
   hands the train over (PAST) and registers the label with the scheduler;
 - a label the scheduler gives up on (silent for three packets) is *unsynchronized*: it is
-  brought back by connecting to it when it advertises again (a tag advertises once it has
-  lost sync) and handing the train over again; meanwhile its commands go over connections.
+  brought back by a connection through its subevent (it may still follow the train) or, once
+  it advertises (a tag does when it has lost sync), a scanned connection and PAST again;
+  meanwhile its commands go over connections.
 
 Every label this AP serves is known by its ESL address, response key and information; labels
 onboarded before (by this process or an earlier one) are given with `adopt`.
@@ -29,12 +30,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
 import structlog
+from bumble.transport.common import Transport
 
 from devices.backoff import Backoff
 from devices.esl.answers import check_response
 from devices.esl.bumble.central import EslCentral, EslClientSession
 from devices.esl.bumble.host import PawrAdvertiser
-from devices.esl.bumble.scheduler import PawrScheduler
+from devices.esl.bumble.scheduler import DEFAULT_KEEPALIVE_S, PawrScheduler
 from devices.esl.bumble.train import TrainParams
 from devices.esl.codec import (
     BasicState, BasicStateFlag, Command, DisplayImage, DisplayState, DisplayTimedImage, EslAddress, LedControl,
@@ -64,8 +66,12 @@ class PawrAccessPoint(EslRadio):
     """One radio: a PAwR train with its scheduler, and a central for connections; implements `EslRadio`."""
 
     def __init__(self, central: EslCentral, train: PawrAdvertiser, ap_sync_key: KeyMaterial, *,
-                 timeout: float = 30.0, resync: bool = True, seed: int = 0) -> None:
-        """Wrap a powered-on central and a (not yet started) train on the same Bumble device; `start` starts it."""
+                 timeout: float = 30.0, resync: bool = True, seed: int = 0, transport: Transport | None = None,
+                 keepalive_s: float = DEFAULT_KEEPALIVE_S) -> None:
+        """Wrap a powered-on central and a (not yet started) train on the same Bumble device; `start` starts it.
+
+        `transport`, when given, is the HCI transport of that device, closed with the AP.
+        """
         if central.device is not train.device:
             raise ValueError("the central and the train must share one Bumble device (one radio)")
         self.central = central
@@ -73,11 +79,13 @@ class PawrAccessPoint(EslRadio):
         self.ap_sync_key = ap_sync_key
         self.timeout = timeout
         self.resync = resync
+        self.keepalive_s = keepalive_s
         self.scheduler: PawrScheduler | None = None
         self._served: dict[str, Served] = {}
         self._resyncing: dict[str, asyncio.Task[None]] = {}
         self._keepalive: asyncio.Task[None] | None = None
         self._rng = random.Random(seed)
+        self._transport = transport
         self._connecting = asyncio.Lock()  # one radio starts one connection at a time (HCI: one LE create pending)
 
     @property
@@ -88,7 +96,8 @@ class PawrAccessPoint(EslRadio):
     async def start(self) -> None:
         """Start the train and its scheduler (keep-alive pings included)."""
         await self.train.start()
-        self.scheduler = PawrScheduler(self.train, self.ap_sync_key, on_unsynchronized=self._on_unsynchronized)
+        self.scheduler = PawrScheduler(self.train, self.ap_sync_key, keepalive_s=self.keepalive_s,
+                                       on_unsynchronized=self._on_unsynchronized)
         for served in self._served.values():
             self.scheduler.register(served.label.esl, served.response_key)
         self._keepalive = asyncio.get_running_loop().create_task(self.scheduler.run(), name="esl-ap-keepalive")
@@ -102,7 +111,11 @@ class PawrAccessPoint(EslRadio):
         self._resyncing.clear()
         if self.scheduler is not None:
             await self.scheduler.aclose()
-        await self.train.stop()
+        try:
+            await self.train.stop()
+        finally:
+            if self._transport is not None:
+                await self._transport.close()
 
     # Labels this AP serves ---------------------------------------------------------------------
     def adopt(self, label: Label, response_key: KeyMaterial, info: LabelInfo | None = None) -> None:

@@ -25,6 +25,7 @@ from devices.esl.bumble.aps import AccessPoints
 from devices.esl.bumble.central import EslCentral
 from devices.esl.bumble.controller import RadioModel, virtual_device
 from devices.esl.bumble.host import PawrAdvertiser
+from devices.esl.bumble.scheduler import DEFAULT_KEEPALIVE_S
 from devices.esl.bumble.link import IndexedLink
 from devices.esl.bumble.tag import VirtualTag
 from devices.esl.bumble.train import TrainParams
@@ -46,6 +47,7 @@ class TagSpec:
     model: str = "2.9-bwr"
     ap: int = 0  # index of the AP that serves it
     fridge: Fridge | None = None
+    battery_v: float = 3.0
     radio: RadioModel = field(default_factory=RadioModel)
 
 
@@ -53,7 +55,7 @@ class VirtualStore:
     """The emulated radio, its access points (as one `AccessPoints` radio) and its labels; `start` builds them."""
 
     def __init__(self, specs: Sequence[TagSpec], *, aps: int = 1, params: TrainParams | None = None, seed: int = 0,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, keepalive_s: float = DEFAULT_KEEPALIVE_S) -> None:
         """Describe the store; nothing runs until `start` (it needs the event loop)."""
         if any(not 0 <= spec.ap < aps for spec in specs):
             raise ValueError(f"every label's ap must be 0..{aps - 1}")
@@ -62,6 +64,7 @@ class VirtualStore:
         self.params = params or TrainParams()
         self.seed = seed
         self.timeout = timeout
+        self.keepalive_s = keepalive_s
         self.link = IndexedLink()
         self.radio = AccessPoints()
         self.tags: dict[str, VirtualTag] = {}
@@ -72,19 +75,22 @@ class VirtualStore:
         return self.radio.aps
 
     async def start(self) -> None:
-        """Build the APs (trains started) and the labels (preconfigured, then synchronized to their AP's train)."""
+        """Build the APs (trains started) and the labels (preconfigured, then synchronized to their AP's train); once."""
+        if self.aps:
+            return
         for n in range(self.ap_count):
             device, _controller = virtual_device(self.link, f"F0:E5:00:00:00:{n + 1:02X}", name=f"store-edge AP {n}",
                                                  seed=self.seed, empty_subevents=True)
             await device.power_on()
             train = PawrAdvertiser(device, self.params, sid=n % 16)
             ap = PawrAccessPoint(EslCentral(device, seed=self.seed + n), train, KeyMaterial.generate(),
-                                 timeout=self.timeout, seed=self.seed + n)
+                                 timeout=self.timeout, seed=self.seed + n, keepalive_s=self.keepalive_s)
             await ap.start()
             self.radio.add(ap)
         for spec in self.specs:
             ap = self.aps[spec.ap]
-            tag = VirtualTag.create(self.link, spec.address, spec.model, seed=self.seed, fridge=spec.fridge, radio=spec.radio)
+            tag = VirtualTag.create(self.link, spec.address, spec.model, seed=self.seed, fridge=spec.fridge,
+                                   battery_v=spec.battery_v, radio=spec.radio)
             response_key = KeyMaterial.generate()
             tag.preconfigure(spec.esl, ap.ap_sync_key, response_key)
             await tag.start()

@@ -19,9 +19,11 @@ virtual controller, so the AP reaches it over real HCI, L2CAP, SMP and ATT encod
   (`core.connect_failure_rate`) or drops at any ATT request (`link_drop_rate`), and the core's
   mute/corrupt/retry knobs.
 
-The controller is handed in, so a stock Bumble `Controller` on an `IndexedLink` (or `LocalLink`)
-and the emulating PAwR controller both work. The PAwR side is three calls the AP's train
-emulation makes: `on_synchronized` (PAST), `on_sync_lost`, `handle_sync_packet`.
+The controller is handed in. On a stock Bumble `Controller` the tag is connected-mode only. On
+the emulating `PawrController` it follows the AP's train as a real tag does: its `PawrReceiver`
+takes PAST (or finds the train by scanning, for a preconfigured label of the virtual store),
+listens to its group's subevent, decrypts each packet with the AP sync key, runs it through the
+core (`handle_sync_packet`) and answers in its response slot under its response key.
 """
 
 from __future__ import annotations
@@ -229,7 +231,7 @@ class VirtualTag:
             self.link.remove_controller(self.controller)
         self._resettle()
 
-    # --- PAwR hooks (the train emulation calls these) ----------------------------------------
+    # --- PAwR hooks (the tag's receiver calls these; tests may call them directly) ------------
 
     def on_synchronized(self) -> None:
         """PAST delivered the AP's train: see `TagCore.on_synchronized`."""

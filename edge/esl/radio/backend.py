@@ -1,9 +1,17 @@
-"""The radio behind the job, chosen once from config: the simulated fleet (demo, tests) or a Bluetooth adapter."""
+"""The radio behind the job, chosen once from config: the simulated fleet, bleak in connected mode, or PAwR on Bumble.
+
+`pawr` with `virtual` transports is the virtual store (Bumble devices on the emulated radio: the
+production AP code over real HCI/ATT/L2CAP encodings); with hardware transports, one access
+point per controller. Bumble is imported only when `pawr` is configured.
+"""
 
 from __future__ import annotations
 
 import functools
+import random
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from bleak_retry_connector import BleakClientWithServiceCache
 
@@ -13,18 +21,42 @@ from devices.esl.gatt_ap import GattAccessPoint
 from devices.esl.info import MeshSensor
 from devices.esl.radio import EslRadio
 from devices.esl.sensors import MeshProperty
-from devices.esl.simulator import RadioTiming, SimulatedFleet, SimulatedLabel
+from devices.esl.simulator import RadioTiming, SimulatedFleet, SimulatedLabel, draw_label
+from devices.esl.tag_core import TagCore
 from edge.esl.config import EslSection
 from edge.esl.radio.inventory import LabelRecord
+
+if TYPE_CHECKING:
+    from devices.esl.bumble.store import TagSpec
+
+
+class Fleet(Protocol):
+    """Simulated labels the demo can look at: the bleak-seam fleet and the virtual store both offer this."""
+
+    @property
+    def labels(self) -> Mapping[str, TagCore]:
+        """Every label's tag core by BLE address."""
+
+    def label(self, address: str) -> TagCore:
+        """One label's tag core."""
+
+    def clock(self) -> float:
+        """The labels' clock."""
 
 
 @dataclass
 class Backend:
-    """The access point, the labels it announces at start, and the simulated fleet when there is one."""
+    """The access point, the labels it announces at start, and the simulated labels when there are some.
+
+    `start` runs on the event loop before the labels are registered (a radio that needs the loop to
+    power on), `stop` when the job stops.
+    """
 
     radio: EslRadio
     labels: list[LabelRecord]
-    fleet: SimulatedFleet | None = None
+    fleet: Fleet | None = None
+    start: Callable[[], Awaitable[None]] | None = None
+    stop: Callable[[], Awaitable[None]] | None = None
 
 
 def _esl_address(n: int) -> EslAddress:
@@ -75,6 +107,79 @@ def bluetooth(config: EslSection) -> Backend:
     return Backend(radio, [])
 
 
+def _virtual_specs(config: EslSection) -> list[TagSpec]:
+    """The virtual store's labels: `simulated.labels` of mixed models, then the cold-chain sections' fridge labels.
+
+    Labels are dealt to the access points in turn; on each AP the n-th label is group n mod
+    subevents (so commands spread over every subevent of the train), ESL id n div subevents.
+    """
+    from devices.esl.bumble.store import TagSpec
+
+    sim, pawr = config.simulated, config.pawr
+    aps, groups = len(pawr.transports), pawr.train.num_subevents
+    rng = random.Random(f"{sim.seed}/populate/0")  # the same draws as the simulated fleet's: the same store
+    wanted: dict[str, tuple[str, Fridge | None, float]] = {}
+    for n in range(sim.labels):
+        model, fridge, battery_v = draw_label(rng, fridge_share=0.0, now=0.0)
+        wanted[f"E5:00:00:{n >> 16 & 0xFF:02X}:{n >> 8 & 0xFF:02X}:{n & 0xFF:02X}"] = (model, fridge, battery_v)
+    for section in config.coldchain.sections:
+        for n, address in enumerate(section.labels):
+            s = section.simulated
+            fridge = Fridge(set_point_c=s.set_point_c, door_opens_per_h=s.door_opens_per_h, seed=s.seed * 1000 + n)
+            wanted.setdefault(address, ("2.13-bwr", fridge, 3.0))
+    per_ap = [0] * aps
+    specs = []
+    for n, (address, (model, fridge, battery_v)) in enumerate(wanted.items()):
+        ap = n % aps
+        k, per_ap[ap] = per_ap[ap], per_ap[ap] + 1
+        if k // groups > 254:
+            raise ValueError(f"{len(wanted)} labels do not fit {aps} access point(s) of {groups} groups x 255 labels")
+        specs.append(TagSpec(address, EslAddress(k % groups, k // groups), model=model, ap=ap, fridge=fridge,
+                             battery_v=battery_v))
+    return specs
+
+
+def _spec_record(spec: TagSpec) -> LabelRecord:
+    """What onboarding would have learnt about a virtual label (model, display, LEDs, sensors)."""
+    from devices.esl.tag_core import MODELS
+
+    model = MODELS[spec.model]
+    display = model.displays[0]
+    temp, volt = (0, 1) if spec.fridge is not None else (None, 0)  # the tag core's sensors: temperature (fridges), voltage
+    return LabelRecord(spec.address, spec.esl.group_id, spec.esl.esl_id, model.name, display.width, display.height,
+                       int(display.display_type), len(model.leds), temp, volt)
+
+
+def pawr(config: EslSection) -> Backend:
+    """PAwR on Bumble: the virtual store for `virtual` transports, else one access point per hardware controller."""
+    from devices.esl.bumble.train import TrainParams
+
+    params = TrainParams(**config.pawr.train.model_dump())
+    if config.pawr.virtual:
+        from devices.esl.bumble.store import VirtualStore
+
+        specs = _virtual_specs(config)
+        store = VirtualStore(specs, aps=len(config.pawr.transports), params=params, seed=config.simulated.seed,
+                             timeout=config.operation_timeout_s, keepalive_s=config.pawr.keepalive_s)
+        return Backend(store.radio, [_spec_record(s) for s in specs], store, start=store.start, stop=store.close)
+    from devices.esl.bumble.aps import AccessPoints
+
+    radio = AccessPoints()
+
+    async def start() -> None:
+        """Open every controller and start its train (labels become known by onboarding: none at start); once."""
+        if radio.aps:
+            return
+        from devices.esl.bumble.hardware import open_access_point
+
+        for n, transport in enumerate(config.pawr.transports):
+            radio.add(await open_access_point(transport, params, sid=n, timeout=config.operation_timeout_s,
+                                              keepalive_s=config.pawr.keepalive_s))
+
+    return Backend(radio, [], start=start, stop=radio.close)
+
+
 def build_backend(config: EslSection) -> Backend:
     """The backend the config names."""
-    return simulated(config) if config.backend == "simulated" else bluetooth(config)
+    builders = {"simulated": simulated, "bluetooth": bluetooth, "pawr": pawr}
+    return builders[config.backend](config)

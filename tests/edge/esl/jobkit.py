@@ -18,6 +18,11 @@ from edge.demo.hq import Hq
 from edge.esl.job import EslJob
 
 FAST_RADIO = {"connect_s": 2.0, "gatt_op_s": 0.03, "time_scale": 0.005}
+#: A short PAwR train for job tests on the virtual store: 100 ms interval, 4 groups of 25 ms, 4 slots 1 ms apart.
+FAST_TRAIN = {"interval": 80, "num_subevents": 4, "subevent_interval": 20, "response_slot_delay": 10,
+              "response_slot_spacing": 8, "num_response_slots": 4}
+#: The backend `running` uses: "simulated" (bleak seam) or "pawr" (virtual store); set per test by conftest.py.
+RADIO = "simulated"
 
 PRODUCTS = [
     {"sku": f"SKU{n:03d}", "name": name, "price": price, "unit": unit, "sale_mode": "weight" if unit != "piece" else "piece"}
@@ -67,6 +72,8 @@ def esl_config(**overrides: Any) -> dict[str, Any]:
     """An `[esl]` section with a small fast simulated fleet."""
     section: dict[str, Any] = {"simulated": {"labels": 8, "seed": 3, **FAST_RADIO}, "connections": 4,
                                "operation_timeout_s": 0.5, "retry": {"max_attempts": 2, "base_s": 0.2, "max_s": 1.0}}
+    if RADIO == "pawr":
+        section |= {"backend": "pawr", "pawr": {"train": FAST_TRAIN}, "operation_timeout_s": 2.0}
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(section.get(key), dict):
             section[key] = {**section[key], **value}
@@ -89,7 +96,9 @@ async def running(broker_port: int, data: Path, **esl: Any) -> AsyncIterator[Run
     job = next(j for j in app.jobs if j.name == "esl")
     try:
         await asyncio.wait_for(asyncio.to_thread(hq.wait, lambda _: [s for s in hq.statuses() if s["state"] == "online"], 15), 20)
-        yield Running(app, job, hq)  # type: ignore[arg-type]
+        d = Running(app, job, hq)  # type: ignore[arg-type]
+        await d.wait(lambda: job.healthy)  # its radio is up and its labels registered (a PAwR store powers on first)
+        yield d
     finally:
         app.request_stop()
         await asyncio.wait_for(task, 15)

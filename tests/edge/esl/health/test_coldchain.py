@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import csv
 import dataclasses
@@ -31,6 +33,7 @@ SECTIONS = [
 ]
 
 
+@pytest.mark.both_radios
 async def test_polling_alert_raised_and_cleared_and_report_written(broker, tmp_path):
     coldchain = {"poll_interval_s": 0.5, "sections": SECTIONS}
     async with running(broker.port, tmp_path / "data", simulated={"labels": 2}, coldchain=coldchain) as d:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 
 from devices.esl.led import BLUE, GREEN
@@ -27,6 +29,7 @@ def colour(d: Running, label: str):  # noqa: ANN201
     return None if run is None else run.color
 
 
+@pytest.mark.both_radios
 async def test_two_orders_distinct_colours_shared_label_alternates_then_done_and_cancel(broker, tmp_path):
     async with running(broker.port, tmp_path / "data", simulated={"labels": 12}, picking=PICKING) as d:
         bound = await bind_all(d)
@@ -75,6 +78,7 @@ async def test_two_orders_distinct_colours_shared_label_alternates_then_done_and
         assert no_sku["error"]["code"] == "not_found"
 
 
+@pytest.mark.both_radios
 async def test_flashing_stops_on_its_own_after_the_timeout(broker, tmp_path):
     async with running(broker.port, tmp_path / "data", simulated={"labels": 12}, picking={**PICKING, "timeout_s": 1.5}) as d:
         bound = await bind_all(d)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import random
 
@@ -23,6 +25,7 @@ def shown_digest(job, label_id: str) -> str | None:  # noqa: ANN001
     return None if index is None else framebuffer.content_hash(label.slots[index])
 
 
+@pytest.mark.both_radios
 async def test_bind_pushes_and_unchanged_price_is_skipped(broker, tmp_path):
     async with running(broker.port, tmp_path / "data") as d:
         assert (await d.request("product.upsert", {"items": PRODUCTS}))["ok"]
@@ -69,6 +72,7 @@ def test_a_promotion_past_its_end_is_not_shown():
     assert not after.on_promotion and str(after.shown_price) == "59.90" and after.promo_end is None
 
 
+@pytest.mark.both_radios
 async def test_promotion_end_schedules_a_redraw(broker, tmp_path):
     async with running(broker.port, tmp_path / "data") as d:
         milk = {**PRODUCTS[1], "promo_price": "2.99", "promo_end": "2099-12-31"}
