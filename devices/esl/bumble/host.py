@@ -262,13 +262,21 @@ class PawrAdvertiser:
             await self._send_batch(batch)
 
     async def _send_batch(self, batch: list[SubeventData]) -> None:
-        """One LE Set Periodic Advertising Subevent Data command; the slots asked for are remembered per subevent."""
-        await _sync_command(self.device, pawr_hci.HCI_LE_Set_Periodic_Advertising_Subevent_Data_Command(
+        """One LE Set Periodic Advertising Subevent Data command; the slots asked for are remembered per subevent.
+
+        Sent raw: a TOO_LATE answer is part of the protocol (the scheduler gives the data again at
+        the next request), not a failure for Bumble's host to log as a warning every time.
+        """
+        command = pawr_hci.HCI_LE_Set_Periodic_Advertising_Subevent_Data_Command(
             advertising_handle=self.advertising_handle, subevent=[item.subevent for item in batch],
             response_slot_start=[item.response_slot_start for item in batch],
             response_slot_count=[item.response_slot_count for item in batch],
             subevent_data=[item.data for item in batch],
-        ))
+        )
+        response = await self.device.send_sync_command_raw(command)
+        status = response.return_parameters.status
+        if status != hci.HCI_SUCCESS:
+            raise PawrRefused(command.name, status)
         for item in batch:
             if item.response_slot_count:
                 self._expected.setdefault(item.subevent, deque()).append((item.response_slot_start, item.response_slot_count))

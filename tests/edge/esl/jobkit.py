@@ -18,9 +18,10 @@ from edge.demo.hq import Hq
 from edge.esl.job import EslJob
 
 FAST_RADIO = {"connect_s": 2.0, "gatt_op_s": 0.03, "time_scale": 0.005}
-#: A short PAwR train for job tests on the virtual store: 100 ms interval, 4 groups of 25 ms, 4 slots 1 ms apart.
-FAST_TRAIN = {"interval": 80, "num_subevents": 4, "subevent_interval": 20, "response_slot_delay": 10,
-              "response_slot_spacing": 8, "num_response_slots": 4}
+#: A short PAwR train for job tests on the virtual store (wall clock): 200 ms interval, 4 groups of 50 ms, the
+#: slots 37.5 ms after the packet as in Silicon Labs' layout (room for a loaded test machine to answer in time).
+FAST_TRAIN = {"interval": 160, "num_subevents": 4, "subevent_interval": 40, "response_slot_delay": 30,
+              "response_slot_spacing": 6, "num_response_slots": 4}
 #: The backend `running` uses: "simulated" (bleak seam) or "pawr" (virtual store); set per test by conftest.py.
 RADIO = "simulated"
 
