@@ -244,12 +244,26 @@ class PawrAccessPoint(EslRadio):
                 yield session
             return
         async with self._connecting:
+            await self._yield_to_commands(label.esl.group_id)
             connection = await self.train.connect_through_train(label.ble_address, label.esl.group_id, timeout=self.timeout)
         session = await self.central.attach(connection, label)
         try:
             yield session
         finally:
             await session.close()
+
+    async def _yield_to_commands(self, group: int) -> None:
+        """Let the group's queued commands go first (a connect request takes the subevent's packet), for 2 intervals at most.
+
+        Price pushes connect through the train; pick lights and sensor reads ride the same
+        subevent. Without this, a refresh of a group's labels would push their LED commands back
+        an interval per connection.
+        """
+        if self.scheduler is None:
+            return
+        deadline = asyncio.get_running_loop().time() + 2 * self.params.interval_s
+        while self.scheduler.busy(group) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(self.params.subevent_interval_s)
 
     @contextlib.asynccontextmanager
     async def _scanned(self, label: Label) -> AsyncIterator[EslClientSession]:

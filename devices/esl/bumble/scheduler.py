@@ -469,6 +469,11 @@ class PawrScheduler:
             raise EslProtocolError(f"group {group_id} has no subevent on this train ({len(self._groups)} subevents)")
         return self._groups[group_id]
 
+    def busy(self, group_id: int) -> bool:
+        """Whether commands for this group wait to be sent or answered (a connection through its subevent would delay them)."""
+        group = self._group_of(group_id)
+        return bool(group.awaiting) or any(not item.future.done() for item in (*group.retry, *group.queue))
+
     # Keep-alive -------------------------------------------------------------------------------
     def ping_due(self) -> list[EslAddress]:
         """Synchronized labels not heard from for keepalive_s and with nothing on its way to them."""

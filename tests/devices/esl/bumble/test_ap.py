@@ -167,3 +167,23 @@ async def test_two_access_points_each_serve_their_own_labels_on_their_own_trains
                 assert figures is not None and figures.registered == 4 and figures.unanswered == 0
         finally:
             await s.close()
+
+
+async def test_pick_lights_go_before_an_image_connection_in_the_same_group() -> None:
+    """A connect request takes its subevent's packet: an LED command queued for the group goes before the next connection.
+
+    One connection is already on its way when the command is queued, so it costs at most one more
+    interval (2.5 in all); without the rule each of the three connections pushed it back (3.8).
+    """
+    tags = specs(8, groups=2)
+    async with store(tags) as s:
+        ap = s.aps[0]
+        image = framebuffer.pack(price_image(296, 128), DisplayType.RED_BLACK_WHITE)
+        group0 = [t for t in tags if t.esl.group_id == 0]
+        loop = asyncio.get_running_loop()
+        pushes = [asyncio.create_task(ap.push_image(label(t), 0, image)) for t in group0[:3]]
+        await asyncio.sleep(0)
+        started = loop.time()
+        assert await ap.flash_led(label(group0[3]), 0, LedParams.flash(GREEN, seconds=30)) == LedState(0)
+        assert loop.time() - started <= 2.5 * PARAMS.interval_s
+        assert [await p for p in pushes] == [DisplayState(0, 0)] * 3
