@@ -68,7 +68,7 @@ class EslJob:
         ctx.scheduler.action(PROMO_ENDED, self._promo_ended)
         bindings.register_commands(ctx.registry)
 
-        self.leds = LedDriver(ctx.store, self.radio, c.picking)
+        self.leds = LedDriver(ctx.store, self.radio, c.picking, slots=backend.led_commands_at_once)
         self.map = storemap.build(c.map) if c.map.layout or c.map.runs else None
         PickCommands(c.picking, ctx.store, self.map).register(ctx.registry)
 
@@ -80,7 +80,8 @@ class EslJob:
                 self.locating = locating.Locating(ctx.store, self.map, c.positioning)
 
         store_name = ctx.config.store.name or ctx.config.store.id
-        self.coldchain = ColdChainMonitor(ctx.store, self.radio, c.coldchain, ctx.data_dir, store_name, self._tz)
+        reads = {"reads_at_once": backend.sensor_reads_at_once} if backend.sensor_reads_at_once else {}
+        self.coldchain = ColdChainMonitor(ctx.store, self.radio, c.coldchain, ctx.data_dir, store_name, self._tz, **reads)
         self.coldchain.register(ctx.registry)
         self.battery = BatterySweep(ctx.store, self.radio, c.battery_per_run)
 

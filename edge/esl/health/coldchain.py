@@ -55,9 +55,9 @@ class ColdChainMonitor:
 
     def __init__(
         self, store: Store, radio: EslRadio, config: ColdChain, data_dir: Path, store_name: str, tz: ZoneInfo,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, reads_at_once: int = _READ_CONCURRENCY,
     ) -> None:
-        """Nothing runs until the scheduler calls `poll` or `run_reports` starts."""
+        """Nothing runs until the scheduler calls `poll` or `run_reports` starts; `reads_at_once` sensor reads in flight."""
         self._store = store
         self._radio = radio
         self.config = config
@@ -65,6 +65,7 @@ class ColdChainMonitor:
         self._store_name = store_name
         self._tz = tz
         self._clock = clock
+        self._reads_at_once = reads_at_once
         self.monitors = {s.id: AlertMonitor(s) for s in config.sections}
         self.polls = 0
         self.last_poll: str | None = None
@@ -110,7 +111,7 @@ class ColdChainMonitor:
 
     async def poll(self) -> None:
         """Read every section once and record readings, events and alert changes."""
-        slots = asyncio.Semaphore(_READ_CONCURRENCY)
+        slots = asyncio.Semaphore(self._reads_at_once)  # over PAwR: one poll's reads share their groups' packets
         sections = self.config.sections
         results = await asyncio.gather(*(
             asyncio.gather(*(self._read_one(label, slots) for label in s.labels)) for s in sections

@@ -105,8 +105,15 @@ def _active(db: Any) -> tuple[list[tuple[str, str, float]], dict[str, tuple[int,
 class LedDriver:
     """Keeps every label's LED in line with the active orders, with a few connections of its own."""
 
-    def __init__(self, store: Store, radio: EslRadio, config: Picking, clock: Any = time.time) -> None:
-        """Nothing runs until `run`."""
+    def __init__(self, store: Store, radio: EslRadio, config: Picking, clock: Any = time.time,
+                 slots: int | None = None) -> None:
+        """Nothing runs until `run`; `slots` LED commands at once (default `config.connections`).
+
+        In connected mode every command is a connection, so a few; over PAwR a command waits in
+        its group's subevent, and the train carries 3 LED commands per group per interval, so the
+        backend asks for that many (edge/esl/radio/backend.py) and the priorities still decide
+        who waits when more are due.
+        """
         self._store = store
         self._radio = radio
         self._config = config
@@ -114,7 +121,7 @@ class LedDriver:
         self._lit: dict[str, _Lit] = {}
         self._busy: set[str] = set()
         self._paused: dict[str, float] = {}
-        self._slots = PrioritySlots(config.connections)
+        self._slots = PrioritySlots(slots or config.connections)
         self._tasks: set[asyncio.Task[None]] = set()
         self.first_command_at: dict[str, float] = {}  # order -> wall time its first LED command went out
         self.commands = 0

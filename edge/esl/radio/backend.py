@@ -57,6 +57,10 @@ class Backend:
     fleet: Fleet | None = None
     start: Callable[[], Awaitable[None]] | None = None
     stop: Callable[[], Awaitable[None]] | None = None
+    #: Commands worth having in flight at once (None: one per configured connection). Over PAwR a
+    #: packet carries 3 LED Controls (15 sensor reads) per group per interval on every train.
+    led_commands_at_once: int | None = None
+    sensor_reads_at_once: int | None = None
 
 
 def _esl_address(n: int) -> EslAddress:
@@ -105,6 +109,11 @@ def bluetooth(config: EslSection) -> Backend:
         client_class=client_class, connect_attempts=config.bluetooth.connect_attempts, timeout=config.operation_timeout_s,
     )
     return Backend(radio, [])
+
+
+#: ESL commands in one 48-octet sync packet after the Group_ID (esl.md §8.2): LED Control is 13 octets, Read Sensor Data 3.
+LED_CONTROLS_PER_PACKET = 3
+SENSOR_READS_PER_PACKET = 15
 
 
 def _virtual_specs(config: EslSection) -> list[TagSpec]:
@@ -161,7 +170,8 @@ def pawr(config: EslSection) -> Backend:
         specs = _virtual_specs(config)
         store = VirtualStore(specs, aps=len(config.pawr.transports), params=params, seed=config.simulated.seed,
                              timeout=config.operation_timeout_s, keepalive_s=config.pawr.keepalive_s)
-        return Backend(store.radio, [_spec_record(s) for s in specs], store, start=store.start, stop=store.close)
+        return Backend(store.radio, [_spec_record(s) for s in specs], store, start=store.start, stop=store.close,
+                       **_pawr_capacity(config))
     from devices.esl.bumble.aps import AccessPoints
 
     radio = AccessPoints()
@@ -176,7 +186,13 @@ def pawr(config: EslSection) -> Backend:
             radio.add(await open_access_point(transport, params, sid=n, timeout=config.operation_timeout_s,
                                               keepalive_s=config.pawr.keepalive_s))
 
-    return Backend(radio, [], start=start, stop=radio.close)
+    return Backend(radio, [], start=start, stop=radio.close, **_pawr_capacity(config))
+
+
+def _pawr_capacity(config: EslSection) -> dict[str, int]:
+    """How many LED commands and sensor reads the trains carry per interval (packets of 48 octets, one per group)."""
+    groups = len(config.pawr.transports) * config.pawr.train.num_subevents
+    return {"led_commands_at_once": groups * LED_CONTROLS_PER_PACKET, "sensor_reads_at_once": groups * SENSOR_READS_PER_PACKET}
 
 
 def build_backend(config: EslSection) -> Backend:

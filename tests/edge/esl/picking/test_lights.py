@@ -88,3 +88,12 @@ async def test_flashing_stops_on_its_own_after_the_timeout(broker, tmp_path):
         completed = await d.wait(lambda: d.events("pick.completed"), timeout=10)
         assert completed[0]["data"]["outcome"] == "timeout" and completed[0]["data"]["duration_ms"] >= 1500
         await d.wait(lambda: colour(d, bound[sku]) is None)
+
+
+@pytest.mark.both_radios
+async def test_the_driver_keeps_as_many_led_commands_in_flight_as_the_radio_carries(broker, tmp_path, esl_radio):
+    """Connected mode: one per configured connection; PAwR: 3 LED Controls per group per train (bench_esl_job.py --radio pawr:
+    p95 from pick.start to a dark label lit fell from 16.9 to 1.2 intervals with 50 orders running when this was 4)."""
+    async with running(broker.port, tmp_path / "data", simulated={"labels": 12}, picking=PICKING) as d:
+        slots = d.job.leds._slots._free
+        assert slots == (3 * 4 if esl_radio == "pawr" else d.job.config.picking.connections)
