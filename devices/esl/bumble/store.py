@@ -38,6 +38,11 @@ from devices.esl.radio import KeyMaterial, Label, LabelInfo
 from devices.esl.tag_core import TagCore
 
 
+#: Labels started, then synchronized, this many at a time: a store of 10,000 never has thousands of
+#: advertising labels and pending syncs at once (every advertiser's PDUs reach every scanner).
+START_BATCH = 500
+
+
 @dataclass(frozen=True, slots=True)
 class TagSpec:
     """One label of the virtual store: where it is on the radio, its model, and what makes it special."""
@@ -87,16 +92,18 @@ class VirtualStore:
                                  timeout=self.timeout, seed=self.seed + n, keepalive_s=self.keepalive_s)
             await ap.start()
             self.radio.add(ap)
-        for spec in self.specs:
-            ap = self.aps[spec.ap]
-            tag = VirtualTag.create(self.link, spec.address, spec.model, seed=self.seed, fridge=spec.fridge,
-                                   battery_v=spec.battery_v, radio=spec.radio)
-            response_key = KeyMaterial.generate()
-            tag.preconfigure(spec.esl, ap.ap_sync_key, response_key)
-            await tag.start()
-            self.tags[spec.address] = tag
-            ap.adopt(Label(spec.address, spec.esl), response_key, LabelInfo(*_read_info(tag)))
-        await asyncio.gather(*(_find(tag, self.aps[spec.ap]) for spec, tag in zip(self.specs, self.tags.values(), strict=True)))
+        for first in range(0, len(self.specs), START_BATCH):
+            batch = self.specs[first:first + START_BATCH]
+            for spec in batch:
+                ap = self.aps[spec.ap]
+                tag = VirtualTag.create(self.link, spec.address, spec.model, seed=self.seed, fridge=spec.fridge,
+                                       battery_v=spec.battery_v, radio=spec.radio)
+                response_key = KeyMaterial.generate()
+                tag.preconfigure(spec.esl, ap.ap_sync_key, response_key)
+                await tag.start()
+                self.tags[spec.address] = tag
+                ap.adopt(Label(spec.address, spec.esl), response_key, LabelInfo(*_read_info(tag)))
+            await asyncio.gather(*(_find(self.tags[spec.address], self.aps[spec.ap]) for spec in batch))
 
     async def close(self) -> None:
         """Stop every AP and label."""
