@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import model_validator
+
 from edge.esl.frozen import Frozen
 from edge.esl.health.config import BatteryInterval, BatteryPerRun, ColdChain
 from edge.esl.map.config import Positioning
@@ -31,3 +33,14 @@ class EslSection(Frozen):
     demo_store: DemoStore = DemoStore()
     map: MapSection = MapSection()
     positioning: Positioning = Positioning()
+
+    @model_validator(mode="after")
+    def _virtual_store_fits(self) -> EslSection:
+        """The virtual store's labels fit its trains: 255 per group, `num_subevents` groups per access point."""
+        if self.backend == "pawr" and self.pawr.virtual:
+            labels = self.simulated.labels + len({a for s in self.coldchain.sections for a in s.labels})
+            room = len(self.pawr.transports) * self.pawr.train.num_subevents * 255
+            if labels > room:
+                raise ValueError(f"simulated.labels: {labels} labels do not fit {len(self.pawr.transports)} virtual access "
+                                 f"point(s) of {self.pawr.train.num_subevents} groups x 255 labels; add transports or subevents")
+        return self

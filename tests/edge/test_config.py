@@ -48,6 +48,13 @@ def test_the_example_names_only_absolute_paths_and_check_says_which_files_to_mak
         ('[store]\nid = "no spaces allowed"\n', "store.id: String should match pattern"),
         ('[store]\nid = "s1"\n[http]\nlisten = "8787"\n', "http.listen: Value error, expected HOST:PORT"),
         ('[store\nid = "s1"\n', "not valid TOML"),
+        ('[store]\nid = "s1"\n[esl]\nbackend = "pawr"\n[esl.pawr]\ntransports = ["usb0"]\n',
+         "esl.pawr.transports: Value error, unknown ESL transport 'usb0' (did you mean 'usb'?)"),
+        ('[store]\nid = "s1"\n[esl.pawr]\ntransports = ["serial:/dev/ttyACM0,99"]\n', "esl.pawr.transports: Value error"),
+        ('[store]\nid = "s1"\n[esl.pawr.train]\nnum_subevents = 40\n',
+         "esl.pawr.train: Value error, num_subevents x subevent_interval exceeds the interval"),
+        ('[store]\nid = "s1"\n[esl]\nbackend = "pawr"\n[esl.simulated]\nlabels = 8000\n',
+         "8000 labels do not fit 1 virtual access point(s) of 28 groups x 255 labels"),
     ],
 )
 def test_each_kind_of_error_is_readable(tmp_path, toml, expected):

@@ -22,7 +22,8 @@ from devices.esl.info import MeshSensor
 from devices.esl.radio import EslRadio
 from devices.esl.sensors import MeshProperty
 from devices.esl.simulator import RadioTiming, SimulatedFleet, SimulatedLabel, draw_label
-from devices.esl.tag_core import TagCore
+from devices.esl.bumble.train import TrainParams
+from devices.esl.tag_core import MODELS, TagCore
 from edge.esl.config import EslSection
 from edge.esl.radio.inventory import LabelRecord
 
@@ -141,8 +142,6 @@ def _virtual_specs(config: EslSection) -> list[TagSpec]:
     for n, (address, (model, fridge, battery_v)) in enumerate(wanted.items()):
         ap = n % aps
         k, per_ap[ap] = per_ap[ap], per_ap[ap] + 1
-        if k // groups > 254:
-            raise ValueError(f"{len(wanted)} labels do not fit {aps} access point(s) of {groups} groups x 255 labels")
         specs.append(TagSpec(address, EslAddress(k % groups, k // groups), model=model, ap=ap, fridge=fridge,
                              battery_v=battery_v))
     return specs
@@ -150,8 +149,6 @@ def _virtual_specs(config: EslSection) -> list[TagSpec]:
 
 def _spec_record(spec: TagSpec) -> LabelRecord:
     """What onboarding would have learnt about a virtual label (model, display, LEDs, sensors)."""
-    from devices.esl.tag_core import MODELS
-
     model = MODELS[spec.model]
     display = model.displays[0]
     temp, volt = (0, 1) if spec.fridge is not None else (None, 0)  # the tag core's sensors: temperature (fridges), voltage
@@ -161,8 +158,6 @@ def _spec_record(spec: TagSpec) -> LabelRecord:
 
 def pawr(config: EslSection) -> Backend:
     """PAwR on Bumble: the virtual store for `virtual` transports, else one access point per hardware controller."""
-    from devices.esl.bumble.train import TrainParams
-
     params = TrainParams(**config.pawr.train.model_dump())
     if config.pawr.virtual:
         from devices.esl.bumble.store import VirtualStore
