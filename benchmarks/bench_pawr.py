@@ -1,6 +1,6 @@
 """Shelf labels over PAwR on the emulated radio: pick-light latency, LED throughput, full refresh, broadcast, memory, CPU.
 
-Run: .venv/bin/python benchmarks/bench_pawr.py   (about 11 minutes on the 2-core development machine)
+Run: .venv/bin/python benchmarks/bench_pawr.py   (about 12 minutes on the 2-core development machine)
 Prints one JSON object; progress lines go to stderr. The big runs (BENCHMARKS.md has their figures):
   --parts refresh,memory --refresh-labels 10000 --refresh-aps 1 2 4 --refresh-extra --refresh-random 0
   --memory-labels 10000   (about 35 minutes);  --parts pick --configs 0 --loss 0.05;
