@@ -35,6 +35,7 @@ from bumble.transport.common import Transport
 from devices.backoff import Backoff
 from devices.esl.answers import check_response
 from devices.esl.bumble.central import EslCentral, EslClientSession
+from devices.esl.bumble.connects import TAG_SYNC_TIMEOUT_S, ConnectPacer
 from devices.esl.bumble.host import PawrAdvertiser
 from devices.esl.bumble.scheduler import DEFAULT_KEEPALIVE_S, PawrScheduler
 from devices.esl.bumble.train import TrainParams
@@ -51,6 +52,8 @@ log = structlog.get_logger(__name__)
 
 #: How a lost label is looked for again: it advertises every ~0.5 s once it lost sync.
 RESYNC_BACKOFF = Backoff(5.0, 300.0)
+#: Connections open at once per radio: Silicon Labs' default (SL_BT_CONFIG_MAX_CONNECTIONS); NCS allows up to 20.
+MAX_CONNECTIONS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +70,12 @@ class PawrAccessPoint(EslRadio):
 
     def __init__(self, central: EslCentral, train: PawrAdvertiser, ap_sync_key: KeyMaterial, *,
                  timeout: float = 30.0, resync: bool = True, seed: int = 0, transport: Transport | None = None,
-                 keepalive_s: float = DEFAULT_KEEPALIVE_S) -> None:
+                 keepalive_s: float = DEFAULT_KEEPALIVE_S, max_connections: int = MAX_CONNECTIONS,
+                 sync_timeout_s: float = TAG_SYNC_TIMEOUT_S) -> None:
         """Wrap a powered-on central and a (not yet started) train on the same Bumble device; `start` starts it.
 
-        `transport`, when given, is the HCI transport of that device, closed with the AP.
+        `transport`, when given, is the HCI transport of that device, closed with the AP;
+        `sync_timeout_s` is how long its labels stay synchronized without hearing their subevent.
         """
         if central.device is not train.device:
             raise ValueError("the central and the train must share one Bumble device (one radio)")
@@ -86,7 +91,8 @@ class PawrAccessPoint(EslRadio):
         self._keepalive: asyncio.Task[None] | None = None
         self._rng = random.Random(seed)
         self._transport = transport
-        self._connecting = asyncio.Lock()  # one radio starts one connection at a time (HCI: one LE create pending)
+        self._connects = ConnectPacer(train.params, lambda group: self.scheduler is not None and self.scheduler.busy(group),
+                                      max_connections=max_connections, sync_timeout_s=sync_timeout_s)
 
     @property
     def params(self) -> TrainParams:
@@ -238,42 +244,44 @@ class PawrAccessPoint(EslRadio):
 
     @contextlib.asynccontextmanager
     async def _session(self, label: Label) -> AsyncIterator[EslClientSession]:
-        """A connection to the label: through the train in its subevent when synchronized, else by scanning for it."""
-        if not self.synchronized(label):
-            async with self._scanned(label) as session:
-                yield session
-            return
-        async with self._connecting:
-            await self._yield_to_commands(label.esl.group_id)
-            connection = await self.train.connect_through_train(label.ble_address, label.esl.group_id, timeout=self.timeout)
-        session = await self.central.attach(connection, label)
-        try:
-            yield session
-        finally:
-            await session.close()
+        """A connection to the label: through the train in its subevent when synchronized, else by scanning for it.
 
-    async def _yield_to_commands(self, group: int) -> None:
-        """Let the group's queued commands go first (a connect request takes the subevent's packet), for 2 intervals at most.
-
-        Price pushes connect through the train; pick lights and sensor reads ride the same
-        subevent. Without this, a refresh of a group's labels would push their LED commands back
-        an interval per connection.
+        A label that does not answer in its subevent may have lost the train without the
+        scheduler noticing yet (nothing was sent to it lately): it advertises then, so it is
+        scanned for and handed the train again.
         """
-        if self.scheduler is None:
-            return
-        deadline = asyncio.get_running_loop().time() + 2 * self.params.interval_s
-        while self.scheduler.busy(group) and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(self.params.subevent_interval_s)
+        through_train = self.synchronized(label)
+        async with self._connects.connection(label.esl.group_id if through_train else None) as connected:
+            session: EslClientSession | None = None
+            if through_train:
+                try:
+                    connection = await self.train.connect_through_train(label.ble_address, label.esl.group_id,
+                                                                        timeout=self.timeout)
+                    connected()
+                    session = await self.central.attach(connection, label)
+                except LabelUnreachable as err:
+                    log.info("esl.train_connect.failed", address=label.ble_address, error=str(err),
+                             hint="scanning for it: a label that lost the train advertises")
+            if session is None:
+                session = await self.central.connect(label)
+                connected()
+                if through_train:
+                    await self._hand_over(session, label)
+            try:
+                yield session
+            finally:
+                await session.close()
 
     @contextlib.asynccontextmanager
     async def _scanned(self, label: Label) -> AsyncIterator[EslClientSession]:
-        """A connection to an advertising label (not following the train), made when no other connect is pending."""
-        async with self._connecting:
+        """A connection to an advertising label (not following the train)."""
+        async with self._connects.connection(None) as connected:
             session = await self.central.connect(label)
-        try:
-            yield session
-        finally:
-            await session.close()
+            connected()
+            try:
+                yield session
+            finally:
+                await session.close()
 
     async def _hand_over(self, session: EslClientSession, label: Label) -> None:
         """PAST: give the label this AP's train over the open connection."""
@@ -309,13 +317,14 @@ class PawrAccessPoint(EslRadio):
         """One round: a connection through the label's subevent, else a scanned one with PAST; True once it follows the train."""
         label = served.label
         try:
-            async with self._connecting:
+            async with self._connects.connection(label.esl.group_id) as connected:
                 connection = await self.train.connect_through_train(label.ble_address, label.esl.group_id, timeout=self.timeout)
-            session = await self.central.attach(connection, label)
-            try:
-                await session.update_complete()
-            finally:
-                await session.close()
+                connected()
+                session = await self.central.attach(connection, label)
+                try:
+                    await session.update_complete()
+                finally:
+                    await session.close()
             return True
         except EslError as err:
             log.info("esl.label.resync.train_failed", address=label.ble_address, error=str(err))

@@ -8,6 +8,7 @@ onboarded and handed the train (PAST); a label that goes silent is brought back 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -187,3 +188,41 @@ async def test_pick_lights_go_before_an_image_connection_in_the_same_group() -> 
         assert await ap.flash_led(label(group0[3]), 0, LedParams.flash(GREEN, seconds=30)) == LedState(0)
         assert loop.time() - started <= 2.5 * PARAMS.interval_s
         assert [await p for p in pushes] == [DisplayState(0, 0)] * 3
+
+
+async def test_an_image_for_a_label_that_lost_the_train_goes_over_a_scanned_connection_and_hands_it_the_train() -> None:
+    """Out of range past its sync timeout with nothing sent to it, the label advertises while the AP still counts it
+    synchronized: the connect in its subevent fails, so the AP scans for it, pushes, and gives it the train again."""
+    tags = specs(4)
+    async with store(tags) as s:
+        ap, target = s.aps[0], tags[2]
+        tag = s.tag(target.address)
+        tag.set_in_range(False)
+        await asyncio.sleep(40.0)
+        tag.set_in_range(True)
+        await asyncio.sleep(2.0)
+        assert tag.core.state is EslState.UNSYNCHRONIZED and tag.advertising and ap.synchronized(label(target))
+        data = framebuffer.pack(price_image(296, 128), DisplayType.RED_BLACK_WHITE)
+        assert await ap.push_image(label(target), 0, data) == DisplayState(0, 0)
+        assert tag.core.displayed_bytes(0) == data
+        await asyncio.sleep(2 * PARAMS.interval_s)
+        assert tag.core.state is EslState.SYNCHRONIZED and not tag.advertising
+        assert await ap.flash_led(label(target), 0, LedParams.flash(GREEN, seconds=5)) == LedState(0)
+
+
+async def test_a_refresh_asked_in_random_order_connects_in_air_order() -> None:
+    """48 images asked for at once in shuffled order: the pacer connects one label per subevent, so the refresh takes
+    about 48 subevent intervals (1.8 s), not the half interval per connect of random order (about 7 s)."""
+    tags = specs(48, groups=8)
+    async with store(tags) as s:
+        ap = s.aps[0]
+        data = framebuffer.pack(price_image(296, 128), DisplayType.RED_BLACK_WHITE)
+        shuffled = tags[:]
+        random.Random(7).shuffle(shuffled)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        answers = await asyncio.gather(*(ap.push_image(label(t), 0, data) for t in shuffled))
+        took = loop.time() - started
+        assert answers == [DisplayState(0, 0)] * 48
+        assert all(s.tag(t.address).core.displayed_bytes(0) == data for t in tags)
+        assert took <= 48 * PARAMS.subevent_interval_s + 2 * PARAMS.interval_s, took
