@@ -1,15 +1,16 @@
 """Connected-mode ESL access point over bleak: one GATT session per label operation.
 
 The bleak client class and the scanner are injected (defaults: bleak's), which is the seam the
-simulator plugs into. Library errors are caught here and re-raised as the driver's own.
+simulator plugs into. Library errors are caught here and re-raised as the driver's own. The ESL
+and OTS procedures themselves are `client.EslClient`'s; `EslSession` only adapts bleak to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from bleak import BleakScanner
@@ -18,20 +19,21 @@ from bleak.exc import BleakError
 from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 
 from devices.esl import ots, uuids
-from devices.esl.answers import check_response
+from devices.esl.client import EslClient
 from devices.esl.codec import (
-    BasicState, BasicStateFlag, Command, DisplayImage, DisplayState, DisplayTimedImage, EslAddress, ErrorCode,
-    FactoryReset, LedControl, LedState, LedTimedControl, Ping, ReadSensorData, Response, SensorValue, UpdateComplete,
-    decode_response, encode_command,
+    BasicState, BasicStateFlag, Command, DisplayImage, DisplayState, DisplayTimedImage, ErrorCode, LedControl,
+    LedState, LedTimedControl, Ping, ReadSensorData, Response, SensorValue,
 )
-from devices.esl.errors import EslProtocolError, LabelRejected, LabelTimeout, LabelUnreachable, ObjectTransferError
-from devices.esl.info import parse_display_info, parse_image_info, parse_led_info, parse_sensor_info
+from devices.esl.errors import EslProtocolError, LabelRejected, LabelTimeout, LabelUnreachable
+from devices.esl.info import parse_sensor_info
 from devices.esl.led import LedParams
 from devices.esl.radio import EslRadio, Label, LabelConfig, LabelInfo
 from devices.esl.sensors import SensorReading, interpret
 from devices.esl.transport import L2capCocTransport, ObjectTransport
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
 
 class EslScanner(Protocol):
     """Finds labels on the air."""
@@ -55,20 +57,19 @@ class BleakEslScanner:
         return await BleakScanner.find_device_by_address(address, timeout=timeout)
 
 
-class EslSession:
-    """One open GATT connection to a label; every operation is bounded in time."""
+class EslSession(EslClient):
+    """One open GATT connection to a label over bleak: the link operations of `EslClient`, each bounded in time."""
 
     def __init__(
         self, client: Any, label: Label, transport_factory: Callable[[], ObjectTransport], timeout: float,
     ) -> None:
         """Wrap a connected bleak client."""
+        super().__init__(label)
         self._client = client
-        self.label = label
         self._transport_factory = transport_factory
         self._timeout = timeout
-        self._queues: dict[str, asyncio.Queue[bytes]] = {}
 
-    async def _gatt(self, what: str, awaitable: Any) -> Any:
+    async def bounded(self, what: str, awaitable: Awaitable[T]) -> T:
         """Run one GATT operation with the session timeout, mapping bleak errors to ours."""
         try:
             async with asyncio.timeout(self._timeout):
@@ -78,97 +79,20 @@ class EslSession:
         except BleakError as err:
             raise LabelUnreachable(f"{self.label.ble_address}: {what} failed: {err}") from err
 
-    async def _subscribe(self, uuid: str) -> asyncio.Queue[bytes]:
-        """Queue notifications/indications of a characteristic (once per session)."""
-        if uuid not in self._queues:
-            queue: asyncio.Queue[bytes] = asyncio.Queue()
-            await self._gatt(f"subscribe {uuid}", self._client.start_notify(
-                uuid, lambda _char, data: queue.put_nowait(bytes(data))
-            ))
-            self._queues[uuid] = queue
-        return self._queues[uuid]
+    def _read(self, uuid: str) -> Awaitable[bytearray]:
+        """bleak's read."""
+        return self._client.read_gatt_char(uuid)
 
-    async def _request(self, uuid: str, payload: bytes, what: str) -> bytes:
-        """Write to a control point and wait for the next notification on it."""
-        queue = await self._subscribe(uuid)
-        while not queue.empty():
-            stale = queue.get_nowait()
-            log.debug("esl.notification.stale", address=self.label.ble_address, data=stale.hex())
-        await self._gatt(what, self._client.write_gatt_char(uuid, payload, response=True))
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await queue.get()
-        except TimeoutError as err:
-            raise LabelTimeout(f"{self.label.ble_address}: no response to {what} within {self._timeout} s") from err
+    def _write(self, uuid: str, value: bytes) -> Awaitable[None]:
+        """bleak's write with response."""
+        return self._client.write_gatt_char(uuid, value, response=True)
 
-    async def check_service(self) -> None:
-        """Refuse a device that does not expose the ESL service."""
-        services = self._client.services
-        if services is None or services.get_service(uuids.ESL_SERVICE) is None:
-            raise EslProtocolError(f"{self.label.ble_address} has no ESL service")
+    def _subscribe(self, uuid: str, on_value: Callable[[bytes], None]) -> Awaitable[None]:
+        """bleak's notifications (indications alike)."""
+        return self._client.start_notify(uuid, lambda _char, data: on_value(bytes(data)))
 
-    async def write_address(self, address: EslAddress) -> None:
-        """Write the ESL Address characteristic."""
-        await self._gatt("write ESL address", self._client.write_gatt_char(uuids.ESL_ADDRESS, address.encode(), True))
-
-    async def write_config(self, config: LabelConfig) -> None:
-        """Write both key materials and the absolute time."""
-        writes = ((uuids.AP_SYNC_KEY_MATERIAL, config.ap_sync_key.encode()), (uuids.ESL_RESPONSE_KEY_MATERIAL, config.response_key.encode()))
-        for uuid, value in writes:
-            await self._gatt(f"write {uuid}", self._client.write_gatt_char(uuid, value, True))
-        await self.write_time(config.absolute_time_ms)
-
-    async def write_time(self, absolute_time_ms: int) -> None:
-        """Set the label's absolute time (ms, wraps at 2^32)."""
-        value = (absolute_time_ms & 0xFFFFFFFF).to_bytes(4, "little")
-        await self._gatt("write time", self._client.write_gatt_char(uuids.ESL_CURRENT_ABSOLUTE_TIME, value, True))
-
-    async def read_char(self, uuid: str) -> bytes:
-        """Read one characteristic."""
-        return bytes(await self._gatt(f"read {uuid}", self._client.read_gatt_char(uuid)))
-
-    async def read_info(self) -> LabelInfo:
-        """Read the four information characteristics."""
-        return LabelInfo(
-            displays=tuple(parse_display_info(await self.read_char(uuids.DISPLAY_INFORMATION))),
-            max_image_index=parse_image_info(await self.read_char(uuids.IMAGE_INFORMATION)),
-            sensors=tuple(parse_sensor_info(await self.read_char(uuids.SENSOR_INFORMATION))),
-            leds=tuple(parse_led_info(await self.read_char(uuids.LED_INFORMATION))),
-        )
-
-    async def command(self, cmd: Command) -> Response | None:
-        """Send one control-point command and return its checked response (None for Factory Reset)."""
-        payload = encode_command(cmd)
-        if isinstance(cmd, FactoryReset):
-            await self._gatt("factory reset", self._client.write_gatt_char(uuids.ESL_CONTROL_POINT, payload, True))
-            return None
-        data = await self._request(uuids.ESL_CONTROL_POINT, payload, type(cmd).__name__)
-        return check_response(cmd, decode_response(data))
-
-    async def update_complete(self) -> BasicStateFlag:
-        """End the Configuring/Updating state."""
-        resp = await self.command(UpdateComplete(self.label.esl.esl_id))
-        assert isinstance(resp, BasicState)
-        return resp.flags
-
-    async def _oacp(self, req: ots.OacpRequest) -> ots.OacpResponse:
-        """One OACP request/response."""
-        raw = ots.encode_oacp(req)
-        resp = ots.decode_oacp_response(await self._request(uuids.OTS_OACP, raw, f"OACP 0x{raw[0]:02X}"))
-        if resp.request_opcode != raw[0] or not resp.ok:
-            raise ObjectTransferError(f"OACP 0x{raw[0]:02X} failed with result 0x{resp.result:02X}", resp.result)
-        return resp
-
-    async def upload_image(self, image_index: int, data: bytes) -> None:
-        """Write framebuffer bytes into an image slot over OTS and verify its CRC-32."""
-        goto = ots.encode_olcp(ots.OlcpGoTo(ots.image_object_id(image_index)))
-        olcp = ots.decode_olcp_response(await self._request(uuids.OTS_OLCP, goto, "OLCP Go To"))
-        if olcp.request_opcode != ots.OlcpOpcode.GO_TO or not olcp.ok:
-            raise ObjectTransferError(f"image slot {image_index}: Go To failed, 0x{olcp.result:02X}", olcp.result)
-        _, allocated = ots.decode_object_size(await self.read_char(uuids.OTS_OBJECT_SIZE))
-        if len(data) > allocated:
-            raise ObjectTransferError(f"image of {len(data)} octets exceeds the slot's {allocated}")
-        await self._oacp(ots.OacpWrite(0, len(data)))
+    async def send_object(self, data: bytes) -> None:
+        """The object bytes over a new transport channel to the label's OTS PSM, closed afterwards."""
         transport = self._transport_factory()
         try:
             async with asyncio.timeout(self._timeout):
@@ -178,11 +102,12 @@ class EslSession:
             raise LabelTimeout(f"{self.label.ble_address}: image transfer timed out") from err
         finally:
             await transport.close()
-        crc = await self._oacp(ots.OacpCalculateChecksum(0, len(data)))
-        if crc.checksum != ots.checksum(data):
-            raise ObjectTransferError(
-                f"image slot {image_index}: checksum 0x{crc.checksum:08X} != 0x{ots.checksum(data):08X}"
-            )
+
+    async def check_service(self) -> None:
+        """Refuse a device that does not expose the ESL service."""
+        services = self._client.services
+        if services is None or services.get_service(uuids.ESL_SERVICE) is None:
+            raise EslProtocolError(f"{self.label.ble_address} has no ESL service")
 
 
 class GattAccessPoint(EslRadio):
@@ -257,11 +182,7 @@ class GattAccessPoint(EslRadio):
     async def configure(self, label: Label, config: LabelConfig) -> LabelInfo:
         """Onboard a label (Configuring state) and end with Update Complete."""
         async with self.session(label) as s:
-            await s.write_address(label.esl)
-            await s.write_config(config)
-            info = await s.read_info()
-            await s.update_complete()
-            return info
+            return await s.onboard(config)
 
     async def info(self, label: Label) -> LabelInfo:
         """Read the information characteristics."""

@@ -3,12 +3,12 @@
 The counterpart of `gatt_ap.EslSession` over Bumble instead of bleak, so one host stack also
 reaches the labels over ACL: extended scanning for the ESL service UUID, connection with bounded
 retries, LE Secure Connections pairing (Just Works; a stored bond is re-used by encrypting, and
-a label that forgot it is paired again), discovery of the ESL service and OTS, the onboarding
-writes and reads, control-point commands answered by notifications, and image upload through OTS:
-OLCP Go To, Object Size, OACP Write, the bytes over an LE credit-based L2CAP channel on PSM
-0x0025, OACP Calculate Checksum. Every step is bounded in time and races the link: a label that
-drops the link fails the step at once with `LabelUnreachable`, one that stays silent with
-`LabelTimeout`. Bumble's errors are mapped here, once, to `devices.esl.errors`.
+a label that forgot it is paired again), discovery of the ESL service and OTS, and the link
+operations `client.EslClient` needs: GATT reads, writes and subscriptions, and the object bytes
+over an LE credit-based L2CAP channel on PSM 0x0025 (onboarding, commands and the OTS upload
+are `EslClient`'s, the same as over bleak). Every step is bounded in time and races the link: a
+label that drops the link fails the step at once with `LabelUnreachable`, one that stays silent
+with `LabelTimeout`. Bumble's errors are mapped here, once, to `devices.esl.errors`.
 
 `EslCentral.session` connects to an advertising label; `EslCentral.attach` wraps a link made
 some other way (through the AP's PAwR train), which is how PAST and images reach a synchronized one.
@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import inspect
 import random
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import structlog
@@ -35,11 +35,8 @@ from bumble.transport.common import AsyncPipeSink
 
 from devices.backoff import Backoff
 from devices.esl import ots, uuids
-from devices.esl.codec import BasicState, BasicStateFlag, Command, EslAddress, FactoryReset, Response, UpdateComplete
-from devices.esl.codec import decode_response, encode_command
+from devices.esl.client import EslClient
 from devices.esl.errors import EslProtocolError, LabelTimeout, LabelUnreachable, ObjectTransferError
-from devices.esl.answers import check_response
-from devices.esl.info import parse_display_info, parse_image_info, parse_led_info, parse_sensor_info
 from devices.esl.radio import Label, LabelConfig, LabelInfo
 
 log = structlog.get_logger(__name__)
@@ -79,17 +76,16 @@ def att_error_name(err: att.ATT_Error) -> str:
         return f"ATT error 0x{code:02X}"
 
 
-class EslClientSession:
-    """One open, encrypted ACL link to a label with its ESL service and OTS discovered; every step bounded."""
+class EslClientSession(EslClient):
+    """One open, encrypted ACL link to a label with its ESL service and OTS discovered: `EslClient` over Bumble."""
 
     def __init__(self, connection: Connection, label: Label, timeout: float) -> None:
         """Wrap a connected (and, where the label wants it, encrypted) link; `open` discovers."""
+        super().__init__(label)
         self.connection = connection
-        self.label = label
         self._timeout = timeout
         self._peer = Peer(connection)
         self._chars: dict[core.UUID, CharacteristicProxy[bytes]] = {}
-        self._queues: dict[str, asyncio.Queue[bytes]] = {}
         self._gone: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
         if connection.device.connections.get(connection.handle) is not connection:
@@ -155,108 +151,19 @@ class EslClientSession:
         except KeyError as err:
             raise EslProtocolError(f"{self.label.ble_address} has no characteristic {uuid}") from err
 
-    async def write(self, uuid: str, value: bytes) -> None:
-        """One Write Request."""
-        await self.bounded(f"write {uuid}", self._char(uuid).write_value(value, with_response=True))
+    def _read(self, uuid: str) -> Awaitable[bytes]:
+        """Bumble's read (long reads as needed)."""
+        return self._char(uuid).read_value()
 
-    async def read_char(self, uuid: str) -> bytes:
-        """One read (long reads as needed)."""
-        return bytes(await self.bounded(f"read {uuid}", self._char(uuid).read_value()))
+    def _write(self, uuid: str, value: bytes) -> Awaitable[None]:
+        """Bumble's Write Request."""
+        return self._char(uuid).write_value(value, with_response=True)
 
-    async def _subscribe(self, uuid: str) -> asyncio.Queue[bytes]:
-        """Queue notifications (control point) or indications (OTS control points) of a characteristic, once."""
-        if uuid not in self._queues:
-            queue: asyncio.Queue[bytes] = asyncio.Queue()
-            char = self._char(uuid)
-            await self.bounded(f"subscribe {uuid}", char.subscribe(
-                lambda value: queue.put_nowait(bytes(value)), prefer_notify=uuid == uuids.ESL_CONTROL_POINT))
-            self._queues[uuid] = queue
-        return self._queues[uuid]
+    def _subscribe(self, uuid: str, on_value: Callable[[bytes], None]) -> Awaitable[None]:
+        """Notifications for the control point, indications for the OTS control points."""
+        return self._char(uuid).subscribe(on_value, prefer_notify=uuid == uuids.ESL_CONTROL_POINT)
 
-    async def _request(self, uuid: str, payload: bytes, what: str) -> bytes:
-        """Write to a control point and wait for the next notification or indication on it."""
-        queue = await self._subscribe(uuid)
-        while not queue.empty():
-            log.debug("esl.notification.stale", address=self.label.ble_address, data=queue.get_nowait().hex())
-        await self.bounded(what, self._char(uuid).write_value(payload, with_response=True))
-        return await self.bounded(f"response to {what}", queue.get())
-
-    async def write_address(self, address: EslAddress) -> None:
-        """Write the ESL Address characteristic."""
-        await self.write(uuids.ESL_ADDRESS, address.encode())
-
-    async def write_config(self, config: LabelConfig) -> None:
-        """Write both key materials and the absolute time."""
-        await self.write(uuids.AP_SYNC_KEY_MATERIAL, config.ap_sync_key.encode())
-        await self.write(uuids.ESL_RESPONSE_KEY_MATERIAL, config.response_key.encode())
-        await self.write_time(config.absolute_time_ms)
-
-    async def write_time(self, absolute_time_ms: int) -> None:
-        """Set the label's absolute time (ms, wraps at 2^32)."""
-        await self.write(uuids.ESL_CURRENT_ABSOLUTE_TIME, (absolute_time_ms & 0xFFFFFFFF).to_bytes(4, "little"))
-
-    async def read_info(self) -> LabelInfo:
-        """Read the four information characteristics."""
-        return LabelInfo(
-            displays=tuple(parse_display_info(await self.read_char(uuids.DISPLAY_INFORMATION))),
-            max_image_index=parse_image_info(await self.read_char(uuids.IMAGE_INFORMATION)),
-            sensors=tuple(parse_sensor_info(await self.read_char(uuids.SENSOR_INFORMATION))),
-            leds=tuple(parse_led_info(await self.read_char(uuids.LED_INFORMATION))),
-        )
-
-    async def command(self, cmd: Command) -> Response | None:
-        """Send one control-point command and return its checked response (None for Factory Reset)."""
-        payload = encode_command(cmd)
-        if isinstance(cmd, FactoryReset):
-            await self.write(uuids.ESL_CONTROL_POINT, payload)
-            return None
-        data = await self._request(uuids.ESL_CONTROL_POINT, payload, type(cmd).__name__)
-        return check_response(cmd, decode_response(data))
-
-    async def raw_command(self, payload: bytes) -> bytes:
-        """Write raw control-point bytes and return the raw notification (for probing a label's answers)."""
-        return await self._request(uuids.ESL_CONTROL_POINT, payload, f"command {payload.hex()}")
-
-    async def update_complete(self) -> BasicStateFlag:
-        """End the Configuring/Updating state."""
-        resp = await self.command(UpdateComplete(self.label.esl.esl_id))
-        assert isinstance(resp, BasicState)
-        return resp.flags
-
-    async def onboard(self, config: LabelConfig) -> LabelInfo:
-        """Configure a label: ESL address, keys, time, information, then Update Complete (PAST may follow)."""
-        await self.write_address(self.label.esl)
-        await self.write_config(config)
-        info = await self.read_info()
-        await self.update_complete()
-        return info
-
-    async def _oacp(self, req: ots.OacpRequest) -> ots.OacpResponse:
-        """One OACP request/indication."""
-        raw = ots.encode_oacp(req)
-        resp = ots.decode_oacp_response(await self._request(uuids.OTS_OACP, raw, f"OACP 0x{raw[0]:02X}"))
-        if resp.request_opcode != raw[0] or not resp.ok:
-            raise ObjectTransferError(f"OACP 0x{raw[0]:02X} failed with result 0x{resp.result:02X}", resp.result)
-        return resp
-
-    async def upload_image(self, image_index: int, data: bytes) -> None:
-        """Write framebuffer bytes into an image slot over OTS and its transfer channel; verify the CRC-32."""
-        goto = ots.encode_olcp(ots.OlcpGoTo(ots.image_object_id(image_index)))
-        olcp = ots.decode_olcp_response(await self._request(uuids.OTS_OLCP, goto, "OLCP Go To"))
-        if olcp.request_opcode != ots.OlcpOpcode.GO_TO or not olcp.ok:
-            raise ObjectTransferError(f"image slot {image_index}: Go To failed, 0x{olcp.result:02X}", olcp.result)
-        _, allocated = ots.decode_object_size(await self.read_char(uuids.OTS_OBJECT_SIZE))
-        if len(data) > allocated:
-            raise ObjectTransferError(f"image of {len(data)} octets exceeds the slot's {allocated}")
-        await self._oacp(ots.OacpWrite(0, len(data)))
-        await self._send_object(data)
-        crc = await self._oacp(ots.OacpCalculateChecksum(0, len(data)))
-        if crc.checksum != ots.checksum(data):
-            raise ObjectTransferError(
-                f"image slot {image_index}: checksum 0x{crc.checksum:08X} != 0x{ots.checksum(data):08X}"
-            )
-
-    async def _send_object(self, data: bytes) -> None:
+    async def send_object(self, data: bytes) -> None:
         """Open the object transfer channel, send the bytes SDU by SDU within the credits, close it."""
         spec = l2cap.LeCreditBasedChannelSpec(psm=ots.OTS_PSM, mtu=COC_MTU, mps=COC_MPS)
         channel = await self.bounded("open the object transfer channel", self.connection.create_l2cap_channel(spec))
