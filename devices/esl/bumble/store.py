@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 from bumble import hci
 
-from devices.esl import uuids
 from devices.esl.bumble.ap import PawrAccessPoint
 from devices.esl.bumble.aps import AccessPoints
 from devices.esl.bumble.central import EslCentral
@@ -29,12 +28,10 @@ from devices.esl.bumble.scheduler import DEFAULT_KEEPALIVE_S
 from devices.esl.bumble.link import IndexedLink
 from devices.esl.bumble.tag import VirtualTag
 from devices.esl.bumble.train import TrainParams
+from devices.esl.client import INFORMATION, parse_label_info
 from devices.esl.codec import EslAddress
 from devices.esl.fridge import Fridge
-from devices.esl.info import (
-    DisplayInfo, LedInfo, SensorInfo, parse_display_info, parse_image_info, parse_led_info, parse_sensor_info,
-)
-from devices.esl.radio import KeyMaterial, Label, LabelInfo
+from devices.esl.radio import KeyMaterial, Label
 from devices.esl.tag_core import TagCore
 
 
@@ -102,7 +99,8 @@ class VirtualStore:
                 tag.preconfigure(spec.esl, ap.ap_sync_key, response_key)
                 await tag.start()
                 self.tags[spec.address] = tag
-                ap.adopt(Label(spec.address, spec.esl), response_key, LabelInfo(*_read_info(tag)))
+                info = parse_label_info([tag.core.read(uuid) for uuid in INFORMATION])  # what onboarding read
+                ap.adopt(Label(spec.address, spec.esl), response_key, info)
             await asyncio.gather(*(_find(self.tags[spec.address], self.aps[spec.ap]) for spec in batch))
 
     async def close(self) -> None:
@@ -137,15 +135,6 @@ async def open_virtual_store(
     store = VirtualStore(specs, aps=aps, params=params, seed=seed, timeout=timeout)
     await store.start()
     return store
-
-
-def _read_info(tag: VirtualTag) -> tuple[tuple[DisplayInfo, ...], int, tuple[SensorInfo, ...], tuple[LedInfo, ...]]:
-    """The tag's information as its characteristics hold it (what onboarding read before this run)."""
-    core = tag.core
-    return (tuple(parse_display_info(core.read(uuids.DISPLAY_INFORMATION))),
-            parse_image_info(core.read(uuids.IMAGE_INFORMATION)),
-            tuple(parse_sensor_info(core.read(uuids.SENSOR_INFORMATION))),
-            tuple(parse_led_info(core.read(uuids.LED_INFORMATION))))
 
 
 async def _find(tag: VirtualTag, ap: PawrAccessPoint) -> None:

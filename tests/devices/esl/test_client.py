@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -122,3 +124,14 @@ async def test_upload_refusals_before_and_after_the_bytes() -> None:
     with pytest.raises(ObjectTransferError, match="checksum"):
         await link.upload_image(0, b"\x10" * 40)
 
+
+def test_label_information_is_parsed_in_one_place() -> None:
+    """In the drivers, onboarding's read (both backends) and the virtual store's labels all use `parse_label_info`."""
+    repo = Path(__file__).resolve().parents[3]
+    parsers = {"parse_display_info", "parse_image_info", "parse_led_info"}
+    callers = sorted(
+        str(path.relative_to(repo)) for path in (repo / "devices").rglob("*.py")
+        if any(isinstance(node, ast.Call) and getattr(node.func, "id", None) in parsers
+               for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))))
+    )
+    assert callers == ["devices/esl/client.py"]
