@@ -7,6 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from edge.cli._options import config_command
 from edge.cli._status import show_status
 from edge.config import Config, ConfigError, load_config
 from edge.config_files import check_files
@@ -16,21 +17,16 @@ DEFAULT_CONFIG = Path("/etc/store-edge/store-edge.toml")
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add run, check and status."""
-    run = subparsers.add_parser(
-        "run", help="run the daemon",
+    config_command(
+        subparsers, "run", _run, help="run the daemon",
         description="Run the store-edge daemon (systemd runs this). It checks the configuration and its files first, as `check` does, "
                     "and exits with status 2 and one line saying what is wrong if they are not usable.",
     )
-    run.add_argument("--config", type=Path, required=True, help="TOML configuration file")
-    run.set_defaults(handler=_run)
-
-    check = subparsers.add_parser(
-        "check", help="validate a configuration file and the files it names",
+    config_command(
+        subparsers, "check", _check, help="validate a configuration file and the files it names",
         description="Validate a configuration and every file it names (there, readable, secrets not readable by others); "
                     "exit non-zero with one readable line per mistake. Relative paths are read from the configuration's folder.",
     )
-    check.add_argument("--config", type=Path, required=True, help="TOML configuration file")
-    check.set_defaults(handler=_check)
 
     status = subparsers.add_parser(
         "status",

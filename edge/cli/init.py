@@ -8,6 +8,7 @@ import secrets
 import shlex
 from pathlib import Path
 
+from edge.cli._options import config_command
 from edge.cli.daemon import load_or_exit
 from edge.config_files import check_files, group_name
 
@@ -16,14 +17,13 @@ TOKEN_MODE = 0o640  # owner and the service group (the configuration file's grou
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `init`."""
-    init = subparsers.add_parser(
-        "init", help="first run: create the API token file, say how to make the broker password and certificates",
+    config_command(
+        subparsers, "init", _init, help="first run: create the API token file, say how to make the broker password and certificates",
         description="Create [http] token_file (a random token, mode 0640, group of the configuration file) if it does not exist, "
                     "then list what is still missing with the command that makes each (as `check` would report it). "
                     "Existing files are never changed.",
+        config_help="TOML configuration file (install it first)",
     )
-    init.add_argument("--config", type=Path, required=True, help="TOML configuration file (install it first)")
-    init.set_defaults(handler=_init)
 
 
 def _init(args: argparse.Namespace) -> int:

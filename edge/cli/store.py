@@ -7,33 +7,34 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from edge.cli._options import config_command
 from edge.cli.daemon import load_or_exit
 from edge.store.errors import StoreError
 from edge.store.recovery import Recovered, reinitialise, restore
 
+STORE_CONFIG_HELP = "TOML configuration file of the store"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add restore and reinitialise."""
-    back = subparsers.add_parser(
-        "restore", help="put a backup of the store's database in place (the daemon stopped)",
+    back = config_command(
+        subparsers, "restore", _restore, help="put a backup of the store's database in place (the daemon stopped)",
         description="Put a backup of this store's database in place: it is checked (SQLite quick_check, the same store), "
                     "whatever is in place now is kept under a dated name, and seq and birth continue above every value "
                     "handed out before, so headquarters never sees one twice. Stop the daemon first.",
+        config_help=STORE_CONFIG_HELP,
     )
-    back.add_argument("--config", type=Path, required=True, help="TOML configuration file of the store")
     back.add_argument("--from", dest="backup", type=Path, required=True, metavar="BACKUP", help="the backup database file")
-    back.set_defaults(handler=_restore)
 
-    anew = subparsers.add_parser(
-        "reinitialise", help="start the store's database over, empty (the daemon stopped)",
+    anew = config_command(
+        subparsers, "reinitialise", _reinitialise, help="start the store's database over, empty (the daemon stopped)",
         description="Start this store's database over empty when there is no backup: catalogue, label bindings, history "
                     "and the remembered command ids are lost (headquarters re-sends products and bindings); seq and birth "
                     "continue above every value handed out before. Whatever is in place now is kept under a dated name. "
                     "Stop the daemon first.",
+        config_help=STORE_CONFIG_HELP,
     )
-    anew.add_argument("--config", type=Path, required=True, help="TOML configuration file of the store")
     anew.add_argument("--yes-lose-local-state", action="store_true", help="required: you accept losing the local state")
-    anew.set_defaults(handler=_reinitialise)
 
 
 def _restore(args: argparse.Namespace) -> int:
