@@ -538,7 +538,10 @@ async def measure_refresh(labels: int, aps: int, order: str, pacing: str, probe:
 
     `order` "groups": each AP's labels in rounds of one per group (0, 1, ..., 27), so every connect
     takes the very next subevent; "adaptive": the same, but a group with commands waiting is
-    skipped for the next one (the AP would hold the push back for them); "random": in random order. `pacing` (see `free_every`) leaves
+    skipped for the next one (the AP would hold the push back for them); "random": in random order;
+    "paced": as the job's pusher asks since the AP has a `ConnectPacer`: due labels by ESL id then
+    group, `--paced-waiting` pushes per group waiting on each AP, and the AP chooses (pacing "full": no bench-side free
+    intervals, the pacer rests groups itself). `pacing` (see `free_every`) leaves
     whole intervals without connects so labels keep their sync and LED commands get through. The
     probe lights one order of 5-10 random labels every other interval meanwhile (picking hours).
     """
@@ -550,13 +553,27 @@ async def measure_refresh(labels: int, aps: int, order: str, pacing: str, probe:
     image = price_image()
     loop = asyncio.get_running_loop()
     rng = random.Random(args.seed)
-    every = free_every(pacing, params) if order != "random" else None
+    every = free_every(pacing, params) if order in ("groups", "adaptive") else None
     failures: list[str] = []
     probes: list[dict[str, Any]] = []
 
     async def worker(ap: PawrAccessPoint, mine: list[TagSpec]) -> None:
         """One AP's labels, one push at a time (the emulation charges no air time once a connection is made)."""
         groups = params.num_subevents
+        if order == "paced":
+            waiting = deque(sorted(mine, key=lambda s: (s.esl.esl_id, s.esl.group_id)))  # the pusher's order
+
+            async def one() -> None:
+                """One of the pusher's workers: the next label whatever its group."""
+                while waiting:
+                    spec = waiting.popleft()
+                    try:
+                        await ap.push_image(Label(spec.address, spec.esl), 0, image, image_index=0)
+                    except Exception as err:  # noqa: BLE001 - counted and shown
+                        failures.append(f"{type(err).__name__}: {err}")
+
+            await asyncio.gather(*(one() for _ in range(args.paced_waiting * groups)))
+            return
         if order == "random":
             queue = rng.sample(mine, len(mine))
         else:
@@ -678,10 +695,14 @@ def main() -> None:
     parser.add_argument("--queue-intervals", type=int, default=8, help="throughput queue depth, in intervals of full packets")
     parser.add_argument("--refresh-labels", type=int, nargs="+", default=[1000])
     parser.add_argument("--refresh-aps", type=int, nargs="*", default=[1, 2, 4])
+    parser.add_argument("--paced-waiting", type=int, default=1, help="paced order: pushes waiting per group and AP")
+    parser.add_argument("--refresh-order", default="groups", choices=["groups", "paced"],
+                        help="order of the main refresh runs: the bench's air order with free intervals, or the AP's pacer")
     parser.add_argument("--refresh-extra", nargs="*",
                         default=["full", "sync+lights", "adaptive:sync+lights"],
-                        help="extra 1-AP refresh runs of the first --refresh-labels: [adaptive:]full|sync|picking[+lights]"
-                             " (adaptive: skip groups with commands waiting; +lights: orders lit meanwhile)")
+                        help="extra 1-AP refresh runs of the first --refresh-labels: [adaptive:|paced:]full|sync|picking[+lights]"
+                             " (adaptive: skip groups with commands waiting; paced: the AP's pacer orders;"
+                             " +lights: orders lit meanwhile)")
     parser.add_argument("--refresh-random", type=int, default=200, help="labels of the random-order refresh (1 AP); 0: skip")
     parser.add_argument("--memory-labels", type=int, nargs="+", default=[1000, 3000])
     parser.add_argument("--idle-s", type=float, default=30.0, help="virtual seconds of idle train per CPU figure")
@@ -714,7 +735,8 @@ def main() -> None:
             out["stores"][config.name] = run_virtual(lambda config=config: measure_config(config, args))
     if "refresh" in args.parts:
         out["refresh"] = []
-        runs = [(labels, aps, "groups", "sync", False) for labels in args.refresh_labels for aps in args.refresh_aps]
+        pacing = "sync" if args.refresh_order == "groups" else "full"
+        runs = [(labels, aps, args.refresh_order, pacing, False) for labels in args.refresh_labels for aps in args.refresh_aps]
         for extra in args.refresh_extra:  # [adaptive:]PACING[+lights]
             order, _, rest = extra.rpartition(":")
             runs.append((args.refresh_labels[0], 1, order or "groups", rest.split("+")[0], rest.endswith("+lights")))

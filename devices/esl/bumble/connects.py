@@ -36,10 +36,9 @@ YIELD_INTERVALS = 2.0
 
 @dataclass(eq=False)
 class _Waiter:
-    """A connect waiting for its turn: its subevent (None: a scanned connection) and when it asked."""
+    """A connect waiting for its turn: its subevent (None: a scanned connection)."""
 
     group: int | None
-    since: float
     granted: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -60,6 +59,7 @@ class ConnectPacer:
         self._last_group: int | None = None
         self._last_connect: dict[int, float] = {}  # group -> when its last connect request went out
         self._streak_start: dict[int, float] = {}  # group -> start of its run of intervals with connects
+        self._busy_since: dict[int, float] = {}  # group -> when it was first seen with commands waiting
         self._timer: asyncio.TimerHandle | None = None
 
     @contextlib.asynccontextmanager
@@ -69,7 +69,7 @@ class ConnectPacer:
         The body connects, then calls the callback it is given: the turn passes to the next
         connect, the slot stays taken until the body ends.
         """
-        waiter = _Waiter(group, asyncio.get_running_loop().time())
+        waiter = _Waiter(group)
         self._waiting.append(waiter)
         self._open += 1  # counted from the start: a waiter is granted only while the others leave room
         self._grant()
@@ -96,6 +96,13 @@ class ConnectPacer:
         """Whether an occurrence of the group's subevent went out without a connect since its last one."""
         last = self._last_connect.get(group)
         return last is None or now - last >= self.params.interval_s + self.params.subevent_interval_s
+
+    def _yielding(self, group: int, now: float) -> bool:
+        """Whether the group's commands go first: it has some waiting, and has not had them for 2 intervals yet."""
+        if not self._busy(group):
+            self._busy_since.pop(group, None)
+            return False
+        return now - self._busy_since.setdefault(group, now) < YIELD_INTERVALS * self.params.interval_s
 
     def _pass_turn(self, waiter: _Waiter, *, used: bool) -> None:
         """The waiter's connect went out (or was abandoned): note the subevent it took, grant the next."""
@@ -132,10 +139,8 @@ class ConnectPacer:
         scanned = [w for w in self._waiting if w.group is None]
         if scanned:
             return scanned[0]
-        patience = YIELD_INTERVALS * self.params.interval_s
         eligible = [w for w in self._waiting
-                    if w.group is not None and not self.resting(w.group, now)
-                    and (not self._busy(w.group) or now - w.since >= patience)]
+                    if w.group is not None and not self.resting(w.group, now) and not self._yielding(w.group, now)]
         if not eligible:
             return None
         start = 0 if self._last_group is None else self._last_group + 1

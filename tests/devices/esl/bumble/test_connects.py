@@ -107,3 +107,25 @@ async def test_a_connect_cancelled_while_waiting_or_holding_the_turn_frees_it() 
     async with asyncio.timeout(1.0):
         await connect(pacer, 2, log)
     assert [g for g, _ in log] == [0, 2]
+
+
+async def test_commands_go_first_even_when_the_connects_have_waited_long() -> None:
+    """Two intervals of patience count from when the group has commands waiting, not from when the connect asked."""
+    busy: set[int] = set()
+    pacer = ConnectPacer(PARAMS, lambda g: g in busy, max_connections=4)
+    log: list[tuple[int | None, float]] = []
+
+    async def slow() -> None:
+        """A connect that holds the turn for 10 intervals (a label slow to answer) while a backlog waits."""
+        async with pacer.connection(5) as connected:
+            log.append((5, asyncio.get_running_loop().time()))
+            await asyncio.sleep(10 * PARAMS.interval_s)
+            connected()
+
+    holder = asyncio.create_task(slow())
+    await asyncio.sleep(0)
+    backlog = [asyncio.create_task(connect(pacer, g, log)) for g in (6, 7)]
+    await asyncio.sleep(9 * PARAMS.interval_s)
+    busy.add(6)  # pick lights for group 6 arrive just before the turn is free
+    await asyncio.gather(holder, *backlog)
+    assert [g for g, _ in log] == [5, 7, 6]
