@@ -200,9 +200,7 @@ class GattAccessPoint(EslRadio):
 
     async def ping(self, label: Label) -> BasicStateFlag:
         """The Basic State bits."""
-        async with self.session(label) as s:
-            resp = await s.command(Ping(label.esl.esl_id))
-            await s.update_complete()
+        resp = await self._one(label, Ping(label.esl.esl_id))
         assert isinstance(resp, BasicState)
         return resp.flags
 
