@@ -20,13 +20,9 @@ from bleak_retry_connector import BleakClientWithServiceCache, establish_connect
 
 from devices.esl import ots, uuids
 from devices.esl.client import EslClient
-from devices.esl.codec import (
-    BasicState, BasicStateFlag, Command, DisplayImage, DisplayState, DisplayTimedImage, ErrorCode, LedControl,
-    LedState, LedTimedControl, Ping, ReadSensorData, Response, SensorValue,
-)
+from devices.esl.codec import Command, DisplayImage, DisplayState, ErrorCode, ReadSensorData, Response, SensorValue
 from devices.esl.errors import EslProtocolError, LabelRejected, LabelTimeout, LabelUnreachable
 from devices.esl.info import parse_sensor_info
-from devices.esl.led import LedParams
 from devices.esl.radio import EslRadio, Label, LabelConfig, LabelInfo
 from devices.esl.sensors import SensorReading, interpret
 from devices.esl.transport import L2capCocTransport, ObjectTransport
@@ -191,18 +187,13 @@ class GattAccessPoint(EslRadio):
             await s.update_complete()
             return info
 
-    async def _one(self, label: Label, cmd: Command) -> Response | None:
+    async def command(self, label: Label, command: Command) -> Response:
         """One command in its own session, closed by Update Complete."""
         async with self.session(label) as s:
-            resp = await s.command(cmd)
+            resp = await s.command(command)
             await s.update_complete()
-            return resp
-
-    async def ping(self, label: Label) -> BasicStateFlag:
-        """The Basic State bits."""
-        resp = await self._one(label, Ping(label.esl.esl_id))
-        assert isinstance(resp, BasicState)
-        return resp.flags
+        assert resp is not None
+        return resp
 
     async def push_image(
         self, label: Label, display: int, image: bytes, *, image_index: int = 0, show: bool = True,
@@ -214,30 +205,6 @@ class GattAccessPoint(EslRadio):
             await s.update_complete()
         assert resp is None or isinstance(resp, DisplayState)
         return resp
-
-    async def display_image(
-        self, label: Label, display: int, image_index: int, *, at_ms: int | None = None,
-    ) -> DisplayState:
-        """Display Image, or Display Timed Image when `at_ms` is given."""
-        esl_id = label.esl.esl_id
-        cmd: Command = (DisplayImage(esl_id, display, image_index) if at_ms is None
-                        else DisplayTimedImage(esl_id, display, image_index, at_ms))
-        resp = await self._one(label, cmd)
-        assert isinstance(resp, DisplayState)
-        return resp
-
-    async def flash_led(self, label: Label, led: int, params: LedParams, *, at_ms: int | None = None) -> LedState:
-        """LED Control, or LED Timed Control when `at_ms` is given."""
-        esl_id = label.esl.esl_id
-        cmd: Command = (LedControl(esl_id, led, params) if at_ms is None
-                        else LedTimedControl(esl_id, led, params, at_ms))
-        resp = await self._one(label, cmd)
-        assert isinstance(resp, LedState)
-        return resp
-
-    async def stop_led(self, label: Label, led: int) -> LedState:
-        """Steady off replaces any running pattern."""
-        return await self.flash_led(label, led, LedParams.off())
 
     async def read_sensor(self, label: Label, index: int) -> SensorReading:
         """Read Sensor Data, interpreted with the label's Sensor Information."""

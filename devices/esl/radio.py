@@ -9,7 +9,10 @@ import abc
 import os
 from dataclasses import dataclass
 
-from devices.esl.codec import BasicStateFlag, DisplayState, EslAddress, LedState
+from devices.esl.codec import (
+    BasicState, BasicStateFlag, Command, DisplayImage, DisplayState, DisplayTimedImage, EslAddress, LedControl, LedState,
+    LedTimedControl, Ping, Response,
+)
 from devices.esl.errors import EslProtocolError
 from devices.esl.info import DisplayInfo, LedInfo, SensorInfo
 from devices.esl.led import LedParams
@@ -81,8 +84,14 @@ class EslRadio(abc.ABC):
         """Read the label's display, image, sensor and LED information."""
 
     @abc.abstractmethod
+    async def command(self, label: Label, command: Command) -> Response:
+        """Send one ESL command to the label and return its answer, checked (an error response raises)."""
+
     async def ping(self, label: Label) -> BasicStateFlag:
         """The label's Basic State."""
+        response = await self.command(label, Ping(label.esl.esl_id))
+        assert isinstance(response, BasicState)
+        return response.flags
 
     @abc.abstractmethod
     async def push_image(
@@ -90,19 +99,29 @@ class EslRadio(abc.ABC):
     ) -> DisplayState | None:
         """Store framebuffer bytes in an image slot and (if `show`) display it; None when not shown."""
 
-    @abc.abstractmethod
     async def display_image(
         self, label: Label, display: int, image_index: int, *, at_ms: int | None = None,
     ) -> DisplayState:
-        """Show a stored slot now, or at the label's absolute time `at_ms` (0 cancels a pending one)."""
+        """Show a stored slot now (Display Image), or at the label's absolute time `at_ms` (0 cancels a pending one)."""
+        esl_id = label.esl.esl_id
+        command: Command = (DisplayImage(esl_id, display, image_index) if at_ms is None
+                            else DisplayTimedImage(esl_id, display, image_index, at_ms))
+        response = await self.command(label, command)
+        assert isinstance(response, DisplayState)
+        return response
 
-    @abc.abstractmethod
     async def flash_led(self, label: Label, led: int, params: LedParams, *, at_ms: int | None = None) -> LedState:
-        """Run an LED pattern now, or at absolute time `at_ms`."""
+        """Run an LED pattern now (LED Control), or at absolute time `at_ms` (LED Timed Control)."""
+        esl_id = label.esl.esl_id
+        command: Command = (LedControl(esl_id, led, params) if at_ms is None
+                            else LedTimedControl(esl_id, led, params, at_ms))
+        response = await self.command(label, command)
+        assert isinstance(response, LedState)
+        return response
 
-    @abc.abstractmethod
     async def stop_led(self, label: Label, led: int) -> LedState:
-        """Turn an LED off (steady off), stopping any pattern."""
+        """Turn an LED off: steady off replaces any running pattern."""
+        return await self.flash_led(label, led, LedParams.off())
 
     @abc.abstractmethod
     async def read_sensor(self, label: Label, index: int) -> SensorReading:

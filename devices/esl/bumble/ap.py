@@ -39,12 +39,8 @@ from devices.esl.bumble.connects import TAG_SYNC_TIMEOUT_S, ConnectPacer
 from devices.esl.bumble.host import PawrAdvertiser
 from devices.esl.bumble.scheduler import DEFAULT_KEEPALIVE_S, PawrScheduler
 from devices.esl.bumble.train import TrainParams
-from devices.esl.codec import (
-    BasicState, BasicStateFlag, Command, DisplayImage, DisplayState, DisplayTimedImage, EslAddress, LedControl,
-    LedState, LedTimedControl, Ping, ReadSensorData, SensorValue,
-)
+from devices.esl.codec import Command, DisplayImage, DisplayState, EslAddress, ReadSensorData, Response, SensorValue
 from devices.esl.errors import EslError, LabelRejected, LabelUnreachable
-from devices.esl.led import LedParams
 from devices.esl.radio import EslRadio, KeyMaterial, Label, LabelConfig, LabelInfo
 from devices.esl.sensors import SensorReading, interpret
 
@@ -175,12 +171,6 @@ class PawrAccessPoint(EslRadio):
             self._served[label.ble_address] = replace(served, info=info)
         return info
 
-    async def ping(self, label: Label) -> BasicStateFlag:
-        """The label's Basic State."""
-        response = await self._command(label, Ping(label.esl.esl_id))
-        assert isinstance(response, BasicState)
-        return response.flags
-
     async def push_image(
         self, label: Label, display: int, image: bytes, *, image_index: int = 0, show: bool = True,
     ) -> DisplayState | None:
@@ -192,34 +182,12 @@ class PawrAccessPoint(EslRadio):
         assert response is None or isinstance(response, DisplayState)
         return response
 
-    async def display_image(self, label: Label, display: int, image_index: int, *, at_ms: int | None = None) -> DisplayState:
-        """Display Image (or its timed form) in the label's subevent."""
-        esl_id = label.esl.esl_id
-        command: Command = (DisplayImage(esl_id, display, image_index) if at_ms is None
-                            else DisplayTimedImage(esl_id, display, image_index, at_ms))
-        response = await self._command(label, command)
-        assert isinstance(response, DisplayState)
-        return response
-
-    async def flash_led(self, label: Label, led: int, params: LedParams, *, at_ms: int | None = None) -> LedState:
-        """LED Control (or its timed form) in the label's subevent."""
-        esl_id = label.esl.esl_id
-        command: Command = (LedControl(esl_id, led, params) if at_ms is None
-                            else LedTimedControl(esl_id, led, params, at_ms))
-        response = await self._command(label, command)
-        assert isinstance(response, LedState)
-        return response
-
-    async def stop_led(self, label: Label, led: int) -> LedState:
-        """Steady off replaces any running pattern."""
-        return await self.flash_led(label, led, LedParams.off())
-
     async def read_sensor(self, label: Label, index: int) -> SensorReading:
         """Read Sensor Data in the label's subevent, interpreted with its Sensor Information."""
         sensors = (await self.info(label)).sensors
         if not 0 <= index < len(sensors):
             raise LabelRejected(0x06, f"label has no sensor {index}")
-        response = await self._command(label, ReadSensorData(label.esl.esl_id, index))
+        response = await self.command(label, ReadSensorData(label.esl.esl_id, index))
         assert isinstance(response, SensorValue)
         return interpret(sensors[index], response.data)
 
@@ -230,7 +198,7 @@ class PawrAccessPoint(EslRadio):
         await self.scheduler.broadcast(group, command)
 
     # The two ways to a label ---------------------------------------------------------------------
-    async def _command(self, label: Label, command: Command) -> object:
+    async def command(self, label: Label, command: Command) -> Response:
         """Through the train when the label is synchronized, else over a connection (a label that lost sync advertises)."""
         if self.synchronized(label):
             assert self.scheduler is not None

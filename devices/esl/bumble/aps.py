@@ -12,9 +12,8 @@ import asyncio
 from collections.abc import Sequence
 
 from devices.esl.bumble.ap import PawrAccessPoint
-from devices.esl.codec import BasicStateFlag, Command, DisplayState, LedState
+from devices.esl.codec import Command, DisplayState, Response
 from devices.esl.errors import LabelUnreachable
-from devices.esl.led import LedParams
 from devices.esl.radio import EslRadio, Label, LabelConfig, LabelInfo
 from devices.esl.sensors import SensorReading
 
@@ -54,27 +53,15 @@ class AccessPoints(EslRadio):
         """See EslRadio.info."""
         return await self.ap_for(label).info(label)
 
-    async def ping(self, label: Label) -> BasicStateFlag:
-        """See EslRadio.ping."""
-        return await self.ap_for(label).ping(label)
+    async def command(self, label: Label, command: Command) -> Response:
+        """See EslRadio.command."""
+        return await self.ap_for(label).command(label, command)
 
     async def push_image(
         self, label: Label, display: int, image: bytes, *, image_index: int = 0, show: bool = True,
     ) -> DisplayState | None:
         """See EslRadio.push_image."""
         return await self.ap_for(label).push_image(label, display, image, image_index=image_index, show=show)
-
-    async def display_image(self, label: Label, display: int, image_index: int, *, at_ms: int | None = None) -> DisplayState:
-        """See EslRadio.display_image."""
-        return await self.ap_for(label).display_image(label, display, image_index, at_ms=at_ms)
-
-    async def flash_led(self, label: Label, led: int, params: LedParams, *, at_ms: int | None = None) -> LedState:
-        """See EslRadio.flash_led."""
-        return await self.ap_for(label).flash_led(label, led, params, at_ms=at_ms)
-
-    async def stop_led(self, label: Label, led: int) -> LedState:
-        """See EslRadio.stop_led."""
-        return await self.ap_for(label).stop_led(label, led)
 
     async def read_sensor(self, label: Label, index: int) -> SensorReading:
         """See EslRadio.read_sensor."""

@@ -10,8 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from devices.esl.codec import BasicStateFlag, DisplayState, LedState
-from devices.esl.led import LedParams
+from devices.esl.codec import Command, DisplayState, Response
 from devices.esl.radio import EslRadio, Label, LabelConfig, LabelInfo
 from devices.esl.sensors import SensorReading
 
@@ -44,27 +43,15 @@ class PerLabelRadio(EslRadio):
         """See EslRadio.info."""
         return await self._one(label, lambda: self.inner.info(label))
 
-    async def ping(self, label: Label) -> BasicStateFlag:
-        """See EslRadio.ping."""
-        return await self._one(label, lambda: self.inner.ping(label))
+    async def command(self, label: Label, command: Command) -> Response:
+        """See EslRadio.command."""
+        return await self._one(label, lambda: self.inner.command(label, command))
 
     async def push_image(
         self, label: Label, display: int, image: bytes, *, image_index: int = 0, show: bool = True,
     ) -> DisplayState | None:
         """See EslRadio.push_image."""
         return await self._one(label, lambda: self.inner.push_image(label, display, image, image_index=image_index, show=show))
-
-    async def display_image(self, label: Label, display: int, image_index: int, *, at_ms: int | None = None) -> DisplayState:
-        """See EslRadio.display_image."""
-        return await self._one(label, lambda: self.inner.display_image(label, display, image_index, at_ms=at_ms))
-
-    async def flash_led(self, label: Label, led: int, params: LedParams, *, at_ms: int | None = None) -> LedState:
-        """See EslRadio.flash_led."""
-        return await self._one(label, lambda: self.inner.flash_led(label, led, params, at_ms=at_ms))
-
-    async def stop_led(self, label: Label, led: int) -> LedState:
-        """See EslRadio.stop_led."""
-        return await self._one(label, lambda: self.inner.stop_led(label, led))
 
     async def read_sensor(self, label: Label, index: int) -> SensorReading:
         """See EslRadio.read_sensor."""
