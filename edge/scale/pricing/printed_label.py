@@ -15,7 +15,7 @@ from barcode.errors import BarcodeError as LibraryBarcodeError
 from PIL import Image, ImageDraw, ImageFont
 
 from edge.scale.pricing.barcode import BarcodeError, Layout, layout, parse
-from edge.scale.pricing.quote import Quote
+from edge.scale.pricing.quote import Quote, money, unit_money
 
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 _BASIS_TEXT = {"kg": "元/kg", "500g": "元/500g", "piece": "元/件"}
@@ -82,9 +82,10 @@ def barcode_image(code: str, layout_: str | Layout, spec: LabelSpec = LabelSpec(
     return image
 
 
-def _money(amount: Decimal) -> str:
-    """Format an amount to the fen."""
-    return f"{amount:.2f}"
+def label_lines(quote: Quote) -> tuple[str, str, str, str]:
+    """The label's text: name, net weight or count, unit price (in the quote's unit, never rounded), total."""
+    quantity = f"净重 {Decimal(quote.net_grams) / 1000:.3f} kg" if quote.net_grams is not None else f"数量 {quote.pieces} 件"
+    return quote.name, quantity, f"单价 {unit_money(quote.unit_price)} {_BASIS_TEXT[quote.basis]}", f"总价 ¥{money(quote.amount)}"
 
 
 def render_label(
@@ -100,13 +101,8 @@ def render_label(
     bars = barcode_image(code, layout_, spec)
     if bars.width > spec.width:
         raise LabelError(f"barcode is {bars.width} dots wide, label only {spec.width}")
-    lines: list[tuple[str, ImageFont.FreeTypeFont]] = [(quote.name, title)]
-    if quote.net_grams is not None:
-        lines.append((f"净重 {Decimal(quote.net_grams) / 1000:.3f} kg", body))
-    else:
-        lines.append((f"数量 {quote.pieces} 件", body))
-    lines.append((f"单价 {_money(quote.unit_price)} {_BASIS_TEXT[quote.basis]}", body))
-    lines.append((f"总价 ¥{_money(quote.amount)}", total))
+    name, quantity, unit, amount = label_lines(quote)
+    lines: list[tuple[str, ImageFont.FreeTypeFont]] = [(name, title), (quantity, body), (unit, body), (amount, total)]
     footer = (f"包装日期 {packed_at:%Y-%m-%d %H:%M}", body)
 
     height = spec.margin

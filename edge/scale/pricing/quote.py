@@ -131,3 +131,15 @@ def price_pieces(product: Product, pieces: int, *, max_amount_fen: int | None = 
 def money(amount: Decimal) -> str:
     """Yuan as the contract's decimal string with two decimals."""
     return f"{amount:.2f}"
+
+
+def unit_money(price: Decimal) -> str:
+    """A unit price as a decimal string: two decimals, or three for a per-500 g price ending in half a fen (never rounded)."""
+    return money(price) if price == price.quantize(FEN) else f"{price.normalize():f}"
+
+
+def in_unit(price: Decimal, basis: Basis, unit: Basis) -> Decimal:
+    """A by-weight unit price per `basis` re-expressed, exactly, per `unit` (kg = 2 × 500 g); by-piece prices are left alone."""
+    if basis == "piece" or unit == "piece" or basis == unit:
+        return price
+    return price * _BASIS_GRAMS[unit] / _BASIS_GRAMS[basis]

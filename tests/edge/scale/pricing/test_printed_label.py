@@ -75,3 +75,11 @@ def test_invalid_code_is_never_printed() -> None:
         barcode_image("2200123012358", "price")  # wrong check digit
     with pytest.raises(LabelError):
         barcode_image("2200123012357", "cn18_amount_weight")  # wrong layout
+
+
+def test_a_half_fen_unit_price_is_printed_as_it_is_charged() -> None:
+    from edge.scale.pricing.printed_label import label_lines
+
+    quote = price_weighed(Product(10007, "香蕉", Decimal("3.495"), "500g"), 1000)  # 6.99 / kg shown per 500 g
+    assert label_lines(quote) == ("香蕉", "净重 1.000 kg", "单价 3.495 元/500g", "总价 ¥6.99")
+    assert label_lines(price_pieces(Product(10037, "橙汁", Decimal("21.90"), "piece"), 2))[1:] == ("数量 2 件", "单价 21.90 元/件", "总价 ¥43.80")

@@ -105,3 +105,25 @@ def test_below_minimum_weighing_is_refused() -> None:
     assert price_weighed(APPLES, 100, min_grams=100).net_grams == 100
     with pytest.raises(BelowMinimum):
         price_weighed(APPLES, 95, min_grams=100)
+
+
+@given(fen=st.integers(min_value=1, max_value=999_999), grams=st.integers(min_value=1, max_value=15_000))
+def test_a_price_in_the_other_weight_unit_charges_the_same_total(fen: int, grams: int) -> None:
+    from edge.scale.pricing.quote import in_unit
+
+    per_kg = Decimal(fen) / 100
+    per_500g = in_unit(per_kg, "kg", "500g")
+    assert per_500g * 2 == per_kg and in_unit(per_500g, "500g", "kg") == per_kg  # exact both ways
+    by_kg = price_weighed(Product(1, "x", per_kg, "kg"), grams)
+    by_jin = price_weighed(Product(1, "x", per_500g, "500g"), grams)
+    assert by_kg.amount == by_jin.amount == Decimal(_reference_fen(fen, grams, 1000)) / 100
+    assert in_unit(Decimal("16.90"), "piece", "500g") == Decimal("16.90")
+
+
+def test_unit_prices_keep_a_half_fen_instead_of_rounding_it() -> None:
+    from edge.scale.pricing.quote import in_unit, unit_money
+
+    assert unit_money(in_unit(Decimal("6.98"), "kg", "500g")) == "3.49"
+    assert unit_money(in_unit(Decimal("6.99"), "kg", "500g")) == "3.495"
+    assert unit_money(in_unit(Decimal("3.30"), "500g", "kg")) == "6.60"
+    assert unit_money(Decimal("12")) == "12.00"
