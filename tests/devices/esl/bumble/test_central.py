@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 import numpy as np
 import pytest
@@ -35,6 +34,7 @@ from devices.esl.led import GREEN, LedParams
 from devices.esl.radio import KeyMaterial, Label, LabelConfig
 from devices.esl.sensors import decode_temperature8, encode_temperature8
 from devices.esl.tag_core import MODELS, EslState
+from tests.devices.esl.bumble.helpers import tag_and_central
 
 pytestmark = [pytest.mark.looptime, pytest.mark.timeout(120)]
 TAG = "C4:00:00:00:00:01"
@@ -47,18 +47,9 @@ def config(time_ms: int = 1_000) -> LabelConfig:
     return LabelConfig(KeyMaterial.generate(), KeyMaterial.generate(), time_ms)
 
 
-@asynccontextmanager
-async def store(**tag_options: object) -> AsyncIterator[tuple[VirtualTag, EslCentral]]:
+def store(**tag_options: object) -> AbstractAsyncContextManager[tuple[VirtualTag, EslCentral]]:
     """One virtual tag and one AP on an indexed virtual link; a virtual hour at most."""
-    async with asyncio.timeout(3600):
-        link = IndexedLink()
-        tag = VirtualTag.create(link, TAG, **tag_options)  # type: ignore[arg-type]
-        await tag.start()
-        ap = await EslCentral.create(link, timeout=TIMEOUT, connect_timeout=TIMEOUT)
-        try:
-            yield tag, ap
-        finally:
-            await tag.close()
+    return tag_and_central(TAG, timeout=TIMEOUT, **tag_options)
 
 
 def price_image(width: int, height: int) -> Image.Image:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import random
 
@@ -23,7 +23,6 @@ from PIL import Image
 
 from devices.esl import framebuffer, ots, uuids
 from devices.esl.bumble.central import EslCentral, EslClientSession
-from devices.esl.bumble.link import IndexedLink
 from devices.esl.bumble.tag import VirtualTag
 from devices.esl.codec import (
     EslAddress, LedControl, Ping, ReadSensorData, UpdateComplete, encode_command, encode_commands,
@@ -36,6 +35,7 @@ from devices.esl.tag_core import (
     MODELS, OTS_FEATURE, OTS_OBJECT_NAME, OTS_OBJECT_PROPERTIES, OTS_OBJECT_TYPE, SYNC_PAYLOAD_MAX, EslState, TagCore,
     TagEnvironment,
 )
+from tests.devices.esl.bumble.helpers import tag_and_central
 
 pytestmark = pytest.mark.timeout(60)
 virtual_clock = pytest.mark.looptime
@@ -49,18 +49,9 @@ def config(time_ms: int = 0) -> LabelConfig:
     return LabelConfig(KeyMaterial.generate(), KeyMaterial.generate(), time_ms)
 
 
-@asynccontextmanager
-async def store(**tag_options: object) -> AsyncIterator[tuple[VirtualTag, EslCentral]]:
+def store(**tag_options: object) -> AbstractAsyncContextManager[tuple[VirtualTag, EslCentral]]:
     """One virtual tag and one AP on an indexed virtual link, shut down afterwards; a virtual day at most."""
-    async with asyncio.timeout(24 * HOUR):
-        link = IndexedLink()
-        tag = VirtualTag.create(link, TAG, **tag_options)  # type: ignore[arg-type]
-        await tag.start()
-        ap = await EslCentral.create(link, timeout=2.0, connect_timeout=2.0)
-        try:
-            yield tag, ap
-        finally:
-            await tag.close()
+    return tag_and_central(TAG, timeout=2.0, within_s=24 * HOUR, **tag_options)
 
 
 @asynccontextmanager
