@@ -20,4 +20,4 @@ def _v1(db: sqlite_utils.Database) -> None:
     health_tables.v1(db)
 
 
-STEPS: list[Step] = [_v1, map_tables.v2, health_tables.v3]
+STEPS: list[Step] = [_v1, map_tables.v2, health_tables.v3, radio_tables.v4]
