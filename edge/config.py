@@ -243,6 +243,7 @@ ENV_OVERRIDES = {
     "STORE_EDGE_BROKER": ("broker", "url"),
     "STORE_EDGE_STORE_ID": ("store", "id"),
     "STORE_EDGE_DATA_DIR": ("data", "dir"),
+    "STORE_EDGE_HTTP_LISTEN": ("http", "listen"),
 }
 
 

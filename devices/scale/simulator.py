@@ -100,6 +100,13 @@ class ScaleModel:
             self._items.append(grams)
             self._kick(grams)
 
+    def replace(self, grams: int) -> None:
+        """Lift whatever is on the platter and put one item of `grams` on it, in one move."""
+        with self._lock:
+            before = self.load
+            self._items = [grams]
+            self._kick(grams - before)
+
     def remove(self) -> None:
         """Take the last placed item off (no-op on an empty platter)."""
         with self._lock:

@@ -89,6 +89,11 @@ def _read_file(where: str, value: str, folder: Path | None) -> bytes:
     path = os.path.realpath(os.path.join(root, value))
     if os.path.commonpath([root, path]) != root or path == root:
         raise _refuse(where, f"{shown} is not inside the enroll folder {str(folder)!r}")
+    return read_bounded(where, path, shown)
+
+
+def read_bounded(where: str, path: str, shown: str) -> bytes:
+    """A regular file (no FIFO, device or directory; no link followed) of at most MAX_IMAGE_BYTES, read without blocking on it."""
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
             raise _refuse(where, f"{shown} is not a regular file")
@@ -166,6 +171,7 @@ class GalleryCommands:
             max_per_product=self._learning.max_per_product, dedupe_cosine=self._learning.dedupe_cosine,
         )
         kept = stored.examples(tx.db, version, args.sku)
+        tx.notify("scale_gallery")  # an enrolled product is sold at the scales (edge/scale/products.py)
         tx.after_commit(lambda: self._worker.schedule_rebuild(kept, args.sku))
         return {
             "sku": args.sku,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -93,6 +93,10 @@ class ScaleSection(_Model):
     change_divisions: Annotated[int, Field(ge=1, le=100)] = 4  # a stable change beyond this many divisions = new item
     demo_images: Path = Path("../shared/datasets/grocerystore")  # the demo weighs test_dev images from here
     enroll_dir: Path | None = None  # `scale.enroll` may read image files under this folder only; absent: `paths` refused
+    products: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_*.-]{1,64}$")]] = []  # SKUs (`*` wildcards) sold at the scales besides the produce file's
+    display_unit: Literal["auto", "kg", "500g"] = "auto"  # by-weight prices on screens and labels; auto: as most shelf labels price them
+    suspicion_margin: Annotated[float, Field(ge=0, le=1)] = 0.2  # a choice this much cheaper than the top candidate is asked about
+    unrecognised_score: Annotated[float, Field(ge=-1, le=1)] | None = None  # below it no tiles ("无法识别"); default: chosen for the shipped model
     learning: LearningSection = LearningSection()
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ from typing import Any
 
 from edge.demo.browser import browser, new_page
 from edge.demo.story_base import DemoContext, Scene
+from edge.scale.errors import ScaleJobError
 
 # (fine class of the test_dev image, grams on the platter, pieces for by-piece goods, index of the image)
 CUSTOMERS: list[tuple[str, int, int | None, int]] = [
@@ -94,8 +95,19 @@ async def scene_weighing(ctx: DemoContext) -> None:
         truth = skus[cls]
         ranks = [c["sku"] for c in shown["candidates"]]
         choice: str | int = ranks.index(truth) + 1 if truth in ranks else truth
-        how = f"taps #{choice}" if isinstance(choice, int) else f"not offered: searches and taps {job.search(cls.replace('-', ' '))[0]['name']}"
-        sale = await job.confirm(station.id, choice, pieces=pieces)
+        if isinstance(choice, int):
+            how = f"taps #{choice}"
+        else:
+            found = job.search(station.id, cls.replace("-", " "))["products"][0]
+            how = f"not offered: searches and taps {found['name']}"
+        try:
+            sale = await job.confirm(station.id, choice, pieces=pieces)
+        except ScaleJobError as err:
+            if err.code != "needs_confirmation":
+                raise
+            recognised, chosen = err.details["recognised"], err.details["chosen"]
+            how += f"; the screen asks 识别为 {recognised['name']}，您选择的是 {chosen['name']}，确认吗？ ({err.details['suspicion']}), the customer says yes"
+            sale = await job.confirm(station.id, choice, pieces=pieces, confirmed=True)
         pages = await asyncio.to_thread(printer.wait_pages, sold + 1, 10)
         if len(pages) <= sold or pages[sold].image is None:
             raise RuntimeError("scale demo: the label did not reach the printer")
@@ -103,6 +115,7 @@ async def scene_weighing(ctx: DemoContext) -> None:
         pages[sold].image.save(path)
         sold += 1
         quantity = f"{sale['pieces']} × {sale['unit_price']} 元/件" if sale["pieces"] else f"{sale['grams']} g × {sale['unit_price']} 元/{sale['unit']}"
+        quantity += "" if sale["suspicion"] == "none" else f" (suspicion {sale['suspicion']}: HQ can audit it; it does not teach the gallery)"
         learned = f"the store learns this photo ({sale['learning']})" if sale["learned"] else f"nothing learned ({sale['learning']})"
         ctx.say(
             f"  {how}: {sale['name']} {quantity} = ¥{sale['amount']}; label printed with barcode {sale['barcode']} ({path.name});"
@@ -126,25 +139,20 @@ async def scene_refusals(ctx: DemoContext) -> None:
     reply = await ctx.request(
         "product.upsert", {"items": [{"sku": "DEMO-NOPRICE", "name": "待定价水果", "price": "0.00", "unit": "kg", "sale_mode": "weight", "plu": "19999"}]}
     )
-    await _until(lambda: "DEMO-NOPRICE" in job.products, 5, "catalogue update")
+    await _until(lambda: job.products.sold("DEMO-NOPRICE"), 5, "catalogue update")  # [scale] products lists it in config/demo.toml
     before = len(printer.pages)
     sim.model.place(800)
     await _until(lambda: station.session.phase.value == "offered", 10, "candidates")
-    try:
-        await job.confirm(station.id, "DEMO-NOPRICE")
-    except Exception as err:  # noqa: BLE001 - the refusal is what the scene shows
-        added = "accepted" if reply["ok"] else "refused"
-        ctx.say(f"HQ adds a product priced 0.00 ({added}); the customer taps it: refused ({getattr(err, 'code', '?')}: {err}), no label")
-    else:
-        raise RuntimeError("scale demo: a product without a price was sold")
+    added = "accepted" if reply["ok"] else "refused"
+    ctx.say(f"HQ adds a product priced 0.00 ({added}); the customer taps it: {await _refused(job, station, 'DEMO-NOPRICE')}, no label")
+    shelf = next((sku for sku in job.products if sku.startswith("DEMO0") and job.products[sku]["sale_mode"] == "weight"), None)
+    if shelf is not None:
+        ctx.say(f"a shelf-only product ({job.products[shelf]['name']}, {shelf}) is not offered or found at the scale; a tap on it anyway:"
+                f" {await _refused(job, station, shelf)}")
     sim.model.place(600)  # a second item lands on the platter after the offer
     await asyncio.sleep(0.1)
-    try:
-        await job.confirm(station.id, 1)
-    except Exception as err:  # noqa: BLE001
-        ctx.say(f"another item lands on the scale before the tap: refused ({getattr(err, 'code', '?')}: {err})")
-    else:
-        raise RuntimeError("scale demo: a label was printed for a weight that changed")
+    if job.candidates(station.id)["candidates"]:
+        ctx.say(f"another item lands on the scale before the tap: {await _refused(job, station, 1)}; the screen recognises the new load")
     sim.model.clear()
     await _until(lambda: station.session.phase.value == "empty", 10, "empty platter")
     ctx.say(f"labels printed during these refusals: {len(printer.pages) - before}")
@@ -152,6 +160,15 @@ async def scene_refusals(ctx: DemoContext) -> None:
     product = counts["result"]["products"][0]
     ctx.say(f"HQ → scale.gallery {product['sku']}: the model knows it from {product['base']} example photos shipped with it"
             f" + {product['stored']} learned in this store")
+
+
+async def _refused(job: Any, station: Any, choice: str | int) -> str:
+    """Tap `choice`, which must be refused: the refusal's code and staff text (the screen shows its own text for the code)."""
+    try:
+        await job.confirm(station.id, choice, confirmed=True)
+    except ScaleJobError as err:
+        return f"refused ({err.code}: {err})"
+    raise RuntimeError(f"scale demo: {choice!r} was sold although it should be refused")
 
 
 async def _offer(station: Any) -> bool:
@@ -188,6 +205,16 @@ async def scene_touch_screen(ctx: DemoContext) -> None:
         await page.wait_for_selector("body[data-live='open']")
         if await _offer(station):
             await page.wait_for_selector(".tile")
+            from playwright.async_api import (
+                TimeoutError as PlaywrightTimeout,  # present: the browser was launched
+            )
+
+            try:  # the screenshot shows the product pictures, not the tiles waiting for them
+                await page.wait_for_function(
+                    "() => [...document.querySelectorAll('.tile img')].every((img) => img.complete && img.naturalWidth > 0)", timeout=10_000
+                )
+            except PlaywrightTimeout:
+                ctx.say("(the product pictures did not load within 10 s; the screenshot shows the tiles without them)")
         path = ctx.output / "scale-screen.png"
         await page.screenshot(path=str(path))
         ctx.say(f"screenshot of the scale screen ({await page.locator('.tile').count()} candidate tiles): {path}")

@@ -16,21 +16,27 @@ import numpy as np
 import structlog
 
 from edge.jobs import JobContext
+from edge.scale import learning, suspicion
 from edge.scale.commands import GalleryCommands
 from edge.scale.config import ScaleSection
 from edge.scale.errors import ScaleJobError
-from edge.scale.pricing.quote import Product, money
-from edge.scale.products import ProductView, unit_price
-from edge.scale import learning
+from edge.scale.pricing.quote import Product, Quote, money, unit_money
+from edge.scale.products import ProductView
 from edge.scale.recognition import produce_map, stored
+from edge.scale.recognition.model import UNRECOGNISED_SCORE, is_unsure
+from edge.scale.recognition.produce_map import CATEGORIES
 from edge.scale.recognition.worker import TOP_K, RecognitionWorker
+from edge.scale.screen import Screen
+from edge.scale.web.pictures import iconic_index
 from edge.scale.weighing.devices import build_devices
-from edge.scale.weighing.session import Sale, SessionError
-from edge.scale.weighing.station import Station
+from edge.scale.weighing.session import PriceRefused, Sale, SessionError, Weighing
+from edge.scale.weighing.station import Offer, Station
 from edge.store import Tx
 from edge.store.db import utc_now
 
 log = structlog.get_logger("scale")
+
+RECALL_K = 4 * TOP_K  # nearest products asked of the model, before keeping the scale catalogue's and the load's sale mode
 
 
 class ScaleJob:
@@ -47,18 +53,23 @@ class ScaleJob:
             tz: Any = ZoneInfo(ctx.config.store.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             tz = UTC
+        produce = self.recognition.produce
+        self.products = ProductView(self.cfg, produce.categories, frozenset(produce.skus.values()))
+        self.unrecognised_score = UNRECOGNISED_SCORE if self.cfg.unrecognised_score is None else self.cfg.unrecognised_score
+        self.pictures: dict[str, Any] = {}  # SKU -> its iconic picture (the demo's dataset), found when the job runs
+        self.screen = Screen(self.products, lambda: self.pictures, lambda: self.recognition.problem)
+        self._asked: dict[str, tuple[int, str]] = {}  # scale id -> (weighing, sku) the customer was asked about
         self.stations: dict[str, Station] = {
             s.id: Station(
                 s,
                 build_devices(s, ctx.data_dir),
-                self.recognition.recognize,
+                self._recognise,
                 confirm_timeout_s=self.cfg.confirm_timeout_s,
                 change_divisions=self.cfg.change_divisions,
                 timezone=tz,
             )
             for s in self.cfg.scales
         }
-        self.products = ProductView()
         self.weighings = 0
         GalleryCommands(self.recognition, self.cfg.learning).register(ctx.registry)
         ctx.scheduler.every("scale.telemetry", 30, self._telemetry)
@@ -87,6 +98,7 @@ class ScaleJob:
             if seeded:
                 log.info("scale.products.seeded", count=seeded)
         await self.products.refresh(store)
+        self.pictures = await asyncio.to_thread(iconic_index, self.cfg.demo_images, dict(self.produce.skus))
         examples = await store.read(lambda db: stored.examples(db, version))
         await self.recognition.rebuild(examples)
         log.info("scale.gallery.ready", products=len(self.gallery), learned=len(examples), model=version)
@@ -127,63 +139,166 @@ class ScaleJob:
             raise ScaleJobError("not_found", f"no scale {scale_id!r}")
         return station
 
+    async def _recognise(self, image: np.ndarray) -> Offer:
+        """One frame: the model's nearest products, kept to the scale catalogue and the load's sale mode, or unrecognised.
+
+        The top candidate's sale mode is the kind of load (loose produce or a packaged item) when the model
+        is sure of it; candidates of the other mode are then left out (search still finds them). A top
+        score below the unrecognised threshold shows no tiles at all.
+        """
+        found = await self.recognition.recognize(image, RECALL_K)
+        sold = [(sku, score) for sku, score in found.candidates if self.products.sold(sku)]
+        top1 = sold[0] if sold else None
+        unsure = is_unsure([s for _, s in sold[:TOP_K]], self.recognition.unsure_score)
+        if top1 is not None and not unsure:
+            mode = self.products[top1[0]]["sale_mode"]
+            sold = [c for c in sold if self.products[c[0]]["sale_mode"] == mode]
+        unrecognised = top1 is None or top1[1] < self.unrecognised_score
+        return Offer(sold[:TOP_K], None if top1 is None else top1[0], unrecognised, unsure, found.model_version, found.embedding)
+
     def candidates(self, scale_id: str) -> dict[str, Any]:
-        """What the touch screen shows now: phase, weight, and the offered products (rank, score, name, price)."""
-        station = self._station(scale_id)
-        session = station.session
-        weighing = session.current
-        offered = [] if weighing is None else [
-            {"rank": i + 1, "score": round(c.score, 4), **self.products.describe(c.sku)} for i, c in enumerate(weighing.candidates)
-        ]
-        return {
-            "scale_id": scale_id,
-            "phase": session.phase.value,
-            "grams": session.grams,
-            "weighing": None if weighing is None else weighing.number,
-            "offered_grams": None if weighing is None else weighing.grams,
-            "candidates": offered,
-            "unsure": None if weighing is None else weighing.unsure,
-            "problem": (weighing.problem if weighing is not None and weighing.problem else None) or session.problem,
-        }
+        """What the touch screen shows now: the snapshot of docs/http-api.md (state, weight, devices, candidates and ≈ totals)."""
+        return self.screen.snapshot(self._station(scale_id))
 
-    def search(self, text: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Products whose name, English name, pinyin (full or initials), sku or PLU contain `text`."""
-        return self.products.search(text, limit)
-
-    async def confirm(self, scale_id: str, choice: str | int, pieces: int | None = None) -> dict[str, Any]:
-        """The customer's tap: a SKU or a candidate rank (1-based); prints the label and returns the sale."""
+    def search(self, scale_id: str, text: str, category: str | None = None, limit: int = 24) -> dict[str, Any]:
+        """Scale products matching `text` field by field (and/or in `category`), best first, as cards with ≈ totals."""
         station = self._station(scale_id)
-        weighing = station.session.current
-        if isinstance(choice, int):
-            if weighing is None or not 1 <= choice <= len(weighing.candidates):
-                raise ScaleJobError("invalid_argument", f"no candidate at rank {choice}")
-            sku = weighing.candidates[choice - 1].sku
-        else:
-            sku = choice
-        row = self.products.get(sku)
-        if row is None:
+        hits = self.products.search(text, category)
+        grams = self.screen.offered_grams(station)
+        return {"products": [{**self.screen.card(station, h.sku, grams), "match": h.field} for h in hits[:limit]], "total": len(hits)}
+
+    def categories(self, scale_id: str) -> list[dict[str, Any]]:
+        """The browsing categories holding scale products, with a count and a SKU with a picture to stand for each."""
+        self._station(scale_id)
+        pictures = self.pictures
+        out = []
+        for category, (name, name_en) in CATEGORIES.items():
+            skus = [s for s in self.products.skus() if self.products.category(s) == category]
+            if skus:
+                picture = next((s for s in skus if s in pictures), None)
+                out.append({"category": category, "name": name, "name_en": name_en, "products": len(skus), "picture": picture})
+        return out
+
+    def _sellable(self, station: Station, sku: str) -> Product:
+        """The product as priced at this scale, or not_found / not_sold_at_scale."""
+        if sku not in self.products:
             raise ScaleJobError("not_found", f"unknown product {sku!r}")
-        plu = station.cfg.plu_map.get(sku, int(row["plu"]) if row.get("plu") else None)
-        if plu is None:
-            raise ScaleJobError("price_refused", f"{sku} has no PLU for the label's barcode")
-        product = Product(plu, row["name"], unit_price(row, date.today()), row["unit"], int(row.get("tare_g") or 0))
-        embedding = station.embedding
+        if not self.products.sold(sku) or self.products.plu(sku, station.cfg.plu_map) is None:
+            raise ScaleJobError("not_sold_at_scale", f"{sku} is not sold at the scale (no scale PLU, or not listed for the scales)")
+        return self.products.product(sku, date.today(), station.cfg.plu_map)
+
+    def _offer(self, station: Station, weighing: int | None) -> Weighing:
+        """The weighing on offer (or the typed refusal), which must be the one the screen showed when it says which."""
+        down = station.out_of_service()
+        if down is not None:
+            raise ScaleJobError(down, f"scale {station.id} is out of service ({down})")
+        current = station.session.current
+        if weighing is not None and (current is None or current.number != weighing):
+            raise ScaleJobError("stale_choice", f"the tap was for weighing {weighing}, the scale is at {None if current is None else current.number}")
         try:
-            sale = await station.confirm(product, sku, pieces, plu)
+            return station.session.offered(station.clock())
         except SessionError as err:
             raise ScaleJobError(err.code, str(err)) from err
-        verdict = learning.judge(
-            self.cfg.learning, sale.candidates, sku, by_weight=product.basis != "piece", grams=sale.grams
+
+    def _price(self, station: Station, product: Product, grams: int, pieces: int | None) -> Quote:
+        """The quote for the offered (gross) weight less the product's tare, or for `pieces`; a typed refusal otherwise."""
+        try:
+            return station.session.price(product, grams=grams, pieces=pieces, tared_by_scale=False)[0]
+        except PriceRefused as err:
+            raise ScaleJobError(err.code, str(err)) from err
+
+    def quote(self, scale_id: str, sku: str, pieces: int | None) -> dict[str, Any]:
+        """What a tap on `sku` would print now (the count dialog's and the question's figures)."""
+        station = self._station(scale_id)
+        product = self._sellable(station, sku)
+        weighing = self._offer(station, None)
+        return self._quoted(station, sku, self._price(station, product, weighing.grams, pieces), weighing.grams)
+
+    def _quoted(self, station: Station, sku: str, quote: Quote, grams: int) -> dict[str, Any]:
+        """A product card with its quote."""
+        return {**self.screen.card(station, sku, grams), "grams": quote.net_grams, "pieces": quote.pieces, "amount": money(quote.amount)}
+
+    def _suspicion(self, station: Station, weighing: Weighing, sku: str, chosen: Quote, pieces: int | None) -> str:
+        """Item 6's verdict on this choice (see edge/scale/suspicion.py)."""
+        top1 = weighing.top1
+        top1_amount = None
+        if top1 is not None and top1 != sku and self.products.sold(top1):
+            product = self.products.product(top1, date.today(), station.cfg.plu_map)
+            count = (pieces or 1) if product.basis == "piece" else None
+            try:
+                top1_amount = station.session.price(product, grams=weighing.grams, pieces=count, tared_by_scale=False)[0].amount
+            except PriceRefused:
+                top1_amount = None
+        offered = any(c.sku == sku for c in weighing.candidates)
+        return suspicion.judge(
+            offered=offered, top1=top1, chosen=sku, chosen_amount=chosen.amount, top1_amount=top1_amount, margin=self.cfg.suspicion_margin,
         )
-        learn = verdict.learn and embedding is not None
-        event = self._event(station, sale, row, learn, verdict.reason)
+
+    async def confirm(
+        self, scale_id: str, choice: str | int, pieces: int | None = None, *, weighing: int | None = None, confirmed: bool = False,
+    ) -> dict[str, Any]:
+        """The customer's tap: a SKU or a candidate rank (1-based); prints the label and returns the sale (or a typed refusal)."""
+        station = self._station(scale_id)
+        if isinstance(choice, str):
+            self._sellable(station, choice)  # an unknown or shelf-only product is refused whatever is on the platter
+        current = self._offer(station, weighing)
+        if isinstance(choice, int):
+            if not 1 <= choice <= len(current.candidates):
+                raise ScaleJobError("stale_choice", f"no candidate at rank {choice}")
+            sku = current.candidates[choice - 1].sku
+        else:
+            sku = choice
+        product = self._sellable(station, sku)
+        chosen = self._price(station, product, current.grams, pieces)
+        verdict = self._suspicion(station, current, sku, chosen, pieces)
+        asked = self._asked.get(station.id) == (current.number, sku)
+        if verdict != suspicion.NONE and current.candidates and not (confirmed and asked):
+            self._asked[station.id] = (current.number, sku)
+            assert current.top1 is not None
+            raise ScaleJobError(
+                "needs_confirmation", f"chosen {sku}, recognised {current.top1} ({verdict})", suspicion=verdict,
+                recognised=self.screen.card(station, current.top1, current.grams), chosen=self._quoted(station, sku, chosen, current.grams),
+            )
+        embedding = station.embedding
+        try:
+            sale = await station.confirm(product, sku, pieces, product.plu)
+        except SessionError as err:
+            raise ScaleJobError(err.code, str(err)) from err
+        judged = learning.judge(self.cfg.learning, sale.candidates, sku, by_weight=product.basis != "piece", grams=sale.grams)
+        if verdict != suspicion.NONE:
+            judged = learning.Verdict(False, f"suspicious choice ({verdict})")
+        learn = judged.learn and embedding is not None
+        event = self._event(station, sale, self.products[sku], learn, judged.reason, verdict)
         kept = await self.ctx.store.write(lambda tx: self._record(tx, station.id, sale, event, embedding if learn else None))
         if kept is not None:
             await self.recognition.rebuild(kept, sku)
         self.weighings += 1
-        return event
+        printed = {k: event[k] for k in ("sku", "name", "sale_mode", "grams", "pieces", "unit_price", "unit", "amount", "barcode")}
+        self.screen.printed[station.id] = (sale.weighing, {**printed, "name_en": self.products[sku].get("name_en") or None})
+        station.changed.set()
+        return {**event, "name_en": self.products[sku].get("name_en") or None}
 
-    def _event(self, station: Station, sale: Sale, row: dict[str, Any], learned: bool, reason: str) -> dict[str, Any]:
+    def cancel(self, scale_id: str, weighing: int | None = None) -> dict[str, Any]:
+        """The customer's cancel: the weighing ends without a label; returns the new snapshot."""
+        return self._button(scale_id, weighing, "cancel")
+
+    def restart(self, scale_id: str, weighing: int | None = None) -> dict[str, Any]:
+        """Start again (also the retry after the window passed): the item is recognised anew; returns the new snapshot."""
+        return self._button(scale_id, weighing, "restart")
+
+    def _button(self, scale_id: str, weighing: int | None, which: str) -> dict[str, Any]:
+        """Cancel or restart the current weighing, refused with a code when there is none (or another one)."""
+        station = self._station(scale_id)
+        current = station.session.current
+        if weighing is not None and (current is None or current.number != weighing):
+            raise ScaleJobError("stale_choice", f"weighing {weighing} is not the current one")
+        try:
+            station.cancel() if which == "cancel" else station.restart()
+        except SessionError as err:
+            raise ScaleJobError(err.code, str(err)) from err
+        return self.candidates(scale_id)
+
+    def _event(self, station: Station, sale: Sale, row: dict[str, Any], learned: bool, reason: str, verdict: str) -> dict[str, Any]:
         """The `weighing` event's data (also the reply to the touch screen)."""
         q = sale.quote
         return {
@@ -197,7 +312,7 @@ class ScaleJob:
             "scale_grams": sale.grams,
             "tare_g": sale.tare_g,
             "pieces": q.pieces,
-            "unit_price": money(q.unit_price),
+            "unit_price": unit_money(q.unit_price),
             "unit": q.basis,
             "amount": money(q.amount),
             "currency": "CNY",
@@ -205,6 +320,9 @@ class ScaleJob:
             "barcode_layout": sale.layout,
             "candidates": [{"sku": c.sku, "score": round(c.score, 4)} for c in sale.candidates[:TOP_K]],
             "rank": sale.rank,
+            "offered": sale.rank is not None,
+            "top1": sale.top1,
+            "suspicion": verdict,
             "unsure": sale.unsure,
             "model_version": sale.model_version or self.recognition.model_version,
             "timings": {
@@ -223,7 +341,7 @@ class ScaleJob:
         event["sale_id"] = tx.db["scale_weighings"].insert(
             {
                 "scale_id": scale_id, "weighing": sale.weighing, "sku": sale.sku, "plu": q.plu, "grams": q.net_grams,
-                "pieces": q.pieces, "unit_price": money(q.unit_price), "basis": q.basis, "amount": money(q.amount),
+                "pieces": q.pieces, "unit_price": unit_money(q.unit_price), "basis": q.basis, "amount": money(q.amount),
                 "barcode": sale.code, "rank": sale.rank, "learned": int(embedding is not None), "at": utc_now(),
             }
         ).last_pk

@@ -55,7 +55,7 @@ def _token_middleware(token: str | None, public: tuple[str, ...]) -> Middleware:
             response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
             raise response
         if request.path.startswith("/api/"):
-            return web.json_response({"error": "missing or wrong token"}, status=401)
+            return web.json_response({"error": "missing or wrong token", "code": "unauthorized"}, status=401)
         return web.Response(status=401, content_type="text/html", text=_LOGIN)
 
     return require_token

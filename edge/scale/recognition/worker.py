@@ -85,16 +85,20 @@ class RecognitionWorker:
                     self.gallery.add(sku, embedding)
 
     # ----- recognition --------------------------------------------------------------------
-    async def recognize(self, image: np.ndarray) -> Recognition:
-        """Top-k SKUs of one frame; UnusableFrame / EmptyGallery (RecognitionError) when it cannot be done."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._recognize, image)
+    @property
+    def unsure_score(self) -> float:
+        """The unsure rule's score threshold: configured, else the model card's."""
+        return UNSURE_SCORE if self.cfg.unsure_score is None else self.cfg.unsure_score
 
-    def _recognize(self, image: np.ndarray) -> Recognition:
+    async def recognize(self, image: np.ndarray, k: int = TOP_K) -> Recognition:
+        """Top-k SKUs of one frame; UnusableFrame / EmptyGallery (RecognitionError) when it cannot be done."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._recognize, image, k)
+
+    def _recognize(self, image: np.ndarray, k: int) -> Recognition:
         """Worker thread: the model and the live gallery, with the configured unsure threshold."""
         if self.model is None:
             raise EmptyGallery(f"recognition unavailable: {self.problem}")
-        min_score = UNSURE_SCORE if self.cfg.unsure_score is None else self.cfg.unsure_score
-        return self.model.recognize(image, self.gallery, TOP_K, min_score)
+        return self.model.recognize(image, self.gallery, k, self.unsure_score)
 
     async def embed(self, images: Sequence[tuple[str, bytes]]) -> list[np.ndarray]:
         """Embeddings of checked enrolment images (where each came from, its bytes), in order; a bad one is a CommandError naming it."""

@@ -8,12 +8,17 @@ from pathlib import Path
 
 from devices.backoff import Backoff
 from devices.camera import Camera, open_camera
-from devices.camera.simulated import FolderSource
 from devices.printer.escpos import EscPosPrinter, PrinterSettings
 from devices.printer.simulator import PrinterSimulator
 from devices.scale.driver import ScaleDriver, default_settings
-from devices.scale.simulator import MtSicsSimulator, ScaleModel, ScaleSimulator, Toledo8217Simulator
+from devices.scale.simulator import (
+    MtSicsSimulator,
+    ScaleModel,
+    ScaleSimulator,
+    Toledo8217Simulator,
+)
 from edge.scale.config import ScaleDevice
+from edge.scale.weighing.simulated import PlacedPhotoSource
 
 
 @dataclass
@@ -46,11 +51,11 @@ def build_devices(cfg: ScaleDevice, data_dir: Path) -> Devices:
 
 
 def _camera(cfg: ScaleDevice, data_dir: Path) -> Camera | None:
-    """USB index / URL through OpenCV, or a folder of images (quick back-off: the folder may appear later)."""
+    """USB index / URL through OpenCV, or a folder of images that can also be handed a photo (quick back-off: the folder may appear later)."""
     if not cfg.camera:
         return None
     if cfg.camera.startswith("folder:"):
         folder = Path(cfg.camera.removeprefix("folder:"))
         folder = folder if folder.is_absolute() else data_dir / folder
-        return Camera(FolderSource(folder), name=f"{cfg.id}-camera", fps=cfg.camera_fps, backoff=Backoff(initial=0.2, maximum=1.0))
+        return Camera(PlacedPhotoSource(folder), name=f"{cfg.id}-camera", fps=cfg.camera_fps, backoff=Backoff(initial=0.2, maximum=1.0))
     return open_camera(cfg.camera, name=f"{cfg.id}-camera", fps=None)

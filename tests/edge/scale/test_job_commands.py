@@ -99,7 +99,7 @@ async def test_silent_scale_is_unhealthy_and_prints_nothing(tmp_path: Path, brok
         assert job.health()["scales"]["sc1"]["scale"] == "unhealthy"
         with pytest.raises(ScaleJobError) as refused:
             await asyncio.wait_for(job.confirm("sc1", 1), 10)
-        assert refused.value.code in ("not_ready", "device")
+        assert refused.value.code == "scale_unavailable"
         assert station.devices.printer_sim.pages == []
         rows = await app.store.read(lambda db: db.execute("SELECT count(*) FROM scale_weighings").fetchone()[0])
         assert rows == 0
@@ -119,7 +119,8 @@ async def test_black_frame_offers_nothing_but_search_still_sells(tmp_path: Path,
         await place(station, None, 820)
         shown = job.candidates("sc1")
         assert shown["candidates"] == [] and "blank" in shown["problem"]
-        found = job.search("xj")  # pinyin initials of 香蕉
+        assert (shown["state"], shown["code"]) == ("unrecognised", "unrecognised")  # no confident wrong tiles
+        found = job.search("sc1", "xj")["products"]  # pinyin initials of 香蕉
         assert [p["sku"] for p in found] == ["P-BANANA"]
         sale = await job.confirm("sc1", found[0]["sku"])
         assert sale["rank"] is None and sale["candidates"] == [] and sale["learned"] is False and sale["sale_id"] == 1

@@ -10,7 +10,22 @@ from hypothesis import strategies as st
 
 from edge.scale.pricing import barcode
 from edge.scale.pricing.quote import Product
-from edge.scale.weighing.session import BarcodeSpec, NotReady, Phase, PriceRefused, Rules, Session, WeightChanged
+from edge.scale.weighing.session import (
+    AlreadyLabelled,
+    AmountTooLarge,
+    BarcodeSpec,
+    Cancelled,
+    CountNeeded,
+    Expired,
+    NoPrice,
+    NotByPiece,
+    NotReady,
+    Phase,
+    PriceRefused,
+    Rules,
+    Session,
+    WeightChanged,
+)
 
 APPLE = Product(10001, "红富士苹果", Decimal("13.80"), "kg")
 JUICE = Product(10030, "橙汁 1L", Decimal("16.90"), "piece")
@@ -44,7 +59,7 @@ def test_empty_placing_stable_offered_confirmed_removed() -> None:
     parsed = barcode.parse(sale.code, "price")
     assert (parsed.prefix, parsed.item, parsed.amount_fen) == (20, 10001, int(expected * 100))
     assert session.reading(900, True, 4.0) is None and session.phase is Phase.CONFIRMED  # interlock until cleared
-    with pytest.raises(NotReady):
+    with pytest.raises(AlreadyLabelled):
         session.confirm(APPLE, "apple", scale_grams=900, pieces=None, now=4.1)
     session.reading(0, True, 5.0)
     assert session.phase is Phase.EMPTY and session.current is None
@@ -68,8 +83,8 @@ def test_unconfirmed_offer_expires_without_label() -> None:
     session.tick(10.0)
     assert session.phase is Phase.OFFERED
     session.tick(10.6)
-    assert session.phase is Phase.EXPIRED and session.problem
-    with pytest.raises(NotReady):
+    assert session.phase is Phase.EXPIRED and session.problem_code == "expired"
+    with pytest.raises(Expired):
         session.confirm(APPLE, "apple", scale_grams=700, pieces=None, now=10.7)
     assert session.reading(700, True, 11.0) is None  # the same item does not come back by itself
     assert session.reading(1200, True, 12.0) is not None  # another item does
@@ -103,7 +118,7 @@ def test_by_piece_product() -> None:
 def test_piece_count_for_a_weighed_product_is_refused() -> None:
     session = Session()
     offered(session, 700)
-    with pytest.raises(PriceRefused):
+    with pytest.raises(NotByPiece):
         session.confirm(APPLE, "apple", scale_grams=700, pieces=2, now=2.0)
 
 
@@ -111,7 +126,7 @@ def test_product_without_price_is_refused_and_the_offer_stays() -> None:
     session = Session()
     offered(session, 700)
     for price in (None, Decimal("0")):
-        with pytest.raises(PriceRefused):
+        with pytest.raises(NoPrice):
             session.confirm(Product(10001, "苹果", price, "kg"), "apple", scale_grams=700, pieces=None, now=2.0)
     assert session.phase is Phase.OFFERED
     assert session.confirm(APPLE, "apple", scale_grams=700, pieces=None, now=2.1).quote.amount == Decimal("9.66")
@@ -120,7 +135,7 @@ def test_product_without_price_is_refused_and_the_offer_stays() -> None:
 def test_amount_beyond_the_barcode_is_refused() -> None:
     session = Session(Rules(), BarcodeSpec("price_v4", 20))  # 4-digit amount: at most 99.99
     offered(session, 5000)
-    with pytest.raises(PriceRefused):
+    with pytest.raises(AmountTooLarge):
         session.confirm(Product(10001, "牛排", Decimal("98.00"), "kg"), "beef", scale_grams=5000, pieces=None, now=2.0)
     assert session.phase is Phase.OFFERED
 
@@ -130,8 +145,12 @@ def test_weight_changed_at_confirm_refuses_and_recognises_again() -> None:
     offered(session, 700)
     with pytest.raises(WeightChanged):
         session.confirm(APPLE, "apple", scale_grams=1300, pieces=None, now=2.0)
-    assert session.phase is Phase.PLACING
-    assert session.reading(1300, True, 2.2) is not None  # the new item gets its own recognition
+    assert session.phase is Phase.PLACING and session.problem_code == "weight_changed"
+    request = session.reading(1300, True, 2.2)
+    assert request is not None  # the new item gets its own recognition
+    assert session.problem_code == "weight_changed"  # said until the new item is offered
+    assert session.recognised(request.token, [("pear", 0.7)], False, "m1", 2.3)
+    assert session.problem_code is None and [c.sku for c in session.current.candidates] == ["pear"]
 
 
 def test_failed_recognition_still_allows_a_searched_choice() -> None:
@@ -147,9 +166,62 @@ def test_fault_drops_the_weighing() -> None:
     session = Session()
     offered(session, 700)
     session.fault("scale unhealthy")
-    assert session.phase is Phase.EMPTY and session.problem == "scale unhealthy"
+    assert session.phase is Phase.EMPTY and session.problem == "scale unhealthy" and session.problem_code == "scale_unavailable"
     with pytest.raises(NotReady):
         session.confirm(APPLE, "apple", scale_grams=700, pieces=None, now=2.0)
+
+
+def test_by_piece_product_needs_a_count() -> None:
+    session = Session()
+    offered(session, 1040, candidates=(("juice", 0.9),))
+    with pytest.raises(CountNeeded):
+        session.confirm(JUICE, "juice", scale_grams=1040, pieces=None, now=2.0)
+    assert session.phase is Phase.OFFERED
+    assert session.confirm(JUICE, "juice", scale_grams=1040, pieces=2, now=2.1).quote.amount == Decimal("33.80")
+
+
+def test_cancel_ends_the_weighing_until_the_item_changes_or_restarts() -> None:
+    session = Session(Rules(confirm_timeout_s=10))
+    with pytest.raises(NotReady):
+        session.cancel(0.0)  # nothing on the platter
+    offered(session, 700, now=0.0)
+    session.cancel(1.0)
+    assert session.phase is Phase.CANCELLED and session.problem_code == "cancelled"
+    with pytest.raises(Cancelled):
+        session.confirm(APPLE, "apple", scale_grams=700, pieces=None, now=1.1)
+    assert session.reading(700, True, 1.5) is None and session.phase is Phase.CANCELLED  # the same item stays cancelled
+    request = session.restart(2.0)
+    assert request is not None and request.grams == 700 and session.phase is Phase.STABLE and session.current.number == 2
+    assert session.recognised(request.token, [("apple", 0.8)], False, "m1", 2.1)
+    assert session.window_left(3.1) == pytest.approx(9.0)
+    assert session.confirm(APPLE, "apple", scale_grams=700, pieces=None, now=3.2).weighing == 2
+    with pytest.raises(AlreadyLabelled):
+        session.restart(4.0)
+    with pytest.raises(AlreadyLabelled):
+        session.cancel(4.0)
+    session.reading(0, True, 5.0)
+    assert session.phase is Phase.EMPTY
+
+
+def test_an_expired_offer_restarts_with_a_new_window() -> None:
+    session = Session(Rules(confirm_timeout_s=10))
+    offered(session, 700, now=0.0)
+    session.tick(11.0)
+    assert session.phase is Phase.EXPIRED and session.window_left(11.0) is None
+    request = session.restart(12.0)
+    assert request is not None and session.problem_code is None
+    assert session.recognised(request.token, [("apple", 0.8)], False, "m1", 12.1)
+    assert session.window_left(12.1) == pytest.approx(10.0)
+    assert session.confirm(APPLE, "apple", scale_grams=700, pieces=None, now=21.0).quote.amount == Decimal("9.66")
+
+
+def test_an_unrecognised_load_offers_no_tiles_but_keeps_the_guess() -> None:
+    session = Session()
+    request = session.reading(700, True, 0.0)
+    assert session.recognised(request.token, [("apple", 0.3)], True, "m1", 0.1, unrecognised=True)
+    assert session.phase is Phase.OFFERED and session.current.candidates == () and session.current.top1 == "apple"
+    sale = session.confirm(APPLE, "apple", scale_grams=700, pieces=None, now=1.0)
+    assert sale.rank is None and sale.top1 == "apple"
 
 
 @given(
