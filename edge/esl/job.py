@@ -20,6 +20,7 @@ from edge.esl.picking.orders import PickCommands
 from edge.esl.prices import bindings, demo_store
 from edge.esl.prices.following import PROMO_ENDED, PromotionEnds, follow_catalog
 from edge.esl.prices.pushing import Pusher, PushSettings
+from edge.esl.radio import onboarding
 from edge.esl.radio.backend import Backend, build_backend
 from edge.esl.radio.inventory import register_labels
 from edge.esl.radio.per_label import PerLabelRadio
@@ -67,6 +68,7 @@ class EslJob:
         self.pusher = Pusher(ctx.store, self.radio, push, self._render_pool, tz=self._tz, on_promo=self.promotions.shown)
         ctx.scheduler.action(PROMO_ENDED, self._promo_ended)
         bindings.register_commands(ctx.registry)
+        onboarding.register_commands(ctx.registry, backend.onboarding)
 
         self.leds = LedDriver(ctx.store, self.radio, c.picking, slots=backend.led_commands_at_once)
         self.map = storemap.build(c.map) if c.map.layout or c.map.runs else None
@@ -111,6 +113,8 @@ class EslJob:
                 group.create_task(self.coldchain.run_reports(), name="esl-reports")
                 if self.locating is not None:
                     group.create_task(self.locating.run(), name="esl-locating")
+                if self.backend.onboarding is not None:
+                    group.create_task(self.backend.onboarding.run(), name="esl-onboarding")
         finally:
             self._running = False
 
@@ -133,9 +137,10 @@ class EslJob:
         """Push progress (queued / in flight / done / failed) for `status` and the demo."""
         return {"backend": self.config.backend, "push": self.pusher.progress.snapshot(), "pick": self.leds.health(),
                 "coldchain": self.coldchain.health(),
-                "positioning": self.locating.health() if self.locating is not None else None}
+                "positioning": self.locating.health() if self.locating is not None else None,
+                "onboarding": self.backend.onboarding.snapshot.reply() if self.backend.onboarding is not None else None}
 
 
 def build(ctx: JobContext) -> EslJob:
     """The job with the radio backend its section asks for (called through the JobSpec when `[esl]` is enabled)."""
-    return EslJob(ctx, build_backend(ctx.section))
+    return EslJob(ctx, build_backend(ctx.section, ctx.store))

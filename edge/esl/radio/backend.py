@@ -2,7 +2,9 @@
 
 `pawr` with `virtual` transports is the virtual store (Bumble devices on the emulated radio: the
 production AP code over real HCI/ATT/L2CAP encodings); with hardware transports, one access
-point per controller. Bumble is imported only when `pawr` is configured.
+point per controller, each opened with the sync key, address and bonds kept for it in SQLite,
+serving the labels stored for it, with the onboarding sweep for new ones (`onboarding.py`).
+Bumble is imported only when `pawr` is configured.
 """
 
 from __future__ import annotations
@@ -11,24 +13,31 @@ import functools
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+import structlog
 from bleak_retry_connector import BleakClientWithServiceCache
 
 from devices.esl.codec import EslAddress
 from devices.esl.fridge import Fridge
 from devices.esl.gatt_ap import GattAccessPoint
 from devices.esl.info import MeshSensor
-from devices.esl.radio import EslRadio
+from devices.esl.radio import EslRadio, KeyMaterial
 from devices.esl.sensors import MeshProperty
 from devices.esl.simulator import RadioTiming, SimulatedFleet, SimulatedLabel, draw_label
 from devices.esl.bumble.train import TrainParams
 from devices.esl.tag_core import MODELS, TagCore
 from edge.esl.config import EslSection
+from edge.esl.radio import keys
 from edge.esl.radio.inventory import LabelRecord
+from edge.esl.radio.onboarding import Onboarding, log_damaged
+from edge.store import Store
 
 if TYPE_CHECKING:
+    from devices.esl.bumble.ap import PawrAccessPoint
     from devices.esl.bumble.store import TagSpec
+
+log = structlog.get_logger("esl")
 
 
 class Fleet(Protocol):
@@ -62,6 +71,16 @@ class Backend:
     #: packet carries 3 LED Controls (15 sensor reads) per group per interval on every train.
     led_commands_at_once: int | None = None
     sensor_reads_at_once: int | None = None
+    #: The hardware PAwR path's stored labels and onboarding sweep (None: labels are known from the start).
+    onboarding: Onboarding | None = None
+
+
+class OpenAccessPoint(Protocol):
+    """Opens one hardware access point (`devices.esl.bumble.hardware.open_access_point`'s signature)."""
+
+    def __call__(self, transport: str, params: TrainParams, *, sid: int, timeout: float, ap_sync_key: KeyMaterial,
+                 keepalive_s: float, address: str, keystore: Any) -> Awaitable[PawrAccessPoint]:
+        """The AP on `transport`, powered on, its train started."""
 
 
 def _esl_address(n: int) -> EslAddress:
@@ -156,32 +175,69 @@ def _spec_record(spec: TagSpec) -> LabelRecord:
                        int(display.display_type), len(model.leds), temp, volt)
 
 
-def pawr(config: EslSection) -> Backend:
-    """PAwR on Bumble: the virtual store for `virtual` transports, else one access point per hardware controller."""
+def pawr(config: EslSection, store: Store, open_ap: OpenAccessPoint | None = None) -> Backend:
+    """PAwR on Bumble: the virtual store for `virtual` transports, else one access point per hardware controller.
+
+    `open_ap` opens a hardware AP (default `open_access_point`; tests hand it emulated controllers).
+    """
     params = TrainParams(**config.pawr.train.model_dump())
     if config.pawr.virtual:
         from devices.esl.bumble.store import VirtualStore
 
         specs = _virtual_specs(config)
-        store = VirtualStore(specs, aps=len(config.pawr.transports), params=params, seed=config.simulated.seed,
-                             timeout=config.operation_timeout_s, keepalive_s=config.pawr.keepalive_s)
-        return Backend(store.radio, [_spec_record(s) for s in specs], store, start=store.start, stop=store.close,
+        virtual = VirtualStore(specs, aps=len(config.pawr.transports), params=params, seed=config.simulated.seed,
+                               timeout=config.operation_timeout_s, keepalive_s=config.pawr.keepalive_s)
+        return Backend(virtual.radio, [_spec_record(s) for s in specs], virtual, start=virtual.start, stop=virtual.close,
                        **_pawr_capacity(config))
     from devices.esl.bumble.aps import AccessPoints
 
     radio = AccessPoints()
+    labels: list[LabelRecord] = []
+    onboarding = Onboarding(store, config.pawr.onboarding, config.pawr.onboarding_interval_s)
 
     async def start() -> None:
-        """Open every controller and start its train (labels become known by onboarding: none at start); once."""
-        if radio.aps:
+        """Open every controller not open yet with its stored identity, and serve the labels stored for it.
+
+        Run again after a crash, it opens only the ones that did not open (a missing dongle), so the
+        trains already running keep their labels.
+        """
+        if len(radio.aps) == len(config.pawr.transports):
             return
-        from devices.esl.bumble.hardware import open_access_point
+        from devices.esl.bumble.hardware import open_access_point, random_static_address
+        from edge.esl.radio.bonds import StoredBonds
 
+        def identity() -> tuple[KeyMaterial, str]:
+            """A new AP's sync key and random static address."""
+            return KeyMaterial.generate(), str(random_static_address())
+
+        opener = open_ap or open_access_point
+        rows = await store.read(keys.label_rows)
+        log_damaged(rows)
         for n, transport in enumerate(config.pawr.transports):
-            radio.add(await open_access_point(transport, params, sid=n, timeout=config.operation_timeout_s,
-                                              keepalive_s=config.pawr.keepalive_s))
+            if n < len(radio.aps):
+                continue
+            # Committed before the train starts: a crash after this cannot leave labels holding a key nobody kept.
+            stored, problem = await store.write(lambda tx, n=n, t=transport: keys.access_point(tx, n, t, identity))
+            if problem is not None:
+                log.error("esl.keys.ap_damaged", ap=n, transport=transport, problem=problem,
+                          hint="a new sync key was made: this AP's labels are onboarded again when they advertise")
+            found, damaged = await store.read(lambda db, ap=stored.id: keys.bonds(db, ap))
+            for peer in damaged:
+                log.error("esl.keys.bond_damaged", ap=n, label=peer, hint="the label is paired again at its next connection")
+            ap = await opener(transport, params, sid=n, timeout=config.operation_timeout_s, ap_sync_key=stored.sync_key,
+                              keepalive_s=config.pawr.keepalive_s, address=stored.address,
+                              keystore=StoredBonds(store, stored.id, found))
+            radio.add(ap)
+            served = onboarding.attach(stored, ap, rows)
+            log.info("esl.pawr.ap_started", ap=n, transport=transport, address=stored.address, labels=served)
+        orphans = len({r.label.ble_address for r in rows.labels} - {r.id for r in onboarding.records()})
+        if orphans:
+            log.warning("esl.keys.without_ap", labels=orphans,
+                        hint="stored for an access point no longer configured or whose key was lost, or never completed:"
+                             " onboarded again when they advertise")
+        labels[:] = onboarding.records()
 
-    return Backend(radio, [], start=start, stop=radio.close, **_pawr_capacity(config))
+    return Backend(radio, labels, start=start, stop=radio.close, onboarding=onboarding, **_pawr_capacity(config))
 
 
 def _pawr_capacity(config: EslSection) -> dict[str, int]:
@@ -190,7 +246,8 @@ def _pawr_capacity(config: EslSection) -> dict[str, int]:
     return {"led_commands_at_once": groups * LED_CONTROLS_PER_PACKET, "sensor_reads_at_once": groups * SENSOR_READS_PER_PACKET}
 
 
-def build_backend(config: EslSection) -> Backend:
-    """The backend the config names."""
-    builders = {"simulated": simulated, "bluetooth": bluetooth, "pawr": pawr}
-    return builders[config.backend](config)
+def build_backend(config: EslSection, store: Store) -> Backend:
+    """The backend the config names (the hardware PAwR path keeps its keys in `store`)."""
+    if config.backend == "pawr":
+        return pawr(config, store)
+    return {"simulated": simulated, "bluetooth": bluetooth}[config.backend](config)

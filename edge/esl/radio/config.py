@@ -66,6 +66,12 @@ class PawrRadio(Frozen):
     transports: Annotated[list[str], Field(min_length=1, max_length=16)] = ["virtual"]
     train: PawrTrain = PawrTrain()
     keepalive_s: Annotated[float, Field(ge=10, le=24 * 3600)] = 1800.0
+    #: Hardware transports only (the virtual store's labels are preconfigured): every
+    #: `onboarding_interval_s` the APs scan for advertising ESL labels; with "auto" an unknown one is
+    #: onboarded (ESL address, keys, PAST), with "off" it is only counted (`label.onboarding`). Known
+    #: labels that advertise (lost sync) are brought back either way. docs/esl-hardware.md §5.
+    onboarding: Literal["auto", "off"] = "auto"
+    onboarding_interval_s: Annotated[float, Field(ge=5, le=3600)] = 60.0
 
     @field_validator("transports")
     @classmethod
