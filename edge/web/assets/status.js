@@ -66,6 +66,8 @@ function valueText(key, value) {  // a figure's value in words: times local, uni
   return String(value);
 }
 
+// A device's state in words: "out of service (printer unavailable)" as its screen says (a scale), else its phase or state.
+const deviceState = (d) => d.out_of_service ? `out of service (${String(d.code || "").replace(/_/g, " ")})` : d.phase || d.state;
 const isDevice = (d) => d && typeof d === "object" && !Array.isArray(d) && ("healthy" in d || "state" in d || "phase" in d);
 const isProblem = (key) => /error|problem/.test(key);
 
@@ -115,7 +117,7 @@ function coreAlerts(s) {  // what the daemon's own status says is wrong now
     for (const group of Object.values(detail)) {
       if (!group || typeof group !== "object" || !Object.values(group).every(isDevice)) continue;
       for (const [id, d] of Object.entries(group)) {
-        if (d.healthy === false || d.state === "down") out.push({ level: "bad", text: `${name} · ${id}: ${d.phase || d.state || "fault"}${d.last_error ? " — " + d.last_error : ""}` });
+        if (d.healthy === false || d.state === "down") out.push({ level: "bad", text: `${name} · ${id}: ${deviceState(d) || "fault"}${d.last_error ? " — " + d.last_error : ""}` });
       }
     }
   }
@@ -160,7 +162,7 @@ function showStatus(s) {
         for (const [id, d] of Object.entries(value)) {
           const ok = d.healthy !== false && d.state !== "down";
           const problem = d.last_error || d.problem;
-          rows.push(`<tr data-device="${esc(id)}"><td></td><td>${esc(id)}</td><td><span class="pill ${ok ? "ok" : "bad"}">${esc(d.phase || d.state || (ok ? "ok" : "fault"))}</span>${problem ? ` <span class="problem">${esc(problem)}</span>` : ""}</td></tr>`);
+          rows.push(`<tr data-device="${esc(id)}"><td></td><td>${esc(id)}</td><td><span class="pill ${ok ? "ok" : "bad"}">${esc(deviceState(d) || (ok ? "ok" : "fault"))}</span>${problem ? ` <span class="problem">${esc(problem)}</span>` : ""}</td></tr>`);
         }
       } else {  // a group of figures such as label updates: "queued 0 · done 306"
         const text = figures(job, key, value, !c.healthy);
