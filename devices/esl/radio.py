@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import abc
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from devices.esl.codec import (
     BasicState, BasicStateFlag, Command, DisplayImage, DisplayState, DisplayTimedImage, EslAddress, LedControl, LedState,
@@ -39,10 +39,10 @@ class LabelInfo:
 
 @dataclass(frozen=True, slots=True)
 class KeyMaterial:
-    """A 16-octet AES-128 session key and an 8-octet IV, as written to the key characteristics."""
+    """A 16-octet AES-128 session key and an 8-octet IV, as written to the key characteristics (never shown in a repr)."""
 
-    key: bytes
-    iv: bytes
+    key: bytes = field(repr=False)
+    iv: bytes = field(repr=False)
 
     def __post_init__(self) -> None:
         """Reject key material of the wrong size."""

@@ -64,7 +64,7 @@ class EslJob:
 
         self._render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esl-render")
         self.promotions = PromotionEnds(ctx.store, ctx.scheduler, self._tz)
-        push = PushSettings(c.connections, c.operation_timeout_s, c.retry, c.qr_base_url, c.font)
+        push = PushSettings(backend.pushes_at_once or c.connections, c.operation_timeout_s, c.retry, c.qr_base_url, c.font)
         self.pusher = Pusher(ctx.store, self.radio, push, self._render_pool, tz=self._tz, on_promo=self.promotions.shown)
         ctx.scheduler.action(PROMO_ENDED, self._promo_ended)
         bindings.register_commands(ctx.registry)

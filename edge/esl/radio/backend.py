@@ -71,6 +71,9 @@ class Backend:
     #: packet carries 3 LED Controls (15 sensor reads) per group per interval on every train.
     led_commands_at_once: int | None = None
     sensor_reads_at_once: int | None = None
+    #: Image pushes worth having under way at once (None: one per configured connection). Over PAwR
+    #: one per group and train, so each AP's connect pacer always has the next subevent's label.
+    pushes_at_once: int | None = None
     #: The hardware PAwR path's stored labels and onboarding sweep (None: labels are known from the start).
     onboarding: Onboarding | None = None
 
@@ -241,9 +244,10 @@ def pawr(config: EslSection, store: Store, open_ap: OpenAccessPoint | None = Non
 
 
 def _pawr_capacity(config: EslSection) -> dict[str, int]:
-    """How many LED commands and sensor reads the trains carry per interval (packets of 48 octets, one per group)."""
+    """What the trains carry per interval (48-octet packets, one per group), and one push per group to feed each pacer."""
     groups = len(config.pawr.transports) * config.pawr.train.num_subevents
-    return {"led_commands_at_once": groups * LED_CONTROLS_PER_PACKET, "sensor_reads_at_once": groups * SENSOR_READS_PER_PACKET}
+    return {"led_commands_at_once": groups * LED_CONTROLS_PER_PACKET, "sensor_reads_at_once": groups * SENSOR_READS_PER_PACKET,
+            "pushes_at_once": groups}
 
 
 def build_backend(config: EslSection, store: Store) -> Backend:

@@ -15,6 +15,7 @@ from edge.esl.prices.pushing import Pusher, PushSettings, WorkItem
 from edge.esl.prices.queue import queue_push, requeue_sku
 from edge.jobs import schemas
 from edge.store import Store
+from tests.edge.esl import jobkit
 from tests.edge.esl.jobkit import PRODUCTS, running
 
 
@@ -108,3 +109,18 @@ async def test_a_failed_push_is_retried_after_the_shared_back_off(tmp_path):
             assert next_at <= 1000.0 + retry.max_s
     finally:
         await store.aclose()
+
+
+async def test_over_pawr_the_pusher_keeps_one_push_per_group_and_train_under_way(broker, tmp_path, esl_radio):
+    """`connections = 1` is the connected-mode cap; over PAwR each AP's connect pacer needs a push waiting per group
+    (4 subevents x 1 AP here) to connect in air order."""
+    jobkit.RADIO = "pawr"
+    async with running(broker.port, tmp_path / "data", connections=1, simulated={"labels": 12}) as d:
+        workers = [t for t in asyncio.all_tasks() if t.get_name().startswith("esl-push-") and t.get_name() != "esl-push-dispatch"]
+        assert len(workers) == jobkit.FAST_TRAIN["num_subevents"]
+        assert (await d.request("product.upsert", {"items": PRODUCTS}))["ok"]
+        ids = [x["id"] for x in (await d.request("label.list", {"limit": 12}))["result"]["labels"]]
+        for n, label_id in enumerate(ids):
+            assert (await d.request("label.bind", {"label": label_id, "sku": PRODUCTS[n % len(PRODUCTS)]["sku"]}))["ok"]
+        await d.wait(lambda: len(d.events("label.updated")) >= 12, timeout=60)
+        assert {e["data"]["label"] for e in d.events("label.updated")} == set(ids)
