@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from devices.esl.ead import DIRECTION_BIT, EadAuthenticationError, EadKey, Randomizer
 from devices.esl.errors import EslProtocolError
-from devices.esl.radio import KeyMaterial
+from devices.esl.radio import KeyMaterial, LabelConfig
 
 # Supplement to the Bluetooth Core Specification v11, Part A §2.3 (Encrypted Advertising Data sample
 # data), as Zephyr's tests/bsim/bluetooth/host/adv/encrypted/css_sample_data carries it. The
@@ -93,3 +93,11 @@ def test_randomizers_count_up_with_the_direction_bit_set() -> None:
 def test_randomizers_start_somewhere_random() -> None:
     """Two senders started without a seed do not share a count (a nonce reuse under a shared key)."""
     assert Randomizer().next() != Randomizer().next()
+
+
+def test_key_material_never_shows_its_bytes_in_a_repr() -> None:
+    """A key logged by mistake (a repr in an f-string or a log field) must not leak it."""
+    material = KeyMaterial.generate()
+    shown = repr(material) + str(material) + repr(LabelConfig(material, material, 0))
+    assert material.key.hex() not in shown and material.iv.hex() not in shown
+    assert repr(material.key) not in shown and repr(material.iv) not in shown
