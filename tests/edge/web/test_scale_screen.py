@@ -240,6 +240,8 @@ async def test_a_weighing_by_piece_prints_the_count_pressed(tmp_path: Path, brok
     async with kiosk(tmp_path, broker, browser, 1280, 800) as k:
         await k.place(1050, "juice")
         await k.offered(1050)
+        # close candidates (the juices look alike): the screen asks the shopper to check
+        assert await k.prompt() == ("请核对后选择商品" if (await k.snapshot())["unsure"] else "请选择商品")
         if await k.page.locator(f"#tiles .tile[data-sku='{sku}']").count():
             await k.tap(f"#tiles .tile[data-sku='{sku}']")
         else:  # the model did not offer it: found on the letter pad (纯果乐顺滑橙汁: cglshcz)

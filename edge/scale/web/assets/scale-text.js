@@ -92,7 +92,7 @@ export const WORDS = {
     typeHint: "点字母输入拼音首字母", clear: "清除", found: "找到 {n} 个", nothing: "没有找到，请换个字母或分类",
     browse: "按字母或分类查找", howMany: "买几件？", countHint: "最多 {max} 件", ok: "确定打印", no: "否，重新选择",
     yes: "是，打印", pieces: "{n} 件", total: "合计", unitPrice: "单价", weight: "重量", count: "数量", code: "代码",
-    secondsLeft: "还剩 {n} 秒", jin: "{n} 斤", more: "还有 {n} 个，请再输入字母",
+    secondsLeft: "还剩 {n} 秒", jin: "{n} 斤", more: "还有 {n} 个，请再输入字母", unsure: "请核对后选择商品",
   },
   en: {
     title: "Self-service scale", lang: "中文", search: "None of these · Search", back: "Back to suggestions", cancel: "Cancel",
@@ -101,7 +101,7 @@ export const WORDS = {
     nothing: "Nothing found — try other letters or a category", browse: "Search by letters or pick a category", howMany: "How many pieces?",
     countHint: "At most {max}", ok: "OK, print", no: "No, choose again", yes: "Yes, print", pieces: "{n} pieces", total: "Total",
     unitPrice: "Unit price", weight: "Weight", count: "Count", code: "Code", secondsLeft: "{n} s left", jin: "{n} jin",
-    more: "{n} more — type another letter",
+    more: "{n} more — type another letter", unsure: "Check carefully, then tap your product",
   },
 };
 

@@ -283,7 +283,7 @@ async function loadCategories() {
 
 async function runSearch() {
   const seq = ++ui.searchSeq;
-  if (!ui.query && !ui.category) { ui.results = []; ui.total = 0; render(); return; }
+  if (!ui.query && !ui.category) { ui.results = []; ui.total = 0; render(); document.body.dataset.results = "|"; return; }
   const params = new URLSearchParams();
   if (ui.query) params.set("q", ui.query.toLowerCase());
   if (ui.category) params.set("category", ui.category);
@@ -292,6 +292,7 @@ async function runSearch() {
   if (seq !== ui.searchSeq || ui.view !== "search") return;
   if (ok) { ui.results = reply.products || []; ui.total = reply.total ?? ui.results.length; } else refused(reply);
   render();
+  document.body.dataset.results = `${ui.query}|${ui.category ?? ""}`;  // the results on screen are for this search (tests, benchmarks)
 }
 
 function letter(key) {
@@ -385,6 +386,7 @@ function render() {
   else if (ui.busy) text = say("printing");
   else if (ui.message) { text = refusal(ui.message.code); kind = "error"; }
   else if (printed) { text = say("printed"); kind = "done"; }
+  else if (state === "choose" && snap.unsure) text = w("unsure");  // the model could not tell close candidates apart: look before tapping
   else text = say(code);
   if (!out && !ui.busy && !ui.message && !printed && state === "choose" && snap.window_left_s != null && snap.window_left_s <= 10) {
     text += ` · ${w("secondsLeft", { n: snap.window_left_s })}`;
