@@ -308,6 +308,45 @@ def contract_texts() -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, s
     return refusals, states
 
 
+def _odd_fen_product(tx: Any) -> None:
+    """A by-weight product at ¥9.99 per kg: ¥4.995 per 500 g, a half fen the screen must show as it is."""
+    revision = tx.conn.execute("SELECT coalesce(max(revision), 0) + 1 FROM products").fetchone()[0]
+    tx.db["products"].insert({"sku": "P-ODD-YAM", "name": "铁棍山药", "name_en": "Iron Yam", "price": "9.99", "unit": "kg",
+                              "sale_mode": "weight", "plu": "10902", "revision": revision})
+    tx.notify("catalog")
+
+
+@needs_dataset
+async def test_the_store_display_unit_is_the_one_on_tiles_search_summary_and_label(tmp_path: Path, broker: Any, browser: Any) -> None:
+    async with kiosk(tmp_path, broker, browser, display_unit="500g", products=["P-ODD-*"]) as k:
+        await k.app.store.write(_odd_fen_product)
+        while not k.app.jobs[0].products.sold("P-ODD-YAM"):
+            await asyncio.sleep(0.05)
+        await k.place(1235, "banana")
+        await k.offered(1235)
+        total = expected_total("P-BANANA", grams=1235)  # the same money per kg or per 500 g
+        banana = await k.page.inner_text("#tiles .tile[data-sku='P-BANANA']")
+        assert "¥3.49/斤" in banana and f"≈ ¥{total}" in banana  # ¥6.98 per kg is ¥3.49 per 斤
+        assert await k.page.inner_text("#jin") == "2.47 斤"
+        await k.tap("#none")
+        await k.type_letters("TGSY")  # 铁棍山药
+        yam = await k.page.inner_text("#results .tile[data-sku='P-ODD-YAM']")
+        assert "¥4.995/斤" in yam and f"≈ ¥{expected_total_at('9.99', 'kg', 1235)}" in yam  # never rounded on the screen
+        await k.tap("#keys [data-k='CLR']")
+        await k.type_letters("XJ")
+        await k.tap("#results .tile[data-sku='P-BANANA']")
+        await k.page.wait_for_selector("#done:not([hidden])")
+        assert await k.page.inner_text("#doneUnit") == "¥3.49/斤"
+        assert await k.page.inner_text("#doneAmount") == f"¥{total}"
+        await k.check_label(0, total)
+        k.no_script_errors()
+
+
+def expected_total_at(price: str, unit: str, grams: int) -> Decimal:
+    """The total for a price per `unit` and a net weight, rounded once, half-up."""
+    return (Decimal(price) * Decimal(grams) / BASIS_GRAMS[unit]).quantize(FEN, rounding=ROUND_HALF_UP)
+
+
 async def test_scale_api_refuses_bad_taps_with_a_code_and_the_screen_has_a_text_for_every_code(tmp_path: Path, broker: Any, browser: Any) -> None:
     refusals, states = contract_texts()
     assert set(STATUS) <= set(refusals), set(STATUS) - set(refusals)  # every code the daemon may answer is in the contract's table
