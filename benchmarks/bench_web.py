@@ -33,11 +33,13 @@ from edge.esl.web.routes import status_part
 from edge.web import Sources, WebServer, build_app  # noqa: E402
 
 DATASET = REPO.parent / "shared" / "datasets" / "grocerystore"
+# The frame after the candidate tiles are drawn, or after the screen says it recognised nothing (no tiles below the model's threshold).
 DRAWN = """() => new Promise((resolve) => {
+  const ready = () => document.querySelector('#tiles .tile') || document.body.dataset.state === 'unrecognised';
   const done = () => requestAnimationFrame(() => resolve(Date.now()));
-  if (document.querySelector('.tile')) return done();
-  new MutationObserver((_, obs) => { if (document.querySelector('.tile')) { obs.disconnect(); done(); } })
-    .observe(document.getElementById('tiles'), {childList: true, subtree: true});
+  if (ready()) return done();
+  new MutationObserver((_, obs) => { if (ready()) { obs.disconnect(); done(); } })
+    .observe(document.body, {attributes: true, childList: true, subtree: true});
 })"""
 
 
