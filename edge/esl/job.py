@@ -28,22 +28,9 @@ from edge.jobs import JobContext
 
 log = structlog.get_logger("esl")
 
-
-def _periodic(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
-    """A scheduler job body that ends quietly when the daemon stops in the middle of it.
-
-    It is the outermost frame of its task (nothing awaits it but the scheduler), so ending on
-    cancellation loses nothing; APScheduler would otherwise log it as a crash at every shutdown.
-    """
-
-    async def run() -> None:
-        """Run `fn`; a cancellation at shutdown is not an error."""
-        try:
-            await fn()
-        except asyncio.CancelledError:
-            log.debug("esl.periodic.cancelled", job=getattr(fn, "__qualname__", repr(fn)))
-
-    return run
+#: How long `stop` waits for the job's tasks to end before it closes the radio anyway (which ends
+#: what still waits on it): well inside the daemon's 5 s for a component's stop.
+STOP_TASKS_S = 2.0
 
 
 class EslJob:
@@ -61,6 +48,9 @@ class EslJob:
         self.radio = PerLabelRadio(backend.radio)
         self._tz = ZoneInfo(ctx.config.store.timezone)
         self._running = False
+        self._run_task: asyncio.Task[Any] | None = None  # the supervisor's task running `run`
+        self._stopping = False
+        self._tasks: set[asyncio.Task[Any]] = set()  # scheduled runs using the radio, ended by `stop` like `run`
 
         self._render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esl-render")
         self.promotions = PromotionEnds(ctx.store, ctx.scheduler, self._tz)
@@ -90,6 +80,7 @@ class EslJob:
     async def run(self) -> None:
         """Register the backend's labels, then follow the catalogue and push until cancelled."""
         store = self.ctx.store
+        self._run_task = asyncio.current_task()
         if self.backend.start is not None:
             await self.backend.start()
         new = await store.write(lambda tx: register_labels(tx, self.backend.labels))
@@ -100,10 +91,10 @@ class EslJob:
             log.info("esl.demo_store.loaded", **loaded)
         await self.coldchain.resume()
         if self.config.coldchain.sections:
-            self.ctx.scheduler.every("esl.coldchain.poll", self.config.coldchain.poll_interval_s, _periodic(self.coldchain.poll))
-            self.ctx.scheduler.every("esl.coldchain.daily", 600, _periodic(self.coldchain.daily))
+            self.ctx.scheduler.every("esl.coldchain.poll", self.config.coldchain.poll_interval_s, self._periodic(self.coldchain.poll))
+            self.ctx.scheduler.every("esl.coldchain.daily", 600, self._periodic(self.coldchain.daily))
         if self.config.battery_per_run:
-            self.ctx.scheduler.every("esl.battery", self.config.battery_interval_s, _periodic(self.battery.run_once))
+            self.ctx.scheduler.every("esl.battery", self.config.battery_interval_s, self._periodic(self.battery.run_once))
         self._running = True
         try:
             async with asyncio.TaskGroup() as group:
@@ -115,6 +106,12 @@ class EslJob:
                     group.create_task(self.locating.run(), name="esl-locating")
                 if self.backend.onboarding is not None:
                     group.create_task(self.backend.onboarding.run(), name="esl-onboarding")
+        except Exception as err:
+            if not self._stopping:
+                raise
+            # A part that failed as the radio closed under it while stopping is no crash to restart for.
+            log.debug("esl.stopped_with_errors", error=repr(err))
+            raise asyncio.CancelledError from err
         finally:
             self._running = False
 
@@ -122,8 +119,44 @@ class EslJob:
         """The persistent action `esl.promo_ended` (see PromotionEnds.ended)."""
         await self.promotions.ended(sku)
 
+    def _periodic(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """A scheduler job body that `stop` can end, and that ends quietly when it does.
+
+        It is the outermost frame of its task (nothing awaits it but the scheduler), so ending on
+        cancellation loses nothing; APScheduler would otherwise log it as a crash at every shutdown.
+        """
+
+        async def run() -> None:
+            """Run `fn` as one of the job's tasks; a cancellation at shutdown is not an error."""
+            task = asyncio.current_task()
+            if task is not None:
+                self._track(task)
+            try:
+                await fn()
+            except asyncio.CancelledError:
+                log.debug("esl.periodic.cancelled", job=getattr(fn, "__qualname__", repr(fn)))
+
+        return run
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        """Count a scheduled run among the tasks `stop` ends before it hands the radio back."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def stop(self) -> None:
-        """Hand the radio back; unfinished pushes stay queued in SQLite and resume at the next start."""
+        """End every task that uses the radio, then hand the radio back; unfinished pushes stay queued in SQLite.
+
+        In that order: a push or a sensor poll still running when the radio closes (or the render
+        pool shuts) would fail, and the job would crash while the daemon stops.
+        """
+        self._stopping = True
+        for job_id in ("esl.coldchain.poll", "esl.coldchain.daily", "esl.battery"):
+            self.ctx.scheduler.cancel(job_id)
+        tasks = [t for t in (self._run_task, *self._tasks) if t is not None and not t.done() and t is not asyncio.current_task()]
+        for task in tasks:  # `run` ends cancelled, as the supervisor expects of a component asked to stop
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_TASKS_S)
         self._render_pool.shutdown(wait=False, cancel_futures=True)
         if self.backend.stop is not None:
             await self.backend.stop()

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import inspect
 import random
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -35,6 +36,7 @@ from bumble.transport.common import AsyncPipeSink
 
 from devices.backoff import Backoff
 from devices.esl import ots, uuids
+from devices.esl.bumble.cancel import keeping_cancel
 from devices.esl.client import EslClient
 from devices.esl.errors import EslProtocolError, LabelTimeout, LabelUnreachable, ObjectTransferError
 from devices.esl.radio import Label, LabelConfig, LabelInfo
@@ -74,6 +76,19 @@ def att_error_name(err: att.ATT_Error) -> str:
         return f"ATT error 0x{code:02X} {att.ErrorCode(code).name}"
     except ValueError:
         return f"ATT error 0x{code:02X}"
+
+
+async def _disconnect(connection: Connection) -> None:
+    """Close a link made just as its caller gave up (a link already gone is fine)."""
+    with contextlib.suppress(core.BaseBumbleError):
+        await connection.disconnect()
+
+
+#: One channel opening at a time per Bumble device: Bumble counts signalling identifiers per link
+#: but keeps pending LE credit-based connection requests by identifier alone, so two links opening
+#: a channel at once collide ("too many concurrent connection requests", or an answer matched to
+#: the other link's request). Opening takes one round trip; the transfers still run side by side.
+_COC_OPENING: weakref.WeakKeyDictionary[Device, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 class EslClientSession(EslClient):
@@ -130,6 +145,8 @@ class EslClientSession(EslClient):
                 raise LabelTimeout(f"{address}: {what} timed out in the host stack") from err
             except core.BaseBumbleError as err:
                 raise LabelUnreachable(f"{address}: {what} failed: {err}") from err
+            except asyncio.InvalidStateError as err:  # Bumble answering a request it had already given up on
+                raise LabelUnreachable(f"{address}: {what} failed in the host stack: {err!r}") from err
         if self._gone.done():
             raise LabelUnreachable(f"{address}: {what}: the link dropped{self._reason()}")
         raise LabelTimeout(f"{address}: {what} timed out after {self._timeout} s")
@@ -166,7 +183,8 @@ class EslClientSession(EslClient):
     async def send_object(self, data: bytes) -> None:
         """Open the object transfer channel, send the bytes SDU by SDU within the credits, close it."""
         spec = l2cap.LeCreditBasedChannelSpec(psm=ots.OTS_PSM, mtu=COC_MTU, mps=COC_MPS)
-        channel = await self.bounded("open the object transfer channel", self.connection.create_l2cap_channel(spec))
+        async with _COC_OPENING.setdefault(self.connection.device, asyncio.Lock()):
+            channel = await self.bounded("open the object transfer channel", self.connection.create_l2cap_channel(spec))
         closed = asyncio.Event()
         channel.on(channel.EVENT_CLOSE, closed.set)
         try:
@@ -242,7 +260,8 @@ class EslCentral:
         """One connection attempt; the label must be advertising."""
         try:  # a bonded label is first looked for by scanning (address resolution): Bumble bounds only the connect
             async with asyncio.timeout(2 * self._connect_timeout + 1):
-                return await self.device.connect(hci.Address(label.ble_address), timeout=self._connect_timeout)
+                return await keeping_cancel(self.device.connect(hci.Address(label.ble_address), timeout=self._connect_timeout),
+                                            on_late_result=_disconnect)
         except (core.BaseBumbleError, TimeoutError) as err:
             raise LabelUnreachable(f"{label.ble_address}: no connection: {str(err) or type(err).__name__}") from err
 

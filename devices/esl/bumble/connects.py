@@ -121,6 +121,7 @@ class ConnectPacer:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._waiting = [w for w in self._waiting if not w.granted.done()]  # cancelled, not yet woken to leave
         if self._holder is not None or not self._waiting:
             return
         if self._open - len(self._waiting) >= self._max_open:  # every slot is held by a connection past its turn

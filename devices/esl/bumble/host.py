@@ -13,6 +13,7 @@ for every packet). A device gets it as `Device(host=PawrHost(source, sink), ...)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ from bumble.snoop import Snooper
 from bumble.transport.common import TransportSink, TransportSource
 
 from devices.esl.bumble import hci as pawr_hci
+from devices.esl.bumble.cancel import keeping_cancel
 from devices.esl.bumble.train import SlotResponse, SubeventData, TrainParams
 from devices.esl.errors import EslProtocolError, LabelTimeout, LabelUnreachable, TransportUnavailable
 
@@ -286,7 +288,7 @@ class PawrAdvertiser:
         if self.advertising_set is None:
             raise TransportUnavailable("the PAwR train is not started")
         try:
-            await self.advertising_set.transfer_periodic_info(connection, service_data)
+            await keeping_cancel(self.advertising_set.transfer_periodic_info(connection, service_data))
         except hci.HCI_Error as err:
             raise PawrRefused("LE Periodic Advertising Set Info Transfer", err.error_code) from err
 
@@ -329,17 +331,30 @@ class PawrAdvertiser:
         device.le_connecting = True
         try:
             try:
-                await device.send_async_command(command)
+                await keeping_cancel(device.send_async_command(command))
             except hci.HCI_Error as err:
                 raise PawrRefused(command.name, err.error_code) from err
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())  # a late failure is not "never retrieved"
             try:
-                return await asyncio.wait_for(asyncio.shield(future), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it loses a cancel that meets the result
+                    return await asyncio.shield(future)
             except TimeoutError:
                 await device.send_sync_command(hci.HCI_LE_Create_Connection_Cancel_Command())
                 try:
                     return await future
                 except LabelUnreachable as err:
                     raise LabelTimeout(f"no connection to {peer} through subevent {subevent} within {timeout} s") from err
+            except asyncio.CancelledError:
+                # The caller gave up (its own timeout, a stop): withdraw the request, or the controller
+                # keeps it pending and refuses every later connect with Command Disallowed; a link made
+                # just then is closed, not left to the label.
+                if not future.done():
+                    with contextlib.suppress(hci.HCI_Error, core.BaseBumbleError):
+                        await device.send_sync_command(hci.HCI_LE_Create_Connection_Cancel_Command())
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    with contextlib.suppress(hci.HCI_Error, core.BaseBumbleError):
+                        await future.result().disconnect()
+                raise
         finally:
             device.remove_listener(Device.EVENT_CONNECTION, on_connection)
             device.remove_listener(Device.EVENT_CONNECTION_FAILURE, on_failure)

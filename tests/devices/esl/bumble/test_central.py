@@ -255,3 +255,30 @@ async def test_hundred_tags_onboarded_sequentially() -> None:
     assert wall < 60
     for tag in tags:
         await tag.close()
+
+
+async def test_two_labels_open_their_object_channels_at_once_on_one_central() -> None:
+    """Bumble keys pending channel requests by signalling identifier alone and counts identifiers per link: two
+    links' first requests both carry identifier 1. Uploads to two labels at once both land (one failed before with
+    "too many concurrent connection requests")."""
+    async with asyncio.timeout(3600):
+        link = IndexedLink()
+        tags = [VirtualTag.create(link, f"C4:00:00:00:00:{n:02X}") for n in (1, 2)]
+        for tag in tags:
+            await tag.start()
+        ap = await EslCentral.create(link, timeout=TIMEOUT, connect_timeout=TIMEOUT)
+        labels = [Label(tag.core.address, EslAddress(0, n)) for n, tag in enumerate(tags)]
+        try:
+            for label in labels:
+                await ap.configure(label, config())
+            data = [framebuffer.pack(price_image(296, 128), DisplayType.RED_BLACK_WHITE, compress=False),
+                    bytes(range(256)) * 8]
+            sessions = [await ap.connect(label) for label in labels]
+            try:
+                await asyncio.gather(*(s.upload_image(1, d) for s, d in zip(sessions, data)))
+            finally:
+                for s in sessions:
+                    await s.close()
+        finally:
+            for tag in tags:
+                await tag.close()

@@ -129,3 +129,28 @@ async def test_commands_go_first_even_when_the_connects_have_waited_long() -> No
     busy.add(6)  # pick lights for group 6 arrive just before the turn is free
     await asyncio.gather(holder, *backlog)
     assert [g for g, _ in log] == [5, 7, 6]
+
+
+async def test_a_waiter_cancelled_just_before_the_turn_passes_is_skipped() -> None:
+    """Cancelled in the same loop step in which the holder passes the turn (a stop cancels every push at once): the
+    turn goes to the next waiter, not to the cancelled one (which used to raise InvalidStateError in the holder)."""
+    pacer = ConnectPacer(PARAMS, lambda _: False, max_connections=4)
+    log: list[tuple[int | None, float]] = []
+    passed = asyncio.Event()
+
+    async def holder() -> None:
+        """Holds the turn until told, then passes it while a waiter's cancel is still pending."""
+        async with pacer.connection(0) as connected:
+            await passed.wait()
+            waiting.cancel()
+            connected()
+            log.append((0, 0.0))
+
+    first = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(connect(pacer, 1, log))
+    after = asyncio.create_task(connect(pacer, 2, log))
+    await asyncio.sleep(0.1)
+    passed.set()
+    await asyncio.gather(first, after)
+    assert waiting.cancelled() and [g for g, _ in log] == [0, 2]
