@@ -34,6 +34,7 @@ from bumble.transport.common import Transport
 
 from devices.backoff import Backoff
 from devices.esl.answers import check_response
+from devices.esl.bumble.cancel import raise_if_cancelled
 from devices.esl.bumble.central import EslCentral, EslClientSession
 from devices.esl.bumble.connects import TAG_SYNC_TIMEOUT_S, ConnectPacer
 from devices.esl.bumble.host import PawrAdvertiser
@@ -231,6 +232,7 @@ class PawrAccessPoint(EslRadio):
                     log.info("esl.train_connect.failed", address=label.ble_address, error=str(err),
                              hint="scanning for it: a label that lost the train advertises")
             if session is None:
+                raise_if_cancelled()
                 session = await self.central.connect(label)
                 connected()
                 if through_train:

@@ -31,3 +31,14 @@ async def keeping_cancel(awaitable: Awaitable[T], *, on_late_result: Callable[[T
             await on_late_result(task.result())
         raise
     return task.result()
+
+
+def raise_if_cancelled() -> None:
+    """Before a retry or a fallback: raise CancelledError if the task was cancelled and a library dropped the cancel.
+
+    A task's `cancelling()` stays above zero until the cancel is handled (a timeout that fires
+    undoes its own), so a cancel lost inside a call is still visible here.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -36,7 +36,7 @@ from bumble.transport.common import AsyncPipeSink
 
 from devices.backoff import Backoff
 from devices.esl import ots, uuids
-from devices.esl.bumble.cancel import keeping_cancel
+from devices.esl.bumble.cancel import keeping_cancel, raise_if_cancelled
 from devices.esl.client import EslClient
 from devices.esl.errors import EslProtocolError, LabelTimeout, LabelUnreachable, ObjectTransferError
 from devices.esl.radio import Label, LabelConfig, LabelInfo
@@ -284,6 +284,7 @@ class EslCentral:
         """Connect (retrying with back-off), encrypt and discover; the caller closes the session."""
         error: LabelUnreachable | LabelTimeout | None = None
         for attempt in range(self._attempts):
+            raise_if_cancelled()
             if attempt:
                 await asyncio.sleep(CONNECT_BACKOFF.delay(attempt - 1, self._rng))
             try:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from devices.esl.bumble.cancel import keeping_cancel
+from devices.esl.bumble.cancel import keeping_cancel, raise_if_cancelled
 
 
 async def bumble_like(fut: asyncio.Future[int]) -> int:
@@ -36,3 +36,25 @@ async def test_a_cancel_arriving_with_the_result_is_kept(wrapped: bool) -> None:
     elif sys.version_info < (3, 12):
         assert reached == ["carried on"]  # the reason for keeping_cancel: 3.11's wait_for drops the cancel
 
+
+
+async def test_a_cancel_dropped_inside_a_call_is_raised_at_the_next_retry() -> None:
+    """raise_if_cancelled: the retry loop of a connect whose cancel a library dropped stops at its next attempt."""
+    fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    attempts: list[int] = []
+
+    async def retrying() -> None:
+        """Three attempts, like EslCentral.connect; the first one's wait drops the cancel."""
+        for attempt in range(3):
+            raise_if_cancelled()
+            attempts.append(attempt)
+            if attempt == 0:
+                await bumble_like(fut)
+
+    task = asyncio.create_task(retrying())
+    for _ in range(3):
+        await asyncio.sleep(0)
+    fut.set_result(1)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled() and attempts == [0]
