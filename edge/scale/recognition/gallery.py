@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,21 @@ class Gallery:
         del stored[: max(0, len(stored) - self.max_per_product)]
         self._cache = None
         return True
+
+    @classmethod
+    def live(cls, model_version: str) -> Gallery:
+        """The running gallery: every base and stored example kept (the bounds apply where examples are stored)."""
+        return cls(model_version=model_version, max_per_product=100_000, dedupe_cosine=1.0)
+
+    def replace(self, product_id: str, *example_lists: Iterable[np.ndarray]) -> None:
+        """Forget a product's examples and add these (base first, then learned), keeping its metadata."""
+        meta = self.meta.get(product_id)
+        self.remove(product_id)
+        if meta is not None:
+            self.meta[product_id] = meta
+        for examples in example_lists:
+            for embedding in examples:
+                self.add(product_id, embedding)
 
     def remove(self, product_id: str) -> bool:
         """Forget a product; False if it was not there."""

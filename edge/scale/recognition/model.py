@@ -141,6 +141,11 @@ def is_unsure(scores: list[float], min_score: float = UNSURE_SCORE) -> bool:
     return scores[0] < min_score or scores[0] - second < UNSURE_MARGIN
 
 
+def is_unrecognised(scores: list[float], threshold: float = UNRECOGNISED_SCORE) -> bool:
+    """The scale screen's "无法识别": no candidate, or the best score below `threshold` (default UNRECOGNISED_SCORE)."""
+    return not scores or scores[0] < threshold
+
+
 class ProduceModel:
     """The embedding model on onnxruntime (CPU, one intra-op thread, sequential execution)."""
 

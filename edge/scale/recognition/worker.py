@@ -48,7 +48,7 @@ class RecognitionWorker:
         except (RecognitionError, produce_map.ProduceFileError, OSError, ValueError, KeyError) as err:
             self.problem = str(err)
             log.error("scale.recognition.unavailable", error=self.problem)
-        self.gallery = Gallery(model_version=self.model_version, max_per_product=100_000, dedupe_cosine=1.0)
+        self.gallery = Gallery.live(self.model_version)
 
     def _load_base_gallery(self) -> dict[str, np.ndarray]:
         """The shipped gallery's examples per SKU (classes without a mapped SKU are left out)."""
@@ -77,12 +77,7 @@ class RecognitionWorker:
         """Worker thread: replace the examples of every product (or `only`)."""
         skus = [only] if only is not None else list(dict.fromkeys([*self.base, *(s for s, _ in stored)]))
         for sku in skus:
-            self.gallery.remove(sku)
-            for embedding in self.base.get(sku, ()):
-                self.gallery.add(sku, embedding)
-            for s, embedding in stored:
-                if s == sku:
-                    self.gallery.add(sku, embedding)
+            self.gallery.replace(sku, self.base.get(sku, ()), (e for s, e in stored if s == sku))
 
     # ----- recognition --------------------------------------------------------------------
     @property
