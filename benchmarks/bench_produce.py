@@ -1,6 +1,12 @@
 """Produce recognition benchmark: accuracy on test_dev (clean and bagged), money errors, onboarding, speed, size.
 
     .venv/bin/python benchmarks/bench_produce.py [--data ../shared/datasets/grocerystore] [--skip-holdout]
+    taskset -c 0 .venv/bin/python benchmarks/bench_produce.py --val-study    # flip, frame fusion, unknown rules on val
+
+Validation study (`--val-study`, never test): gallery = train only, queries = val; test-time flip (the mean of the
+view's and its mirror's embeddings), frame fusion (the mean embedding of 4 simulated frames of one stable load: each a
+seeded random 88-100 % crop with brightness x0.9-1.1), and the open set: the 20 classes of OPEN_SET left out of the
+gallery, unknown rules (top score below s, or top-1 minus top-2 below m) swept.
 
 Bagged variant: each test image's 224x224 centre view goes through models/produce/bagaug.py `bag_glare` with
 `numpy.random.default_rng(100_000 + line index)`, so it is the same for every run and model.
@@ -156,13 +162,90 @@ def onboarding(data: Path, test_rows: list, test_views: list[np.ndarray]) -> dic
     return out
 
 
+OPEN_SET = (0, 3, 8, 12, 15, 17, 26, 32, 34, 46, 48, 49, 51, 55, 57, 60, 62, 63, 72, 74)  # the card's 20 hold-out ids
+
+
+def jittered(view: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One simulated frame of a stable load: a random 88-100 % crop, shifted, brightness x0.9-1.1, back to 224x224."""
+    side = int(224 * rng.uniform(0.88, 1.0))
+    x, y = rng.integers(0, 224 - side + 1, 2)
+    crop = Image.fromarray(view[y : y + side, x : x + side]).resize((224, 224), Image.Resampling.BICUBIC)
+    return np.clip(np.asarray(crop, np.float32) * rng.uniform(0.9, 1.1), 0, 255).astype(np.uint8)
+
+
+def ranked(emb: np.ndarray, protos: np.ndarray, cls: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Top-1/top-5 of L2-normalised query embeddings against class prototypes."""
+    emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    order = np.argsort(-(emb @ protos.T), axis=1)[:, :5]
+    return {"top1": float((cls[order[:, 0]] == y).mean()), "top5": float((cls[order] == y[:, None]).any(1).mean())}
+
+
+def val_study(data: Path, frames: int = 4) -> dict[str, object]:
+    """Validation only (gallery = train, queries = val): test-time flip, frame fusion, and unknown rules (open set)."""
+    rec = ProduceModel(MODELS["int8"][0])
+    train, val = read_list(data, "train.txt"), read_list(data, "val.txt")
+    gallery = Gallery(max_per_product=80)
+    for (_, fine, _), v in zip(train, views(data, train, bagged=False)):
+        gallery.add(str(fine), rec.run(normalise(v)))
+    ids, protos = gallery.prototypes()
+    cls = np.array([int(i) for i in ids])
+    y = np.array([r[1] for r in val])
+    vv = views(data, val, bagged=False)
+    plain = embed_all(rec, vv)
+    flip = embed_all(rec, [v[:, ::-1] for v in vv])
+    rng = np.random.default_rng(7)
+    frame_sets = [[jittered(v, rng) for _ in range(frames)] for v in vv]
+    fused = np.stack([embed_all(rec, fs).mean(0) for fs in frame_sets])
+    fused_flip = np.stack([(embed_all(rec, fs) + embed_all(rec, [f[:, ::-1] for f in fs])).mean(0) for fs in frame_sets])
+    one_frame = np.stack([rec.run(normalise(fs[0])) for fs in frame_sets])
+    out: dict[str, object] = {
+        "n_val": len(val),
+        "single_view": ranked(plain, protos, cls, y),
+        "flip": ranked(plain + flip, protos, cls, y),
+        "one_jittered_frame": ranked(one_frame, protos, cls, y),
+        f"fused_{frames}_frames": ranked(fused, protos, cls, y),
+        f"fused_{frames}_frames_flip": ranked(fused_flip, protos, cls, y),
+    }
+    # Open set: the 20 classes left out of the train-only gallery; unknown rules swept on val.
+    known_cols = ~np.isin(cls, OPEN_SET)
+    sims = plain @ protos[known_cols].T
+    top = -np.sort(-sims, axis=1)
+    outside = np.isin(y, OPEN_SET)
+    right = cls[known_cols][sims.argmax(1)] == y
+    rules = []
+    for score in np.arange(0.40, 0.76, 0.05):
+        for margin in (0.0, 0.05, 0.1, 0.15):
+            unknown = (top[:, 0] < score) | (top[:, 0] - top[:, 1] < margin)
+            rules.append({
+                "score_below": round(float(score), 2), "margin_below": margin,
+                "excluded_unknown": round(float(unknown[outside].mean()), 3),
+                "known_unknown": round(float(unknown[~outside].mean()), 3),
+                "right_hidden": round(float((unknown & right)[~outside].sum() / max(1, right[~outside].sum())), 3),
+            })
+    out["open_set_val"] = {"n_excluded": int(outside.sum()), "n_known": int((~outside).sum()), "rules": rules}
+    x = normalise(vv[0])
+    for name, calls in (("single", 1), ("flip", 2), (f"fused_{frames}", frames), (f"fused_{frames}_flip", 2 * frames)):
+        t = []
+        for _ in range(60):
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                rec.run(x)
+            t.append((time.perf_counter() - t0) * 1e3)
+        out[f"model_ms_{name}"] = {"p50": round(float(np.percentile(t, 50)), 2), "p95": round(float(np.percentile(t, 95)), 2)}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run everything and print one JSON document."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=REPO.parent / "shared/datasets/grocerystore")
     p.add_argument("--runs", type=int, default=300)
     p.add_argument("--skip-holdout", action="store_true")
+    p.add_argument("--val-study", action="store_true", help="only the validation study: flip, frame fusion, unknown rules")
     args = p.parse_args(argv)
+    if args.val_study:
+        print(json.dumps(val_study(args.data), indent=1))
+        return 0
     rows = read_list(args.data, "test_dev.txt")
     fine = np.array([r[1] for r in rows])
     coarse = np.array([r[2] for r in rows])
