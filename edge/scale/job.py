@@ -23,7 +23,7 @@ from edge.scale.errors import ScaleJobError
 from edge.scale.pricing.quote import Product, Quote, money, unit_money
 from edge.scale.products import ProductView
 from edge.scale.recognition import produce_map, stored
-from edge.scale.recognition.model import UNRECOGNISED_SCORE, is_unsure
+from edge.scale.recognition.model import UNRECOGNISED_SCORE, is_unrecognised, is_unsure
 from edge.scale.recognition.produce_map import CATEGORIES
 from edge.scale.recognition.worker import TOP_K, RecognitionWorker
 from edge.scale.screen import Screen
@@ -153,7 +153,7 @@ class ScaleJob:
         if top1 is not None and not unsure:
             mode = self.products[top1[0]]["sale_mode"]
             sold = [c for c in sold if self.products[c[0]]["sale_mode"] == mode]
-        unrecognised = top1 is None or top1[1] < self.unrecognised_score
+        unrecognised = is_unrecognised([] if top1 is None else [top1[1]], self.unrecognised_score)
         return Offer(sold[:TOP_K], None if top1 is None else top1[0], unrecognised, unsure, found.model_version, found.embedding)
 
     def candidates(self, scale_id: str) -> dict[str, Any]:
@@ -264,9 +264,8 @@ class ScaleJob:
             sale = await station.confirm(product, sku, pieces, product.plu)
         except SessionError as err:
             raise ScaleJobError(err.code, str(err)) from err
-        judged = learning.judge(self.cfg.learning, sale.candidates, sku, by_weight=product.basis != "piece", grams=sale.grams)
-        if verdict != suspicion.NONE:
-            judged = learning.Verdict(False, f"suspicious choice ({verdict})")
+        judged = learning.judge(self.cfg.learning, sale.candidates, sku, by_weight=product.basis != "piece", grams=sale.grams,
+                                suspicion=verdict)
         learn = judged.learn and embedding is not None
         event = self._event(station, sale, self.products[sku], learn, judged.reason, verdict)
         kept = await self.ctx.store.write(lambda tx: self._record(tx, station.id, sale, event, embedding if learn else None))

@@ -28,11 +28,14 @@ class Verdict:
 
 
 def judge(
-    rules: LearningSection, candidates: tuple[Candidate, ...], sku: str, *, by_weight: bool, grams: int
+    rules: LearningSection, candidates: tuple[Candidate, ...], sku: str, *, by_weight: bool, grams: int,
+    suspicion: str = "none",
 ) -> Verdict:
-    """Apply the rule above to one confirmed weighing."""
+    """Apply the rule above to one confirmed weighing; a choice flagged suspicious (edge.scale.suspicion) never teaches."""
     if not rules.enabled:
         return Verdict(False, "learning disabled")
+    if suspicion != "none":
+        return Verdict(False, f"suspicious choice ({suspicion})")
     if not candidates:
         return Verdict(False, "no candidates were offered")
     rank = next((i + 1 for i, c in enumerate(candidates) if c.sku == sku), None)

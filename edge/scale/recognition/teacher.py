@@ -84,9 +84,7 @@ class Teacher:
             margin=self.margin,
         )
         by_weight = True if mine is None else mine.by_weight
-        judged = learning.judge(self.rules, offered, chosen, by_weight=by_weight, grams=NOMINAL_GRAMS)
-        if verdict != suspicion.NONE:
-            return learning.Verdict(False, f"suspicious choice ({verdict})")
+        judged = learning.judge(self.rules, offered, chosen, by_weight=by_weight, grams=NOMINAL_GRAMS, suspicion=verdict)
         if not judged.learn:
             return judged
         added = stored.add(

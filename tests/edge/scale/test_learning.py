@@ -28,6 +28,7 @@ def test_learns_only_an_offered_plausible_choice() -> None:
         "heavy": learning.judge(rules, OFFER, "apple", by_weight=True, grams=5005),
         "nothing offered": learning.judge(rules, (), "apple", by_weight=True, grams=700),
         "off": learning.judge(LearningSection(enabled=False), OFFER, "apple", by_weight=True, grams=700),
+        "suspicious": learning.judge(rules, OFFER, "pear", by_weight=True, grams=700, suspicion="cheaper_than_top1"),
     }
     assert not any(v.learn for v in refusals.values()), refusals
     assert all(v.reason for v in refusals.values())
