@@ -241,6 +241,7 @@ async def test_a_load_that_is_not_produce_is_not_recognised(tmp_path: Path, brok
         assert await k.page.is_hidden("#search")
         await k.place(20)  # a load that stays under the scale's minimum: too light to price
         await k.page.wait_for_function("() => document.getElementById('prompt').textContent === '重量太轻，无法计价'")
+        assert await k.page.text_content("#stable") == "稳定"  # at rest, not "weighing…" beside "too light"
         await k.remove()
         await k.page.wait_for_function("() => document.getElementById('prompt').textContent === '请放上商品'")
         k.no_script_errors()

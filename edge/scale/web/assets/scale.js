@@ -354,7 +354,8 @@ function render() {
   if (!snap && !ui.down) return;
   const out = ui.down || snap.state === "out_of_service";
   // "too light" only for a load that stays: a falling weight passes under the minimum on its way to an empty platter
-  const light = snap?.code === "below_minimum" && (snap.stable || performance.now() - ui.lightSince >= LIGHT_MS);
+  // (the daemon's `stable` follows the weighing phase, and a load under the minimum never leaves "placing")
+  const light = snap?.code === "below_minimum" && performance.now() - ui.lightSince >= LIGHT_MS;
   const code = ui.down ? "daemon_unavailable" : snap.code === "below_minimum" && !light ? "place_item" : snap.code;
   const state = ui.down ? "out_of_service" : snap.state;
   body.dataset.state = state;
@@ -368,8 +369,9 @@ function render() {
   $("grams").textContent = grams == null ? "-.---" : kg(grams);
   $("jin").textContent = grams != null && snap.display_unit === "500g" ? w("jin", { n: (grams / 500).toFixed(2) }) : "";
   const stable = $("stable");
-  stable.textContent = grams ? (snap.stable ? w("stable") : w("moving")) : "";
-  stable.className = "stable " + (snap?.stable ? "yes" : "no");
+  const settled = snap?.stable || light;  // a too-light load that stays is at rest: not "weighing…" beside "too light"
+  stable.textContent = grams ? (settled ? w("stable") : w("moving")) : "";
+  stable.className = "stable " + (settled ? "yes" : "no");
 
   // out of service: the shopper's words and the code for staff; every tap under it is refused
   $("oos").hidden = !out;
