@@ -6,9 +6,11 @@ features below from `[esl]` on one shared radio and runs their tasks; `config.py
 step made of the DDL (`tables.py`) of the features owning its tables. `cli.py`, `demo.py` and
 `web/` (status-page panels and their API) sit beside the job.
 
-- `radio/`: the backend chosen once from config (`backend.py`: simulated fleet or Bluetooth),
-  one operation per label at a time (`per_label.py`), the label inventory the radio reports
-  (`inventory.py`, table `esl_labels`), radio settings (`config.py`).
+- `radio/`: the backend chosen once from config (`backend.py`: simulated fleet, Bluetooth in
+  connected mode, or PAwR on Bumble), one operation per label at a time (`per_label.py`), the
+  label inventory the radio reports (`inventory.py`, table `esl_labels`), radio settings
+  (`config.py`), and for PAwR hardware the keys kept across restarts (`keys.py`, `bonds.py`) and
+  the onboarding sweep (`onboarding.py`).
 - `prices/`: which product each label shows (`bindings.py`: `label.bind`, `label.list`), the
   push queue (`queue.py`, `esl_work`), the pusher (`pushing.py`), labels following the
   catalogue and promotion ends (`following.py`), the demo catalogue (`demo_store.py`), retry
