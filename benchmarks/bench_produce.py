@@ -2,6 +2,11 @@
 
     .venv/bin/python benchmarks/bench_produce.py [--data ../shared/datasets/grocerystore] [--skip-holdout]
     taskset -c 0 .venv/bin/python benchmarks/bench_produce.py --val-study    # flip, frame fusion, unknown rules on val
+    .venv/bin/python benchmarks/bench_produce.py --write-train-gallery /tmp/train-gallery.npz   # for --learn on val
+
+Learning on validation (issue 14, part 2): `--write-train-gallery` saves a gallery of the train images only (the
+shipped model, 80 per class, de-duplicated at 0.98, the shipped class names and metadata), so that
+`store-edge produce eval --list val.txt --gallery /tmp/train-gallery.npz --learn` streams photos the gallery lacks.
 
 Validation study (`--val-study`, never test): gallery = train only, queries = val; test-time flip (the mean of the
 view's and its mirror's embeddings), frame fusion (the mean embedding of 4 simulated frames of one stable load: each a
@@ -235,6 +240,18 @@ def val_study(data: Path, frames: int = 4) -> dict[str, object]:
     return out
 
 
+def write_train_gallery(data: Path, out: Path) -> None:
+    """A gallery of the train images alone, made by the shipped int8 model (validation photos are then unseen)."""
+    model, shipped = MODELS["int8"]
+    rec, meta = ProduceModel(model), Gallery.load(shipped).meta
+    name_of = {int(m["fine_id"]): p for p, m in meta.items()}
+    rows = read_list(data, "train.txt")
+    gallery = Gallery(model_version=rec.model_version, max_per_product=80, meta=meta)
+    for (_, fine, _), v in zip(rows, views(data, rows, bagged=False)):
+        gallery.add(name_of[fine], rec.run(normalise(v)))
+    gallery.save(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run everything and print one JSON document."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -242,7 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=300)
     p.add_argument("--skip-holdout", action="store_true")
     p.add_argument("--val-study", action="store_true", help="only the validation study: flip, frame fusion, unknown rules")
+    p.add_argument("--write-train-gallery", type=Path, default=None, metavar="NPZ", help="only write a train-only gallery")
     args = p.parse_args(argv)
+    if args.write_train_gallery is not None:
+        write_train_gallery(args.data, args.write_train_gallery)
+        return 0
     if args.val_study:
         print(json.dumps(val_study(args.data), indent=1))
         return 0

@@ -1,4 +1,4 @@
-"""The in-memory gallery: confirmed example embeddings per product, and the prototype each query is compared with."""
+"""The in-memory gallery: example embeddings per product (base and learned) and the score each query gets per product."""
 
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ from edge.scale.recognition.errors import EmptyGallery
 
 @dataclass
 class Gallery:
-    """Confirmed example embeddings per product (keyed by product id / sku), bounded and de-duplicated.
+    """Example embeddings per product (keyed by product id / sku), bounded and de-duplicated, base and learned apart.
 
-    A product's score for a query is the cosine to the normalised mean of its examples (its prototype).
+    Base examples are the shipped gallery's; learned ones are what the store confirmed or enrolled. A product's score
+    for a query is the larger of the cosine to its prototype (the normalised mean of its base examples, or of its
+    learned ones when it has no base) and the cosine to its nearest learned example, so what a store teaches counts
+    at once instead of barely moving a mean of many base examples (chosen on validation, see MODEL_CARD.md).
     """
 
     model_version: str = ""
@@ -25,7 +28,8 @@ class Gallery:
     dedupe_cosine: float = 0.98
     meta: dict[str, dict[str, Any]] = field(default_factory=dict)
     _items: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
-    _cache: tuple[list[str], np.ndarray] | None = field(default=None, repr=False)
+    _learned: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
+    _cache: tuple[list[str], np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         """Number of products."""
@@ -40,19 +44,25 @@ class Gallery:
         return list(self._items)
 
     def examples(self, product_id: str) -> np.ndarray:
-        """The stored examples of one product (n x dim)."""
-        return np.stack(self._items[product_id])
+        """The examples of one product (n x dim): base first, then learned."""
+        return np.stack([*self._items[product_id], *self._learned.get(product_id, ())])
 
-    def add(self, product_id: str, embedding: np.ndarray) -> bool:
-        """Add one confirmed example; False if it duplicates a stored one. Oldest example drops past the bound."""
+    def learned(self, product_id: str) -> int:
+        """How many of a product's examples are learned (0 for a product with base examples only)."""
+        return len(self._learned.get(product_id, ()))
+
+    def add(self, product_id: str, embedding: np.ndarray, *, learned: bool = False) -> bool:
+        """Add one base (or `learned`) example; False if it duplicates one of that kind. Oldest drops past the bound."""
         e = np.asarray(embedding, dtype=np.float32).reshape(-1)
         norm = float(np.linalg.norm(e))
         if not np.isfinite(norm) or norm == 0.0:
             raise ValueError("embedding must be finite and non-zero")
         e = e / norm
-        stored = self._items.setdefault(product_id, [])
-        if stored and stored[0].shape != e.shape:
-            raise ValueError(f"embedding size {e.shape[0]} does not match the gallery's {stored[0].shape[0]}")
+        known = next((v[0] for items in (self._items, self._learned) for v in items.values() if v), None)
+        if known is not None and known.shape != e.shape:
+            raise ValueError(f"embedding size {e.shape[0]} does not match the gallery's {known.shape[0]}")
+        self._items.setdefault(product_id, [])
+        stored = self._learned.setdefault(product_id, []) if learned else self._items[product_id]
         if stored and float(np.max(np.stack(stored) @ e)) > self.dedupe_cosine:
             return False
         stored.append(e)
@@ -65,54 +75,78 @@ class Gallery:
         """The running gallery: every base and stored example kept (the bounds apply where examples are stored)."""
         return cls(model_version=model_version, max_per_product=100_000, dedupe_cosine=1.0)
 
-    def replace(self, product_id: str, *example_lists: Iterable[np.ndarray]) -> None:
-        """Forget a product's examples and add these (base first, then learned), keeping its metadata."""
+    def replace(self, product_id: str, base: Iterable[np.ndarray], learned: Iterable[np.ndarray] = ()) -> None:
+        """Forget a product's examples and add these base and learned ones, keeping its metadata."""
         meta = self.meta.get(product_id)
         self.remove(product_id)
         if meta is not None:
             self.meta[product_id] = meta
-        for examples in example_lists:
-            for embedding in examples:
-                self.add(product_id, embedding)
+        for embedding in base:
+            self.add(product_id, embedding)
+        for embedding in learned:
+            self.add(product_id, embedding, learned=True)
 
     def remove(self, product_id: str) -> bool:
         """Forget a product; False if it was not there."""
         self._cache = None
         self.meta.pop(product_id, None)
+        self._learned.pop(product_id, None)
         return self._items.pop(product_id, None) is not None
 
-    def prototypes(self) -> tuple[list[str], np.ndarray]:
-        """(product ids, normalised mean embedding per product), cached until the gallery changes."""
+    def _index(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """(ids, prototypes, learned examples stacked, the product row of each), cached until the gallery changes."""
         if not self._items:
             raise EmptyGallery("the gallery has no products")
         if self._cache is None:
             ids = list(self._items)
-            protos = np.stack([np.mean(self._items[p], axis=0) for p in ids])
+            protos = np.stack([np.mean(self._items[p] or self._learned[p], axis=0) for p in ids])
             protos /= np.linalg.norm(protos, axis=1, keepdims=True)
-            self._cache = (ids, protos)
+            owner = np.array([i for i, p in enumerate(ids) for _ in self._learned.get(p, ())], dtype=np.intp)
+            rows = [e for p in ids for e in self._learned.get(p, ())]
+            learned = np.stack(rows) if rows else np.zeros((0, protos.shape[1]), np.float32)
+            self._cache = (ids, protos, learned, owner)
         return self._cache
 
-    def to_arrays(self) -> tuple[list[str], np.ndarray]:
-        """Flatten to (product id per row, embeddings n x dim float32) for persistence (e.g. SQLite blobs)."""
-        ids = [p for p, items in self._items.items() for _ in items]
-        embs = np.stack([e for items in self._items.values() for e in items]) if ids else np.zeros((0, 0), np.float32)
-        return ids, embs
+    def prototypes(self) -> tuple[list[str], np.ndarray]:
+        """(product ids, normalised mean embedding per product: of its base examples, else of its learned ones)."""
+        ids, protos, _, _ = self._index()
+        return ids, protos
+
+    def scores(self, embedding: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """(product ids, each product's score for this L2-normalised query: the class rule above)."""
+        ids, protos, learned, owner = self._index()
+        sims = protos @ embedding
+        if len(owner):
+            np.maximum.at(sims, owner, learned @ embedding)
+        return ids, sims
+
+    def to_arrays(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Flatten to (product id per row, embeddings n x dim float32, learned flag per row) for persistence."""
+        rows = [(p, e, kind) for p in self._items for kind, items in ((False, self._items), (True, self._learned))
+                for e in items.get(p, ())]
+        ids = [p for p, _, _ in rows]
+        embs = np.stack([e for _, e, _ in rows]) if rows else np.zeros((0, 0), np.float32)
+        return ids, embs, np.array([kind for _, _, kind in rows], dtype=bool)
 
     @classmethod
-    def from_arrays(cls, product_ids: list[str], embeddings: np.ndarray, **kwargs: Any) -> Gallery:
-        """Rebuild from to_arrays() output (rows in insertion order)."""
+    def from_arrays(
+        cls, product_ids: list[str], embeddings: np.ndarray, learned: np.ndarray | None = None, **kwargs: Any
+    ) -> Gallery:
+        """Rebuild from to_arrays() output (rows in insertion order; no flags: every row a base example)."""
         gallery = cls(**kwargs)
-        for pid, emb in zip(product_ids, np.asarray(embeddings)):
-            gallery.add(str(pid), emb)
+        flags = np.zeros(len(product_ids), bool) if learned is None else np.asarray(learned, bool)
+        for pid, emb, flag in zip(product_ids, np.asarray(embeddings), flags):
+            gallery.add(str(pid), emb, learned=bool(flag))
         return gallery
 
     def save(self, path: Path, meta: dict[str, dict[str, Any]] | None = None) -> None:
-        """Write an .npz: rows of (product id, float16 embedding), the model version and per-product metadata."""
-        ids, embs = self.to_arrays()
+        """Write an .npz: rows of (product id, float16 embedding, learned flag), the model version and metadata."""
+        ids, embs, learned = self.to_arrays()
         np.savez_compressed(
             path,
             product_ids=np.array(ids),
             embeddings=embs.astype(np.float16),
+            learned=learned,
             model_version=np.array(self.model_version),
             meta_json=np.array(json.dumps(meta if meta is not None else self.meta)),
             max_per_product=np.array(self.max_per_product),
@@ -120,11 +154,12 @@ class Gallery:
 
     @classmethod
     def load(cls, path: Path) -> Gallery:
-        """Read a gallery written by save()."""
+        """Read a gallery written by save() (files from before the learned flag load as base examples only)."""
         with np.load(path, allow_pickle=False) as z:
             gallery = cls.from_arrays(
                 [str(p) for p in z["product_ids"]],
                 z["embeddings"].astype(np.float32),
+                z["learned"] if "learned" in z.files else None,
                 model_version=str(z["model_version"]),
                 max_per_product=int(z["max_per_product"]),
                 meta=json.loads(str(z["meta_json"])),

@@ -158,17 +158,17 @@ def test_gallery_rejects_bad_embeddings() -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from("abcde"), st.integers(0, 10_000)), min_size=1, max_size=40))
-def test_gallery_round_trips_through_arrays(entries: list[tuple[str, int]]) -> None:
+@given(st.lists(st.tuples(st.sampled_from("abcde"), st.integers(0, 10_000), st.booleans()), min_size=1, max_size=40))
+def test_gallery_round_trips_through_arrays(entries: list[tuple[str, int, bool]]) -> None:
     g = Gallery(max_per_product=4)
-    for pid, seed in entries:
-        g.add(pid, np.random.default_rng(seed).normal(size=16))
-    ids, embs = g.to_arrays()
-    h = Gallery.from_arrays(ids, embs, max_per_product=4)
+    for pid, seed, learned in entries:
+        g.add(pid, np.random.default_rng(seed).normal(size=16), learned=learned)
+    ids, embs, flags = g.to_arrays()
+    h = Gallery.from_arrays(ids, embs, flags, max_per_product=4)
     assert h.products() == g.products()
     for pid in g.products():
         np.testing.assert_allclose(h.examples(pid), g.examples(pid), rtol=1e-6)
-        assert len(h.examples(pid)) <= 4
+        assert h.learned(pid) == g.learned(pid) <= 4 and len(h.examples(pid)) <= 8
 
 
 def test_gallery_save_load(tmp_path: Path) -> None:

@@ -1,0 +1,115 @@
+"""The gallery's scoring rule: learned examples count at once (nearest learned example), base prototypes unchanged, bounded cost."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.scale.recognition.gallery import Gallery
+
+DIM = 256
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    """L2-normalised float32 copy."""
+    v = np.asarray(v, np.float32)
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def around(centre: np.ndarray, n: int, spread: float, seed: int) -> np.ndarray:
+    """n unit vectors scattered around `centre`."""
+    return unit(centre + spread * np.random.default_rng(seed).normal(size=(n, centre.shape[0])))
+
+
+def ranked(gallery: Gallery, query: np.ndarray) -> list[str]:
+    """Products best first by the gallery's score."""
+    ids, sims = gallery.scores(unit(query))
+    return [ids[i] for i in np.argsort(-sims)]
+
+
+@pytest.fixture
+def axes() -> np.ndarray:
+    """Three orthogonal directions: 'apple' and 'pear' base clusters and a new look of the pear."""
+    return np.eye(3, DIM, dtype=np.float32)
+
+
+def test_a_product_with_learned_examples_wins_near_them_although_its_base_mean_is_far(axes: np.ndarray) -> None:
+    # apple: 80 base examples around a0; pear: 80 base examples around a1, then 8 learned ones around a new look
+    # a2 (a store's own light and trays). A query of that look sits much closer to apple's mean than to pear's,
+    # and the learned examples move pear's mean of 88 examples very little: the mean rule answers apple.
+    look = unit(axes[2] + 0.9 * axes[0])
+    g = Gallery.live("m")
+    g.replace("apple", around(axes[0], 80, 0.02, 1))
+    g.replace("pear", around(axes[1], 80, 0.02, 2), around(look, 8, 0.03, 3))
+    query = around(look, 1, 0.03, 4)[0]
+    mean_of_all = unit(g.examples("pear").mean(0))
+    assert float(mean_of_all @ query) < float(g.prototypes()[1][0] @ query)  # the mean rule would rank apple first
+    assert ranked(g, query)[0] == "pear"
+    ids, sims = g.scores(query)
+    assert sims[ids.index("pear")] == pytest.approx(float(np.max(g.examples("pear")[80:] @ query)), abs=1e-6)
+
+
+def test_without_learned_examples_the_score_is_the_cosine_to_the_base_prototype(axes: np.ndarray) -> None:
+    g = Gallery.live("m")
+    g.replace("apple", around(axes[0], 20, 0.3, 1))
+    g.replace("pear", around(axes[1], 20, 0.3, 2))
+    query = unit(axes[0] + axes[1] * 0.5)
+    ids, protos = g.prototypes()
+    np.testing.assert_allclose(g.scores(query)[1], protos @ query, atol=1e-6)
+
+
+def test_a_product_known_only_from_enrolled_examples_scores_by_their_mean_or_nearest(axes: np.ndarray) -> None:
+    g = Gallery.live("m")
+    g.replace("apple", around(axes[0], 20, 0.3, 1))
+    enrolled = around(axes[1], 3, 0.3, 5)
+    g.replace("kiwi", (), enrolled)
+    ids, protos = g.prototypes()
+    np.testing.assert_allclose(protos[ids.index("kiwi")], unit(enrolled.mean(0)), atol=1e-6)
+    near_one = around(enrolled[0], 1, 0.01, 6)[0]  # a photo like one enrolled photo: the nearest example counts
+    assert g.scores(near_one)[1][ids.index("kiwi")] == pytest.approx(float(np.max(enrolled @ near_one)), abs=1e-6)
+    assert float(np.max(enrolled @ near_one)) > float(protos[ids.index("kiwi")] @ near_one) + 0.1
+    assert g.learned("kiwi") == 3 and g.learned("apple") == 0
+
+
+def test_learned_examples_are_deduplicated_and_bounded_apart_from_the_base(axes: np.ndarray) -> None:
+    g = Gallery(max_per_product=4, dedupe_cosine=0.98)
+    for e in around(axes[0], 4, 0.5, 1):
+        assert g.add("apple", e)
+    assert not g.add("apple", g.examples("apple")[0], learned=False)
+    assert g.add("apple", g.examples("apple")[0], learned=True)  # a learned copy of a base example is kept once
+    assert not g.add("apple", g.examples("apple")[0], learned=True)
+    for e in around(axes[1], 6, 0.5, 2):
+        g.add("apple", e, learned=True)
+    assert g.learned("apple") == 4 and len(g.examples("apple")) == 8
+
+
+def test_the_learned_flag_survives_save_and_old_files_load_as_base(tmp_path: Path, axes: np.ndarray) -> None:
+    g = Gallery(model_version="v1")
+    g.replace("pear", around(axes[1], 5, 0.3, 1), around(axes[2], 2, 0.3, 2))
+    g.save(tmp_path / "g.npz")
+    h = Gallery.load(tmp_path / "g.npz")
+    assert h.learned("pear") == 2 and len(h.examples("pear")) == 7 and h.model_version == "v1"
+    with np.load(tmp_path / "g.npz") as z:  # a gallery written before the flag existed
+        old = {k: z[k] for k in z.files if k != "learned"}
+    np.savez_compressed(tmp_path / "old.npz", **old)
+    assert Gallery.load(tmp_path / "old.npz").learned("pear") == 0
+
+
+def test_scoring_a_full_gallery_stays_cheap() -> None:
+    # 81 products x (80 base + 32 learned): one query's scores well under a millisecond each (budget 50 ms per weighing)
+    rng = np.random.default_rng(0)
+    g = Gallery.live("m")
+    for p in range(81):
+        centre = rng.normal(size=DIM)
+        g.replace(f"p{p}", around(centre, 80, 0.5, p), around(centre, 32, 0.5, 1000 + p))
+    query = unit(rng.normal(size=DIM))
+    g.scores(query)  # builds the cached index once
+    t0 = time.perf_counter()
+    for _ in range(200):
+        ids, sims = g.scores(query)
+    per_call_ms = (time.perf_counter() - t0) / 200 * 1e3
+    assert len(ids) == 81 and sims.shape == (81,)
+    assert per_call_ms < 2.0, per_call_ms
