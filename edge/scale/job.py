@@ -153,7 +153,7 @@ class ScaleJob:
         if top1 is not None and not unsure:
             mode = self.products[top1[0]]["sale_mode"]
             sold = [c for c in sold if self.products[c[0]]["sale_mode"] == mode]
-        unrecognised = is_unrecognised([] if top1 is None else [top1[1]], self.unrecognised_score)
+        unrecognised = top1 is None or is_unrecognised(found, self.unrecognised_score)
         return Offer(sold[:TOP_K], None if top1 is None else top1[0], unrecognised, unsure, found.model_version, found.embedding)
 
     def candidates(self, scale_id: str) -> dict[str, Any]:

@@ -115,7 +115,7 @@ def run_eval(args: argparse.Namespace) -> int:
             print(f"{args.list_file}:{lineno}: {err}", file=sys.stderr)
             continue
         ranked = [fine_of.get(p, -1) for p, _ in result.candidates]
-        refused = is_unrecognised([s for _, s in result.candidates])
+        refused = is_unrecognised(result)
         if fine in args.exclude_classes:
             excluded_n += 1
             excluded_unknown += refused

@@ -112,13 +112,19 @@ class Gallery:
         ids, protos, _, _ = self._index()
         return ids, protos
 
-    def scores(self, embedding: np.ndarray) -> tuple[list[str], np.ndarray]:
-        """(product ids, each product's score for this L2-normalised query: the class rule above)."""
+    def scores(self, embedding: np.ndarray) -> tuple[list[str], np.ndarray, float]:
+        """(product ids, each product's score for this L2-normalised query: the class rule above, the best prototype score).
+
+        The best prototype score says whether the item looks like anything the store sells at all:
+        a learned example of some product can lift an unknown item's score above the unrecognised
+        threshold, a prototype (the mean of many photos) much less.
+        """
         ids, protos, learned, owner = self._index()
         sims = protos @ embedding
+        known = float(sims.max())
         if len(owner):
             np.maximum.at(sims, owner, learned @ embedding)
-        return ids, sims
+        return ids, sims, known
 
     def to_arrays(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Flatten to (product id per row, embeddings n x dim float32, learned flag per row) for persistence."""

@@ -35,7 +35,8 @@ UNSURE_MARGIN = 0.17
 # Re-checked for the nearest-learned-example rule (issue 14 part 2, MODEL_CARD.md): unchanged scores without learned
 # examples; once a store has learned, an unknown item's nearest learned example lifts its top score (val stream:
 # unknown items refused 0.66 -> 0.36 at 0.50; 0.60 restores 0.63 but refuses 16 % of known items before any learning),
-# so the value is kept and refusing unknowns must look at the prototype score alone (not done yet).
+# so the value is kept and the test looks at the best prototype score alone (Recognition.known), which learned
+# examples do not move.
 UNRECOGNISED_SCORE = 0.50
 # frames whose 224x224 view has a grey-level standard deviation below this are blank (lens cap, black, white)
 BLANK_STD = 6.0
@@ -135,6 +136,7 @@ class Recognition:
     model_version: str
     timings: dict[str, float]
     embedding: np.ndarray
+    known: float  # the best cosine to any product's prototype (Gallery.scores): what "unrecognised" is judged on
 
 
 def is_unsure(scores: list[float], min_score: float = UNSURE_SCORE) -> bool:
@@ -145,9 +147,9 @@ def is_unsure(scores: list[float], min_score: float = UNSURE_SCORE) -> bool:
     return scores[0] < min_score or scores[0] - second < UNSURE_MARGIN
 
 
-def is_unrecognised(scores: list[float], threshold: float = UNRECOGNISED_SCORE) -> bool:
-    """The scale screen's "无法识别": no candidate, or the best score below `threshold` (default UNRECOGNISED_SCORE)."""
-    return not scores or scores[0] < threshold
+def is_unrecognised(found: Recognition, threshold: float = UNRECOGNISED_SCORE) -> bool:
+    """The scale screen's "无法识别": no candidate, or nothing's prototype within `threshold` (default UNRECOGNISED_SCORE)."""
+    return not found.candidates or found.known < threshold
 
 
 class ProduceModel:
@@ -186,9 +188,9 @@ class ProduceModel:
         t1 = time.perf_counter()
         emb = self.run(x)
         t2 = time.perf_counter()
-        ids, sims = gallery.scores(emb)
+        ids, sims, known = gallery.scores(emb)
         top = np.argsort(-sims)[:k]
         candidates = [(ids[i], float(sims[i])) for i in top]
         t3 = time.perf_counter()
         timings = {"preprocess_ms": (t1 - t0) * 1e3, "model_ms": (t2 - t1) * 1e3, "search_ms": (t3 - t2) * 1e3}
-        return Recognition(candidates, is_unsure([s for _, s in candidates], min_score), self.model_version, timings, emb)
+        return Recognition(candidates, is_unsure([s for _, s in candidates], min_score), self.model_version, timings, emb, known)

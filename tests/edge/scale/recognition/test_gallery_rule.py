@@ -26,7 +26,7 @@ def around(centre: np.ndarray, n: int, spread: float, seed: int) -> np.ndarray:
 
 def ranked(gallery: Gallery, query: np.ndarray) -> list[str]:
     """Products best first by the gallery's score."""
-    ids, sims = gallery.scores(unit(query))
+    ids, sims, _ = gallery.scores(unit(query))
     return [ids[i] for i in np.argsort(-sims)]
 
 
@@ -48,7 +48,7 @@ def test_a_product_with_learned_examples_wins_near_them_although_its_base_mean_i
     mean_of_all = unit(g.examples("pear").mean(0))
     assert float(mean_of_all @ query) < float(g.prototypes()[1][0] @ query)  # the mean rule would rank apple first
     assert ranked(g, query)[0] == "pear"
-    ids, sims = g.scores(query)
+    ids, sims, _ = g.scores(query)
     assert sims[ids.index("pear")] == pytest.approx(float(np.max(g.examples("pear")[80:] @ query)), abs=1e-6)
 
 
@@ -109,7 +109,27 @@ def test_scoring_a_full_gallery_stays_cheap() -> None:
     g.scores(query)  # builds the cached index once
     t0 = time.perf_counter()
     for _ in range(200):
-        ids, sims = g.scores(query)
+        ids, sims, _ = g.scores(query)
     per_call_ms = (time.perf_counter() - t0) / 200 * 1e3
     assert len(ids) == 81 and sims.shape == (81,)
     assert per_call_ms < 2.0, per_call_ms
+
+
+def test_an_unknown_item_near_a_learned_example_is_still_unrecognised(axes: np.ndarray) -> None:
+    """Learned examples rank products, but "unrecognised" is judged on the prototypes: a learned example of the pear
+    that happens to lie near an item the store does not sell (a hand, a bag) lifts the pear's score above the
+    threshold, not the best prototype score, so the screen still says 无法识别 instead of offering the pear."""
+    from edge.scale.recognition.model import UNRECOGNISED_SCORE, Recognition, is_unrecognised
+
+    g = Gallery.live("m")
+    g.replace("apple", around(axes[0], 40, 0.02, 1))
+    g.replace("pear", around(axes[1], 40, 0.02, 2), unit(axes[2] + 0.1 * axes[1])[None, :])
+    unknown = unit(axes[2])
+    ids, sims, known = g.scores(unknown)
+    assert max(sims) > UNRECOGNISED_SCORE > known
+    top = int(np.argmax(sims))
+    found = Recognition([(ids[top], float(sims[top]))], False, "m", {}, unknown, known)
+    assert is_unrecognised(found)
+    near_apple = around(axes[0], 1, 0.02, 9)[0]
+    ids, sims, known = g.scores(near_apple)
+    assert not is_unrecognised(Recognition([(ids[int(np.argmax(sims))], float(max(sims)))], False, "m", {}, near_apple, known))
