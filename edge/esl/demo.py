@@ -76,7 +76,8 @@ async def store_comes_up(ctx: DemoContext) -> None:
         ctx.say("no simulated [esl] section in this config: skipping the shelf-label scenes")
         return
     total = len(job.backend.labels)
-    ctx.say(f"{total} simulated shelf labels, up to {job.config.connections} updated at once by radio; waiting until every"
+    at_once = job.backend.pushes_at_once or job.config.connections
+    ctx.say(f"{total} simulated shelf labels, up to {at_once} updated at once by radio; waiting until every"
             " label shows its product and price (the start-up refresh)")
     await _until_idle(ctx, job, total)
     listed = (await ctx.request("label.list", {"state": "ok", "limit": 3}))["result"]
