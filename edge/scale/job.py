@@ -8,6 +8,7 @@ example) in one transaction. The touch screen (edge/scale/web/) calls `candidate
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Future
 from datetime import UTC, date
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,7 +23,8 @@ from edge.scale.config import ScaleSection
 from edge.scale.errors import ScaleJobError
 from edge.scale.pricing.quote import Product, Quote, money, unit_money
 from edge.scale.products import ProductView
-from edge.scale.recognition import produce_map, stored
+from edge.scale.recognition import produce_map, stored, upgrade
+from edge.scale.recognition.errors import RecognitionError
 from edge.scale.recognition.model import UNRECOGNISED_SCORE, is_unrecognised, is_unsure
 from edge.scale.recognition.produce_map import CATEGORIES
 from edge.scale.recognition.worker import TOP_K, RecognitionWorker
@@ -59,11 +61,12 @@ class ScaleJob:
         self.pictures: dict[str, Any] = {}  # SKU -> its iconic picture (the demo's dataset), found when the job runs
         self.screen = Screen(self.products, lambda: self.pictures, lambda: self.recognition.problem)
         self._asked: dict[str, tuple[int, str]] = {}  # scale id -> (weighing, sku) the customer was asked about
+        self._crops: dict[str, tuple[np.ndarray, Future[bytes]]] = {}  # scale id -> (embedding, its frame's crop), latest
         self.stations: dict[str, Station] = {
             s.id: Station(
                 s,
                 build_devices(s, ctx.data_dir),
-                self._recognise,
+                lambda image, sid=s.id: self._recognise(image, sid),
                 confirm_timeout_s=self.cfg.confirm_timeout_s,
                 change_divisions=self.cfg.change_divisions,
                 timezone=tz,
@@ -103,6 +106,7 @@ class ScaleJob:
         await self.recognition.rebuild(examples)
         log.info("scale.gallery.ready", products=len(self.gallery), learned=len(examples), model=version)
         async with asyncio.TaskGroup() as group:
+            group.create_task(upgrade.reembed(store, self.recognition), name="scale-reembed")
             group.create_task(self.products.follow(store), name="scale-catalog")
             for station in self.stations.values():
                 group.create_task(station.run(), name=f"scale-station:{station.id}")
@@ -139,7 +143,7 @@ class ScaleJob:
             raise ScaleJobError("not_found", f"no scale {scale_id!r}")
         return station
 
-    async def _recognise(self, image: np.ndarray) -> Offer:
+    async def _recognise(self, image: np.ndarray, scale_id: str) -> Offer:
         """One frame: the model's nearest products, kept to the scale catalogue and the load's sale mode, or unrecognised.
 
         The top candidate's sale mode is the kind of load (loose produce or a packaged item) when the model
@@ -147,6 +151,8 @@ class ScaleJob:
         score below the unrecognised threshold shows no tiles at all.
         """
         found = await self.recognition.recognize(image, RECALL_K)
+        if self.cfg.learning.enabled:
+            self._crops[scale_id] = (found.embedding, self.recognition.keep_crop(image))
         sold = [(sku, score) for sku, score in found.candidates if self.products.sold(sku)]
         top1 = sold[0] if sold else None
         unsure = is_unsure([s for _, s in sold[:TOP_K]], self.recognition.unsure_score)
@@ -267,8 +273,9 @@ class ScaleJob:
         judged = learning.judge(self.cfg.learning, sale.candidates, sku, by_weight=product.basis != "piece", grams=sale.grams,
                                 suspicion=verdict)
         learn = judged.learn and embedding is not None
+        crop = await self._crop(station.id, embedding) if learn else None
         event = self._event(station, sale, self.products[sku], learn, judged.reason, verdict)
-        kept = await self.ctx.store.write(lambda tx: self._record(tx, station.id, sale, event, embedding if learn else None))
+        kept = await self.ctx.store.write(lambda tx: self._record(tx, station.id, sale, event, embedding if learn else None, crop))
         if kept is not None:
             await self.recognition.rebuild(kept, sku)
         self.weighings += 1
@@ -276,6 +283,17 @@ class ScaleJob:
         self.screen.printed[station.id] = (sale.weighing, {**printed, "name_en": self.products[sku].get("name_en") or None})
         station.changed.set()
         return {**event, "name_en": self.products[sku].get("name_en") or None}
+
+    async def _crop(self, scale_id: str, embedding: np.ndarray | None) -> bytes | None:
+        """The kept crop of the frame that gave `embedding` (None if it is not that frame's or could not be made)."""
+        latest = self._crops.get(scale_id)
+        if latest is None or latest[0] is not embedding:
+            return None
+        try:
+            return await asyncio.wrap_future(latest[1])
+        except RecognitionError as err:
+            log.warning("scale.gallery.no_crop", scale=scale_id, error=str(err))
+            return None
 
     def cancel(self, scale_id: str, weighing: int | None = None) -> dict[str, Any]:
         """The customer's cancel: the weighing ends without a label; returns the new snapshot."""
@@ -333,9 +351,9 @@ class ScaleJob:
         }
 
     def _record(
-        self, tx: Tx, scale_id: str, sale: Sale, event: dict[str, Any], embedding: np.ndarray | None
+        self, tx: Tx, scale_id: str, sale: Sale, event: dict[str, Any], embedding: np.ndarray | None, crop: bytes | None = None
     ) -> list[tuple[str, np.ndarray]] | None:
-        """Sale row, learned example and the `weighing` event in one transaction; returns the product's stored examples if learned."""
+        """Sale row, learned example (with its crop) and the `weighing` event in one transaction; the product's stored examples if learned."""
         q = sale.quote
         event["sale_id"] = tx.db["scale_weighings"].insert(
             {
@@ -349,7 +367,7 @@ class ScaleJob:
             version = self.recognition.model_version
             added = stored.add(
                 tx, sale.sku, version, [embedding], source="confirm",
-                max_per_product=self.cfg.learning.max_per_product, dedupe_cosine=self.cfg.learning.dedupe_cosine,
+                max_per_product=self.cfg.learning.max_per_product, dedupe_cosine=self.cfg.learning.dedupe_cosine, crops=[crop],
             )
             event["learned"] = bool(added)
             if not added:

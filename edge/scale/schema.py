@@ -25,4 +25,10 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
-STEPS: list[Step] = [_v1]
+def _v2(db: sqlite_utils.Database) -> None:
+    """Each learned example keeps the model's input crop (JPEG) and the row it was re-embedded from: a new model re-embeds instead of forgetting."""
+    db["scale_gallery"].add_column("crop", bytes)
+    db["scale_gallery"].add_column("from_id", int)
+
+
+STEPS: list[Step] = [_v1, _v2]

@@ -1,29 +1,48 @@
 """The recognition worker: one thread owns the produce model and the in-memory gallery, so the gallery needs no lock.
 
 Everything that touches the model or the gallery runs on this thread: loading, rebuilding from
-SQLite, recognising a frame, embedding enrolment images. A broken model, gallery or produce file
+SQLite, recognising a frame, embedding enrolment images, encoding the crop a learned example keeps
+and re-embedding kept crops after a model upgrade. A broken model, gallery or produce file
 degrades the scales to search-only (`problem` says why); the daemon still starts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import structlog
+from PIL import Image, UnidentifiedImageError
 
 from edge.scale.config import ScaleSection
 from edge.scale.recognition import produce_map
-from edge.scale.recognition.errors import EmptyGallery, ModelMismatch, RecognitionError, UnusableFrame
+from edge.scale.recognition.errors import (
+    EmptyGallery,
+    ModelMismatch,
+    RecognitionError,
+    UnusableFrame,
+)
 from edge.scale.recognition.gallery import Gallery
-from edge.scale.recognition.model import DEFAULT_GALLERY, DEFAULT_MODEL, UNSURE_SCORE, ProduceModel, Recognition
+from edge.scale.recognition.model import (
+    DEFAULT_GALLERY,
+    DEFAULT_MODEL,
+    INPUT_SIZE,
+    UNSURE_SCORE,
+    ImageLike,
+    ProduceModel,
+    Recognition,
+    preprocess,
+)
+from edge.scale.recognition.stored import MAX_CROP_BYTES
 from edge.sync.commands import CommandError
 
 log = structlog.get_logger("scale")
 
 TOP_K = 5
+CROP_QUALITY = 85  # JPEG quality of a kept crop: 14.7 kB mean, 20 kB max on 200 test_dev photos (MODEL_CARD.md "Model upgrades")
 Examples = list[tuple[str, np.ndarray]]
 
 
@@ -112,3 +131,42 @@ class RecognitionWorker:
             except RecognitionError as err:
                 raise CommandError("internal", f"{where}: {err}") from err
         return embeddings
+
+    # ----- kept crops ---------------------------------------------------------------------
+    def keep_crop(self, image: ImageLike) -> Future[bytes]:
+        """From the loop, after a recognition: queue the JPEG of the frame's model input view (the answer is not delayed)."""
+        return self._executor.submit(self._crop, image)
+
+    @staticmethod
+    def _crop(image: ImageLike) -> bytes:
+        """Worker thread: the model's own 224x224 input view of `image` (the platter crop), as a JPEG."""
+        x = preprocess(image)[0]  # (pixel - 127) / 128 is exact in float32, so this gives back the very pixels
+        rgb = np.rint(x.transpose(1, 2, 0) * 128.0 + 127.0).astype(np.uint8)
+        out = io.BytesIO()
+        Image.fromarray(rgb).save(out, "JPEG", quality=CROP_QUALITY)
+        return out.getvalue()
+
+    async def embed_crops(self, crops: Sequence[bytes]) -> list[np.ndarray | str]:
+        """Embeddings of kept crops with this model, in order; a crop that cannot be used gives the reason instead."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._embed_crops, crops)
+
+    def _embed_crops(self, crops: Sequence[bytes]) -> list[np.ndarray | str]:
+        """Worker thread: check each crop is a 224x224 JPEG of bounded size, then embed it."""
+        assert self.model is not None, "re-embedding needs the model"
+        out: list[np.ndarray | str] = []
+        for crop in crops:
+            if len(crop) > MAX_CROP_BYTES:
+                out.append(f"crop of {len(crop)} bytes, more than {MAX_CROP_BYTES}")
+                continue
+            try:
+                img = Image.open(io.BytesIO(crop))
+                if img.format != "JPEG" or img.size != (INPUT_SIZE, INPUT_SIZE):
+                    out.append(f"not a {INPUT_SIZE}x{INPUT_SIZE} JPEG ({img.format} {img.size[0]}x{img.size[1]})")
+                    continue
+                img.load()
+                out.append(self.model.embed(img))
+            except (UnidentifiedImageError, OSError, ValueError) as err:
+                out.append(f"cannot decode crop: {err}")
+            except RecognitionError as err:
+                out.append(str(err))
+        return out
