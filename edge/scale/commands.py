@@ -156,19 +156,25 @@ class GalleryCommands:
                           prepare=self._embed)
         registry.register("scale.gallery", GalleryArgs, self._counts, "Gallery examples per product")
 
-    async def _embed(self, args: EnrollArgs) -> list[np.ndarray]:
-        """Prepare: load and check every image off the loop, then embed them on the worker thread, before the transaction."""
-        loaded = await asyncio.to_thread(load_images, args, self._worker.cfg.enroll_dir)
-        return await self._worker.embed(loaded)
+    async def _embed(self, args: EnrollArgs) -> tuple[list[np.ndarray], list[bytes]]:
+        """Prepare: load and check every image off the loop, then embed them and keep their model crops on the worker thread.
 
-    def _enroll(self, tx: Tx, args: EnrollArgs, embeddings: list[np.ndarray]) -> dict[str, Any]:
-        """Store the prepared embeddings as the product's examples (no retraining)."""
+        The crops are what a model upgrade re-embeds (edge/scale/recognition/upgrade.py), as for learned examples.
+        """
+        loaded = await asyncio.to_thread(load_images, args, self._worker.cfg.enroll_dir)
+        embeddings = await self._worker.embed(loaded)
+        crops = [await asyncio.wrap_future(self._worker.keep_crop(data)) for _, data in loaded]
+        return embeddings, crops
+
+    def _enroll(self, tx: Tx, args: EnrollArgs, prepared: tuple[list[np.ndarray], list[bytes]]) -> dict[str, Any]:
+        """Store the prepared embeddings, each with its crop, as the product's examples (no retraining)."""
+        embeddings, crops = prepared
         if tx.conn.execute("SELECT 1 FROM products WHERE sku = ?", (args.sku,)).fetchone() is None:
             raise CommandError("not_found", f"sku: unknown product {args.sku!r}")
         version = self._worker.model_version
         added = stored.add(
             tx, args.sku, version, embeddings, source="enroll",
-            max_per_product=self._learning.max_per_product, dedupe_cosine=self._learning.dedupe_cosine,
+            max_per_product=self._learning.max_per_product, dedupe_cosine=self._learning.dedupe_cosine, crops=crops,
         )
         kept = stored.examples(tx.db, version, args.sku)
         tx.notify("scale_gallery")  # an enrolled product is sold at the scales (edge/scale/products.py)

@@ -78,6 +78,9 @@ async def test_enroll_validates_and_adds_examples(tmp_path: Path, broker, hq_fac
         assert ok["ok"] and ok["result"]["added"] == 2 and ok["result"]["examples"] == 2
         again = await _ask(hq, "scale.enroll", {"sku": "P-BANANA", "images": [good]})
         assert again["result"]["added"] == 0 and again["result"]["duplicates"] == 1
+        crops = await app.store.read(lambda db: [r[0] for r in db.execute(
+            "SELECT crop FROM scale_gallery WHERE sku = 'P-BANANA' AND source = 'enroll'")])
+        assert len(crops) == 2 and all(Image.open(io.BytesIO(c)).size == (224, 224) for c in crops)  # kept for upgrades
         await until(lambda: len(job.gallery.examples("P-BANANA")) == base + 2, 5, "gallery refreshed")
         counts = await _ask(hq, "scale.gallery", {"sku": "P-BANANA"})
         assert counts["result"]["products"] == [{"sku": "P-BANANA", "name": "香蕉", "base": base, "stored": 2}]
