@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
 from edge.esl.map.picture import draw
-from edge.esl.map.storemap import Layout, MapSection, Place, build
+from edge.esl.map.storemap import Layout, MapSection, Place, StoreMap, build
 from edge.esl.picking.routing import Router
+from tests.helpers.loopwatch import WATCH
 
 BOXES = """() => [...document.querySelectorAll('svg text')].filter((t) => !t.classList.contains('stop')).map((t) => {
   const r = t.getBoundingClientRect();  // after the quarter turn of names along narrow runs
@@ -15,15 +17,22 @@ BOXES = """() => [...document.querySelectorAll('svg text')].filter((t) => !t.cla
 })"""
 
 
-async def test_rendered_names_of_the_demo_floor_do_not_overlap(browser: Any) -> None:
-    m = build(MapSection(layout=Layout(aisles=12, bays=10, levels=5)))  # config/demo.toml's floor
+def demo_floor() -> tuple[StoreMap, str]:
+    """config/demo.toml's floor and its picture with labels, a deviation and a pick walk (CPU work: run off the loop)."""
+    m = build(MapSection(layout=Layout(aisles=12, bays=10, levels=5)))
     places = [Place("A01L", 2, 1), Place("A05R", 4, 2), Place(endcap="E02", level=1), Place(endcap="E07", level=1)]
     walk = Router(m).walk([(p, m.node(p.spot)) for p in places])
     labels = [(Place(s.id, b, 3) if s.kind == "run" else Place(endcap=s.id, level=3), 0.95) for s in m.shelves.values() for b in (1, 5)]
     svg = draw(m, labels, [(Place(endcap="E05", level=2), "misplaced")], [(leg.key, "green") for leg in walk.stops], "Pick walk WEB-2000")
+    return m, svg
+
+
+async def test_rendered_names_of_the_demo_floor_do_not_overlap(browser: Any) -> None:
+    m, svg = await asyncio.to_thread(demo_floor)
     page = await browser.new_page(viewport={"width": 1400, "height": 900})
     try:
-        await page.set_content(f"<!doctype html><body style='margin:0'>{svg}</body>")
+        with WATCH.allowed():  # Playwright serialises the large page into its pipe on our loop
+            await page.set_content(f"<!doctype html><body style='margin:0'>{svg}</body>")
         boxes = await page.evaluate(BOXES)
     finally:
         await page.close()
