@@ -167,6 +167,13 @@ async def until(condition: Callable[[], bool], timeout: float, step: float = 0.1
     return loop.time() - started
 
 
+async def new_labels_swept(backend: Backend, floor: Floor, count: int) -> None:
+    """`count` new labels advertise on the floor, then one onboarding sweep runs."""
+    await floor.add_tags(count)
+    assert backend.onboarding is not None
+    await backend.onboarding.sweep()
+
+
 async def light(backend: Backend, label: Label) -> float:
     """Flash LED 0 of a label through the backend's radio; how long the answer took."""
     loop = asyncio.get_running_loop()
@@ -237,9 +244,7 @@ async def test_a_restart_serves_the_stored_labels_with_their_keys_without_onboar
     floor, path, section = Floor(), tmp_path / "store.db", config()
     async with asyncio.timeout(3600):
         async with daemon(floor, path, section) as backend:
-            await floor.add_tags(4)
-            assert backend.onboarding is not None
-            await backend.onboarding.sweep()
+            await new_labels_swept(backend, floor, 4)
             assert len(floor.configures) == 4
             held = {a: (t.core.esl_address, t.core.response_key, t.core.ap_sync_key) for a, t in floor.tags.items()}
             address = floor.aps[0].train.device.random_address
@@ -320,9 +325,7 @@ async def test_a_damaged_or_missing_key_row_is_logged_and_that_label_onboarded_a
     floor, path, section = Floor(), tmp_path / "store.db", config()
     async with asyncio.timeout(3600):
         async with daemon(floor, path, section) as backend:
-            await floor.add_tags(3)
-            assert backend.onboarding is not None
-            await backend.onboarding.sweep()
+            await new_labels_swept(backend, floor, 3)
         victim = min(floor.tags)
         before = registered(path)
         if damage == "missing":
@@ -363,9 +366,7 @@ async def test_a_damaged_access_point_key_gets_a_new_one_and_its_labels_are_onbo
     floor, path, section = Floor(), tmp_path / "store.db", config()
     async with asyncio.timeout(3600):
         async with daemon(floor, path, section) as backend:
-            await floor.add_tags(2)
-            assert backend.onboarding is not None
-            await backend.onboarding.sweep()
+            await new_labels_swept(backend, floor, 2)
         edit(path, "UPDATE esl_access_points SET sync_key = 'short'")
         floor.configures.clear()
         with capture_logs() as logs:
@@ -391,9 +392,7 @@ async def test_with_onboarding_off_new_labels_are_only_counted(tmp_path: Path) -
     floor, path = Floor(), tmp_path / "store.db"
     async with asyncio.timeout(3600):
         async with daemon(floor, path, config(onboarding="off")) as backend:
-            await floor.add_tags(2)
-            assert backend.onboarding is not None
-            await backend.onboarding.sweep()
+            await new_labels_swept(backend, floor, 2)
             assert floor.configures == [] and all(t.advertising for t in floor.tags.values())
             assert backend.onboarding.snapshot.reply()["pending"] == 2 and registered(path) == {}
         await floor.close()
