@@ -23,6 +23,7 @@ from PIL import Image
 
 from devices.backoff import Backoff
 from devices.esl import framebuffer
+from devices.esl.bumble.cancel import raise_if_cancelled
 from devices.esl.codec import EslAddress
 from devices.esl.errors import EslError, FramebufferError
 from devices.esl.radio import EslRadio, Label
@@ -258,6 +259,7 @@ class Pusher:
             async with asyncio.timeout(self._config.operation_timeout_s * 8):
                 await self._radio.push_image(item.address, 0, packed)
         except (EslError, TimeoutError) as err:
+            raise_if_cancelled()  # stopped, and the radio closed under a push whose cancel a library dropped: no attempt
             await self._failed(item, attempt, _reason(err), retry=True, digest=digest)
             return
         duration_ms = round((time.monotonic() - started) * 1000)
