@@ -25,6 +25,7 @@ test_dev images of the 81 classes are queried; 5 random draws of the k images pe
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 import time
@@ -41,12 +42,17 @@ sys.path.insert(0, str(PRODUCE))
 from bagaug import bag_glare  # noqa: E402
 
 from edge.scale.recognition.gallery import Gallery  # noqa: E402
-from edge.scale.recognition.model import ProduceModel, crop_resize, normalise  # noqa: E402
+from edge.scale.recognition.model import (  # noqa: E402
+    DEFAULT_GALLERY,
+    DEFAULT_MODEL,
+    FP32_GALLERY,
+    FP32_MODEL,
+    ProduceModel,
+    crop_resize,
+    normalise,
+)
 
-MODELS = {
-    "fp32": (PRODUCE / "produce-effnetlite0-v1.onnx", PRODUCE / "gallery-fp32.npz"),
-    "int8": (PRODUCE / "produce-effnetlite0-v1.int8.onnx", PRODUCE / "gallery.npz"),
-}
+MODELS = {"fp32": (FP32_MODEL, FP32_GALLERY), "int8": (DEFAULT_MODEL, DEFAULT_GALLERY)}
 HOLDOUT_MODEL = PRODUCE / "cache/holdout.int8.onnx"
 HOLDOUT_CKPT = PRODUCE / "cache/holdout.pt"
 
@@ -146,14 +152,15 @@ def onboarding(data: Path, test_rows: list, test_views: list[np.ndarray]) -> dic
             rng = np.random.default_rng(1000 * k + draw)
             g = Gallery(max_per_product=80)
             for c in range(81):
-                idx = np.flatnonzero(ref_y == c)
-                if c in held:
-                    idx = rng.choice(np.flatnonzero((ref_y == c) & is_train), size=k, replace=False)
-                for i in idx:
-                    g.add(str(c), ref_emb[i])
-            ids, protos = g.prototypes()
+                if c in held:  # enrolled, as `scale.enroll` does: learned examples of a product without base ones
+                    for i in rng.choice(np.flatnonzero((ref_y == c) & is_train), size=k, replace=False):
+                        g.add(str(c), ref_emb[i], learned=True)
+                else:
+                    for i in np.flatnonzero(ref_y == c):
+                        g.add(str(c), ref_emb[i])
+            ids = g.products()
             cls = np.array([int(p) for p in ids])
-            sims = q_emb @ protos.T
+            sims = np.stack([g.scores(q)[1] for q in q_emb])  # the recogniser's own class rule
             order = np.argsort(-sims, axis=1)[:, :5]
             hit1 = cls[order[:, 0]] == q_y
             hit5 = (cls[order] == q_y[:, None]).any(1)
@@ -185,9 +192,19 @@ def ranked(emb: np.ndarray, protos: np.ndarray, cls: np.ndarray, y: np.ndarray) 
     return {"top1": float((cls[order[:, 0]] == y).mean()), "top5": float((cls[order] == y[:, None]).any(1).mean())}
 
 
-def val_study(data: Path, frames: int = 4) -> dict[str, object]:
-    """Validation only (gallery = train, queries = val): test-time flip, frame fusion, and unknown rules (open set)."""
-    rec = ProduceModel(MODELS["int8"][0])
+def iconic_views(data: Path) -> list[tuple[int, np.ndarray]]:
+    """(fine id, centre view) of the dataset's one iconic (catalogue) image per class, from classes.csv."""
+    out = []
+    with (data / "classes.csv").open(newline="") as f:
+        for row in list(csv.reader(f))[1:]:
+            with Image.open(data / row[4].lstrip("/")) as im:
+                out.append((int(row[1]), crop_resize(im)))
+    return out
+
+
+def val_study(data: Path, model: Path, frames: int = 4) -> dict[str, object]:
+    """Validation only (gallery = train, queries = val): test-time flip, frame fusion, iconic images, unknown rules."""
+    rec = ProduceModel(model)
     train, val = read_list(data, "train.txt"), read_list(data, "val.txt")
     gallery = Gallery(max_per_product=80)
     for (_, fine, _), v in zip(train, views(data, train, bagged=False)):
@@ -197,6 +214,10 @@ def val_study(data: Path, frames: int = 4) -> dict[str, object]:
     y = np.array([r[1] for r in val])
     vv = views(data, val, bagged=False)
     plain = embed_all(rec, vv)
+    for fine, v in iconic_views(data):
+        gallery.add(str(fine), rec.run(normalise(v)))
+    iconic_ids, iconic_protos = gallery.prototypes()
+    assert iconic_ids == ids, "the iconic images add no class"
     flip = embed_all(rec, [v[:, ::-1] for v in vv])
     rng = np.random.default_rng(7)
     frame_sets = [[jittered(v, rng) for _ in range(frames)] for v in vv]
@@ -206,6 +227,7 @@ def val_study(data: Path, frames: int = 4) -> dict[str, object]:
     out: dict[str, object] = {
         "n_val": len(val),
         "single_view": ranked(plain, protos, cls, y),
+        "single_view_gallery_with_iconic": ranked(plain, iconic_protos, cls, y),
         "flip": ranked(plain + flip, protos, cls, y),
         "one_jittered_frame": ranked(one_frame, protos, cls, y),
         f"fused_{frames}_frames": ranked(fused, protos, cls, y),
@@ -259,13 +281,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=300)
     p.add_argument("--skip-holdout", action="store_true")
     p.add_argument("--val-study", action="store_true", help="only the validation study: flip, frame fusion, unknown rules")
+    p.add_argument("--model", type=Path, default=MODELS["int8"][0], help="the model the validation study measures")
     p.add_argument("--write-train-gallery", type=Path, default=None, metavar="NPZ", help="only write a train-only gallery")
     args = p.parse_args(argv)
     if args.write_train_gallery is not None:
         write_train_gallery(args.data, args.write_train_gallery)
         return 0
     if args.val_study:
-        print(json.dumps(val_study(args.data), indent=1))
+        print(json.dumps(val_study(args.data, args.model), indent=1))
         return 0
     rows = read_list(args.data, "test_dev.txt")
     fine = np.array([r[1] for r in rows])

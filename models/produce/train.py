@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
 from bagaug import bag_glare  # noqa: E402
-from netdef import EmbeddingNet, load_backbone  # noqa: E402
+from netdef import VARIANTS, EmbeddingNet, load_backbone  # noqa: E402
 
 from edge.scale.recognition.model import INPUT_SIZE, crop_resize  # noqa: E402
 
@@ -41,6 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cache", type=Path, default=HERE / "cache")
     p.add_argument("--out", type=Path, default=HERE / "cache/main.pt")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backbone", choices=VARIANTS, default="lite0", help="EfficientNet-Lite variant (input stays 224 px)")
     p.add_argument("--first-trainable", type=int, default=8, help="blocks before this index stay frozen")
     p.add_argument("--views", type=int, default=4, help="cached augmented views per image")
     p.add_argument("--bag-prob", type=float, default=0.4)
@@ -100,11 +101,11 @@ def augmented_view(img: Image.Image, rng: np.random.Generator, bag_prob: float) 
 
 
 def build_cache(args: argparse.Namespace, rows: list[tuple[str, int, int]], tag: str, views: int) -> np.ndarray:
-    """Frozen-trunk activations (N, 1 + views, C, 14, 14) float16; view 0 is the centre (inference) view."""
-    path = args.cache / f"acts_{tag}_F{args.first_trainable}_V{views}_s{args.seed}.npy"
+    """Frozen-trunk activations (N, 1 + views, C, H, W) float16; view 0 is the centre (inference) view."""
+    path = args.cache / f"acts_{args.backbone}_{tag}_F{args.first_trainable}_V{views}_s{args.seed}.npy"
     if path.exists():
         return np.load(path)
-    trunk = load_backbone().eval()
+    trunk = load_backbone(args.backbone).eval()
     rng = np.random.default_rng(args.seed + (0 if tag == "train" else 7))
     out = None
     t0 = time.time()
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     tr_y, va_y = tr_y_all[tr_idx], va_y_all[va_idx]
     print(f"train {len(tr_idx)} val {len(va_idx)} held-out classes {sorted(held)}", flush=True)
 
-    net = EmbeddingNet(load_backbone(), args.first_trainable, args.dim)
+    net = EmbeddingNet(load_backbone(args.backbone), args.first_trainable, args.dim)
     classifier = torch.nn.Parameter(torch.randn(81, args.dim) * 0.01)
     head_params = list(net.embed.parameters()) + [classifier]
     body_params = [p for n, p in net.named_parameters() if not n.startswith("embed.") and p.requires_grad]
@@ -217,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "state_dict": best_state,
             "dim": args.dim,
+            "backbone": args.backbone,
             "first_trainable": args.first_trainable,
             "held_out": sorted(held),
             "args": {k: str(v) for k, v in vars(args).items()},

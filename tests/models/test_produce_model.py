@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from edge.scale.recognition.model import DEFAULT_GALLERY, DEFAULT_MODEL, ProduceModel
+from edge.scale.recognition.model import FP32_MODEL as FP32
 from edge.scale.recognition.gallery import Gallery
 
 PRODUCE = DEFAULT_MODEL.parent
-FP32 = PRODUCE / "produce-effnetlite0-v1.onnx"
 DATA = Path(__file__).resolve().parents[3] / "shared/datasets/grocerystore"
 
 

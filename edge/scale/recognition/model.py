@@ -20,8 +20,13 @@ from edge.scale.recognition.errors import EmptyGallery, ModelMismatch, Recogniti
 from edge.scale.recognition.gallery import Gallery
 
 INPUT_SIZE = 224
-DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "models/produce/produce-effnetlite0-v1.int8.onnx"
-DEFAULT_GALLERY = DEFAULT_MODEL.parent / "gallery.npz"
+# The shipped model: models/produce/export.py writes `<MODEL_NAME>.onnx` (float32) and `<MODEL_NAME>.int8.onnx` there.
+MODEL_NAME = "produce-effnetlite0-v1"
+MODELS_DIR = Path(__file__).resolve().parents[3] / "models/produce"
+DEFAULT_MODEL = MODELS_DIR / f"{MODEL_NAME}.int8.onnx"
+DEFAULT_GALLERY = MODELS_DIR / "gallery.npz"
+FP32_MODEL = MODELS_DIR / f"{MODEL_NAME}.onnx"
+FP32_GALLERY = MODELS_DIR / "gallery-fp32.npz"
 
 # "unsure" rule: the best product's score is below UNSURE_SCORE, or it beats the runner-up by less than UNSURE_MARGIN.
 # Chosen on val (train-only gallery) by models/produce/choose_unsure.py: the fewest flagged answers such that

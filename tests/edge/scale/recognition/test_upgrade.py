@@ -15,7 +15,8 @@ from edge.scale.config import ScaleSection
 from edge.scale.recognition import stored, upgrade
 from edge.scale.recognition.errors import ModelMismatch
 from edge.scale.recognition.gallery import Gallery
-from edge.scale.recognition.model import DEFAULT_MODEL
+from edge.scale.recognition.model import DEFAULT_MODEL, FP32_GALLERY
+from edge.scale.recognition.model import FP32_MODEL as FP32
 from edge.scale.recognition.worker import RecognitionWorker
 from edge.store import Store
 from tests.edge.scale.conftest import (
@@ -29,8 +30,6 @@ from tests.edge.scale.conftest import (
     until,
 )
 
-FP32 = DEFAULT_MODEL.parent / "produce-effnetlite0-v1.onnx"
-FP32_GALLERY = DEFAULT_MODEL.parent / "gallery-fp32.npz"
 CLASSES = ["Banana", "Lemon", "Red-Delicious", "Cucumber", "Carrots"]
 
 
@@ -159,7 +158,9 @@ async def test_the_daemon_keeps_the_crop_and_reembeds_it_when_started_with_anoth
     with capture_logs() as logs:
         async with running(upgraded) as again:
             job = again.jobs[0]
-            await until(lambda: job.gallery.learned(sku) == 1, 30, "re-embedded example in the gallery")
+            # the gallery is rebuilt just before the summary line is logged: wait for both
+            await until(lambda: job.gallery.learned(sku) == 1 and any(e["event"] == "scale.gallery.reembedded" for e in logs),
+                        30, "re-embedded example in the gallery and logged")
             rows = await again.store.read(lambda db: db.execute("SELECT sku, model_version, crop FROM scale_gallery").fetchall())
             assert rows == [(sku, job.model_version, crop)] and job.model_version != version
     assert [(e["reembedded"], e["dropped"]) for e in logs if e["event"] == "scale.gallery.reembedded"] == [(1, 0)]
