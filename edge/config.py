@@ -159,6 +159,20 @@ class HttpSection(_Section):
         return None if self.token_file is None else read_secret(self.token_file)
 
 
+class PricesSection(_Section):
+    """`[prices]`: how a promotion's original price is proven (the history it is judged on and how long that is kept)."""
+
+    lookback_days: Annotated[int, Field(ge=7, le=365)] = 7  # the base is the lowest price in force this long before: CN 7, EU 30
+    fake_promotion: Literal["refuse", "plain"] = "refuse"  # a promotion not below its base: refused, or shown without 原价
+    min_history_hours: Annotated[int, Field(ge=0, le=168)] = 24  # a product younger than this before a promotion has no base
+    history_days: Annotated[int, Field(ge=7, le=3650)] = 30  # price history kept at least this long (and the look-back)
+
+    @property
+    def kept_days(self) -> int:
+        """Days of price history kept: the longer of the retention and the look-back."""
+        return max(self.history_days, self.lookback_days)
+
+
 class Config(_Section):
     """The whole daemon configuration: the core sections here, one optional table per job (see `config_model`)."""
 
@@ -170,6 +184,7 @@ class Config(_Section):
     outbox: OutboxSection = OutboxSection()
     log: LogSection = LogSection()
     http: HttpSection = HttpSection()
+    prices: PricesSection = PricesSection()
 
     @property
     def database_path(self) -> Path:
