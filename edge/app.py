@@ -67,7 +67,7 @@ class App:
         self.registry = CommandRegistry()
         register_core_commands(self.registry, config, self.started)
         self.scheduler = Scheduler(config.database_path)
-        catalog.Catalog(self.store, self.scheduler).register(self.registry)
+        catalog.Catalog(self.store, self.scheduler, config).register(self.registry)
         self.link = SyncLink(config, self.store, Dispatcher(self.registry, self.store), __version__)
         self._built: list[tuple[JobSpec, Component]] = [
             (spec, spec.build(JobContext(config, section, self.store, self.scheduler, self.registry, self.link.set_telemetry)))

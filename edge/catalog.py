@@ -1,25 +1,35 @@
-"""The product catalogue: `product.upsert` and `price.update` (immediate or scheduled), shared by every job.
+"""The product catalogue: `product.upsert`, `price.update` (immediate or scheduled) and `price.history`, shared by every job.
 
 Owned by the core because shelf labels and scales both price from it; jobs read the
 `products` table and wait on `store.changed("catalog")`. Each product carries a `revision`
 that grows with every change, so a job can tell which products changed since it last looked.
 A scheduled change is a row in `price_changes` plus a persistent scheduler job; applying it
 is idempotent (only a `pending` change is applied), which makes "fires once" hold across restarts.
+Every change of a product's prices is a row of the price history (edge/prices/history.py) written in
+the same transaction, and a promotion's original price is judged against that history when it takes
+effect (edge/prices/promotions.py): an item breaking a rule is refused on its own, the rest is applied.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import sqlite_utils
 import structlog
 from pydantic import Field, model_validator
 
+from edge.config import Config
+from edge.prices import history, promotions
+from edge.prices.history import Entry, money_text, stamp
+from edge.prices.promotions import Refusal
 from edge.scheduler import Scheduler
 from edge.store import Store, Tx
-from edge.store.db import utc_now
 from edge.store.migrations import Step
 from edge.sync.commands import Args, CommandError, CommandRegistry
 from edge.sync.fields import Date, Money, Printable, Sku, Timestamp
@@ -27,6 +37,20 @@ from edge.sync.fields import Date, Money, Printable, Sku, Timestamp
 log = structlog.get_logger("catalog")
 
 MAX_BATCH = 10_000
+#: Refused items, and items shown without 原价, listed in one reply (all are counted).
+MAX_LISTED = 1_000
+#: How often history older than `[prices]` keeps is deleted, and how many rows per write.
+PRUNE_EVERY_S = 3600
+PRUNE_ROWS = 5_000
+_CHUNK = 500  # SKUs per IN (...) query
+
+
+def _promotion_fields(promo_price: Decimal | None, promo_end: date | None, promo_base: Decimal | None) -> None:
+    """A promotion's end or stated base needs the promotion."""
+    if promo_price is None and promo_end is not None:
+        raise ValueError("promo_end given without promo_price")
+    if promo_price is None and promo_base is not None:
+        raise ValueError("promo_base given without promo_price")
 
 
 class ProductItem(Args):
@@ -42,6 +66,7 @@ class ProductItem(Args):
     tare_g: Annotated[int, Field(ge=0, le=5000)] = 0
     promo_price: Money | None = None
     promo_end: Date | None = None
+    promo_base: Money | None = None  # HQ's stated original price: shown only if the history allows it
     qr_url: Annotated[str, Field(max_length=200), Printable] | None = None
     spec: Annotated[str, Field(max_length=32), Printable] = ""
     origin: Annotated[str, Field(max_length=32), Printable] = ""
@@ -50,8 +75,7 @@ class ProductItem(Args):
     def _consistent(self) -> ProductItem:
         if (self.sale_mode == "weight") != (self.unit in ("kg", "500g")):
             raise ValueError("sale_mode 'weight' needs unit 'kg' or '500g'; 'piece' needs unit 'piece'")
-        if self.promo_end is not None and self.promo_price is None:
-            raise ValueError("promo_end given without promo_price")
+        _promotion_fields(self.promo_price, self.promo_end, self.promo_base)
         return self
 
 
@@ -62,19 +86,41 @@ class UpsertArgs(Args):
 
 
 class PriceItem(Args):
-    """One price change of `price.update`; a promotion is set with promo_price (and optionally promo_end), cleared with null."""
+    """One price change of `price.update`; a promotion is set with promo_price (and optionally promo_end, promo_base), cleared with null."""
 
     sku: Sku
     price: Money
     promo_price: Money | None = None
     promo_end: Date | None = None
+    promo_base: Money | None = None
     effective_at: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PriceItem:
+        _promotion_fields(self.promo_price, self.promo_end, self.promo_base)
+        return self
 
 
 class PriceArgs(Args):
     """`price.update` arguments."""
 
     items: Annotated[list[PriceItem], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class HistoryArgs(Args):
+    """`price.history` arguments: one product's prices in force during [from, to), a page at a time."""
+
+    sku: Sku
+    from_: Timestamp | None = Field(default=None, alias="from")
+    to: Timestamp | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    cursor: Annotated[str, Field(pattern=r"^[0-9]{1,18}\.[01]$")] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HistoryArgs:
+        if self.from_ is not None and self.to is not None and self.to <= self.from_:
+            raise ValueError("'to' must be later than 'from'")
+        return self
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -98,94 +144,272 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["price_changes"].create_index(["status", "effective_at"])
 
 
-STEPS: list[Step] = [_v1]
+def _v2(db: sqlite_utils.Database) -> None:
+    """Price history (a first row per product already known), and the original price a promotion shows."""
+    db.execute("ALTER TABLE products ADD COLUMN promo_base TEXT")
+    db.execute("ALTER TABLE price_changes ADD COLUMN promo_base TEXT")
+    history.create(db)
+
+
+STEPS: list[Step] = [_v1, _v2]
+
+
+@dataclass(frozen=True)
+class Change:
+    """A product's new prices, however they came: an upsert item, a `price.update` item, a scheduled change."""
+
+    sku: str
+    price: Decimal
+    promo_price: Decimal | None
+    promo_end: date | None
+    promo_base: Decimal | None  # the base HQ stated, still to be judged
+
+    @classmethod
+    def of(cls, item: ProductItem | PriceItem) -> Change:
+        """The prices of a command's item."""
+        return cls(item.sku, item.price, item.promo_price, item.promo_end, item.promo_base)
+
+
+@dataclass
+class Verdicts:
+    """The items of one command that were refused, and those applied without 原价, as its reply lists them (bounded)."""
+
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    refused_count: int = 0
+    plain: list[dict[str, Any]] = field(default_factory=list)
+    plain_count: int = 0
+
+    def refuse(self, index: int, sku: str, refusal: Refusal) -> None:
+        """Item `index` was not applied."""
+        self.refused_count += 1
+        if len(self.refused) < MAX_LISTED:
+            self.refused.append(refusal.listed(f"items[{index}].", sku, index=index))
+
+    def note(self, index: int, sku: str, plain: Refusal | None) -> None:
+        """Item `index` was applied; its promotion shows no 原价 if `plain` says why."""
+        if plain is None:
+            return
+        self.plain_count += 1
+        if len(self.plain) < MAX_LISTED:
+            self.plain.append(plain.noted(f"items[{index}].", sku, index=index))
+
+    def result(self, command: str) -> dict[str, Any]:
+        """The reply's part, only what there is (a batch with nothing to say is answered as before), and one log line for refusals."""
+        found: dict[str, Any] = {}
+        if self.refused_count:
+            log.warning("price.items.refused", command=command, refused=self.refused_count, first=self.refused[0]["message"])
+            found.update(refused=self.refused, refused_count=self.refused_count)
+        if self.plain_count:
+            found.update(plain=self.plain, plain_count=self.plain_count)
+        return found
 
 
 def _next_revision(tx: Tx) -> int:
     return int(tx.conn.execute("SELECT coalesce(max(revision), 0) + 1 FROM products").fetchone()[0])
 
 
-def _fmt(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value:.2f}"
+def _products(conn: sqlite3.Connection, skus: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The prices of the `products` rows of `skus` that exist."""
+    found: dict[str, dict[str, Any]] = {}
+    unique = sorted(set(skus))
+    for start in range(0, len(unique), _CHUNK):
+        chunk = unique[start:start + _CHUNK]
+        cur = conn.execute(
+            f"SELECT sku, price, promo_price, promo_end, updated_at FROM products WHERE sku IN ({','.join('?' * len(chunk))})", chunk
+        )
+        found.update((r[0], {"price": r[1], "promo_price": r[2], "promo_end": r[3], "updated_at": r[4]}) for r in cur)
+    return found
 
 
-def apply_price(tx: Tx, sku: str, price: Decimal, promo_price: Decimal | None, promo_end: date | None) -> None:
-    """Set a product's price now; jobs showing it see the new revision."""
-    tx.conn.execute(
-        "UPDATE products SET price = ?, promo_price = ?, promo_end = ?, updated_at = ?, revision = ? WHERE sku = ?",
-        (_fmt(price), _fmt(promo_price), promo_end.isoformat() if promo_end else None, utc_now(), _next_revision(tx), sku),
+def _seeded(sku: str, row: dict[str, Any], prior: Entry | None, now: datetime) -> Entry:
+    """The catalogue row as a history row, in force since it was written (as far as the row tells, and not before `prior`)."""
+    try:
+        since = min(history.parse_stamp(row["updated_at"]), now)
+    except (TypeError, ValueError):
+        since = now
+    return Entry(
+        sku, since if prior is None else max(since, prior.valid_from), Decimal(row["price"]),
+        None if row["promo_price"] is None else Decimal(row["promo_price"]),
+        None if row["promo_end"] is None else date.fromisoformat(row["promo_end"]), kind="seeded",
     )
-    tx.notify("catalog")
 
 
 class Catalog:
-    """Registers the catalogue commands and the scheduled-change action."""
+    """Registers the catalogue commands, the scheduled-change action and the history's clean-up."""
 
     ACTION = "catalog.apply_change"
 
-    def __init__(self, store: Store, scheduler: Scheduler) -> None:
+    def __init__(self, store: Store, scheduler: Scheduler, config: Config, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        """`config` gives `[prices]` and the store's time zone (a promotion ends at its midnight); `clock` is injected for tests."""
         self._store = store
         self._scheduler = scheduler
+        self._prices = config.prices
+        self._tz = ZoneInfo(config.store.timezone)
+        self._clock = clock
         scheduler.action(self.ACTION, self._apply_change)
+        scheduler.every("price.history.prune", PRUNE_EVERY_S, self.prune)
 
     def register(self, registry: CommandRegistry) -> None:
-        """Add `product.upsert` and `price.update`."""
+        """Add `product.upsert`, `price.update` and `price.history`."""
         registry.register("product.upsert", UpsertArgs, self._upsert)
         registry.register("price.update", PriceArgs, self._price_update)
+        registry.register("price.history", HistoryArgs, self._history, "A product's prices in force over time")
+
+    def _now(self) -> datetime:
+        """The clock, to the millisecond the history stores."""
+        now = self._clock()
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+    def _histories(self, tx: Tx, skus: Sequence[str], now: datetime) -> dict[str, Entry]:
+        """The newest history row of each product of `skus`, after recording the catalogue row of one that something else changed."""
+        last = history.latest(tx.conn, skus)
+        for sku, row in _products(tx.conn, skus).items():
+            prior = last.get(sku)
+            if prior is None or not prior.same_prices(row):
+                last[sku] = history.append(tx.conn, _seeded(sku, row, prior, now))
+        return last
+
+    def _lowest_before(self, conn: sqlite3.Connection, sku: str, start: datetime) -> Decimal | None:
+        """The lowest price in force in the look-back before a promotion beginning at `start` (None: too little history)."""
+        first = history.first_seen(conn, sku)
+        if first is None or start - first < timedelta(hours=self._prices.min_history_hours):
+            return None
+        since = start - timedelta(days=self._prices.lookback_days)
+        return history.lowest(history.intervals(history.rows_since(conn, sku, since), self._tz, start), since, start)
+
+    def _judge(self, tx: Tx, change: Change, last: Entry | None, now: datetime, kind: str,
+               change_id: int | None = None) -> tuple[Entry, Refusal | None] | Refusal:
+        """The history row `change` writes at `now`, its promotion judged (and why it shows no 原价); or why it is refused."""
+        entry = Entry(change.sku, now if last is None else max(now, last.valid_from), change.price, change.promo_price,
+                      change.promo_end, kind=kind, change_id=change_id)
+        if change.promo_price is None:
+            return entry, None
+        if last is not None and last.promotion_at(entry.valid_from, self._tz):
+            limit = last.base_limit  # the running promotion goes on: judged against the prices before it began
+        else:
+            limit = self._lowest_before(tx.conn, change.sku, entry.valid_from)
+        verdict = promotions.judge(change.promo_price, change.promo_base, limit, self._prices)
+        if isinstance(verdict, Refusal):
+            return verdict
+        return replace(entry, promo_base=verdict.promo_base, base_limit=verdict.base_limit), verdict.plain
+
+    def _apply(self, tx: Tx, entry: Entry) -> Entry:
+        """Set a product's prices now (and record them); jobs showing it see the new revision."""
+        recorded = history.append(tx.conn, entry)
+        tx.conn.execute(
+            "UPDATE products SET price = ?, promo_price = ?, promo_end = ?, promo_base = ?, updated_at = ?, revision = ? WHERE sku = ?",
+            (money_text(entry.price), money_text(entry.promo_price), entry.promo_end.isoformat() if entry.promo_end else None,
+             money_text(entry.promo_base), stamp(entry.valid_from), _next_revision(tx), entry.sku),
+        )
+        tx.notify("catalog")
+        return recorded
 
     def _upsert(self, tx: Tx, args: UpsertArgs) -> dict[str, Any]:
-        """Create or replace products; labels showing them are re-rendered by the ESL job."""
+        """Create or replace products; labels showing them are re-rendered by the ESL job. An item breaking a price rule is refused alone."""
+        now = self._now()
+        last = self._histories(tx, [item.sku for item in args.items], now)
+        verdicts = Verdicts()
         revision = _next_revision(tx)
-        now = utc_now()
         rows = []
-        for offset, item in enumerate(args.items):
+        for index, item in enumerate(args.items):
+            judged = self._judge(tx, Change.of(item), last.get(item.sku), now, "upsert")
+            if isinstance(judged, Refusal):
+                verdicts.refuse(index, item.sku, judged)
+                continue
+            entry, plain = judged
+            last[item.sku] = history.append(tx.conn, entry)
+            verdicts.note(index, item.sku, plain)
             row = item.model_dump(mode="json")
-            row.update(price=_fmt(item.price), promo_price=_fmt(item.promo_price), updated_at=now, revision=revision + offset)
+            row.update(price=money_text(item.price), promo_price=money_text(item.promo_price), promo_base=money_text(entry.promo_base),
+                       updated_at=stamp(entry.valid_from), revision=revision + len(rows))
             rows.append(row)
-        tx.db["products"].upsert_all(rows, pk="sku")
-        tx.notify("catalog")
-        return {"accepted": len(rows)}
+        if rows:
+            tx.db["products"].upsert_all(rows, pk="sku")
+            tx.notify("catalog")
+        return {"accepted": len(rows), **verdicts.result("product.upsert")}
 
     def _price_update(self, tx: Tx, args: PriceArgs) -> dict[str, Any]:
-        """Change prices now, or schedule them (`effective_at`); unknown SKUs reject the whole batch."""
-        skus = [item.sku for item in args.items]
-        known = {r[0] for r in tx.conn.execute(f"SELECT sku FROM products WHERE sku IN ({','.join('?' * len(skus))})", skus)}
+        """Change prices now, or schedule them (`effective_at`); unknown SKUs reject the whole batch, an item breaking a price rule only itself."""
+        known = _products(tx.conn, [item.sku for item in args.items])
         for index, item in enumerate(args.items):
             if item.sku not in known:
                 raise CommandError("not_found", f"items[{index}].sku: unknown product {item.sku!r}")
-        now = datetime.now(UTC)
-        immediate, scheduled = 0, []
-        for item in args.items:
+        now = self._now()
+        last = self._histories(tx, [item.sku for item in args.items], now)
+        verdicts = Verdicts()
+        applied, scheduled = 0, []
+        for index, item in enumerate(args.items):
             if item.effective_at is None or item.effective_at <= now:
-                apply_price(tx, item.sku, item.price, item.promo_price, item.promo_end)
-                immediate += 1
+                judged = self._judge(tx, Change.of(item), last.get(item.sku), now, "immediate")
+                if isinstance(judged, Refusal):
+                    verdicts.refuse(index, item.sku, judged)
+                    continue
+                last[item.sku] = self._apply(tx, judged[0])
+                verdicts.note(index, item.sku, judged[1])
+                applied += 1
                 continue
+            when = stamp(item.effective_at)
             change_id = tx.db["price_changes"].insert(
                 {
-                    "sku": item.sku, "price": _fmt(item.price), "promo_price": _fmt(item.promo_price),
-                    "promo_end": item.promo_end.isoformat() if item.promo_end else None,
-                    "effective_at": item.effective_at.isoformat().replace("+00:00", "Z"), "status": "pending", "created_at": utc_now(),
+                    "sku": item.sku, "price": money_text(item.price), "promo_price": money_text(item.promo_price),
+                    "promo_end": item.promo_end.isoformat() if item.promo_end else None, "promo_base": money_text(item.promo_base),
+                    "effective_at": when, "status": "pending", "created_at": stamp(now),
                 }
             ).last_pk
-            when = item.effective_at
-            tx.after_commit(lambda cid=change_id, when=when: self._scheduler.at(f"price-change-{cid}", when, self.ACTION, change_id=cid))
-            scheduled.append({"sku": item.sku, "change_id": change_id, "effective_at": item.effective_at.isoformat().replace("+00:00", "Z")})
-        return {"accepted": len(args.items), "applied": immediate, "scheduled": scheduled}
+            at = item.effective_at
+            tx.after_commit(lambda cid=change_id, at=at: self._scheduler.at(f"price-change-{cid}", at, self.ACTION, change_id=cid))
+            scheduled.append({"sku": item.sku, "change_id": change_id, "effective_at": when})
+        return {"accepted": applied + len(scheduled), "applied": applied, "scheduled": scheduled, **verdicts.result("price.update")}
+
+    def _history(self, tx: Tx, args: HistoryArgs) -> dict[str, Any]:
+        """A product's prices in force during [from, to), oldest first, a page at a time."""
+        if not _products(tx.conn, [args.sku]):
+            raise CommandError("not_found", f"sku: unknown product {args.sku!r}")
+        now = self._now()
+        self._histories(tx, [args.sku], now)  # a product another part of the store changed is recorded first
+        after = None if args.cursor is None else tuple(int(part) for part in args.cursor.split("."))
+        found, more = history.page(tx.conn, args.sku, self._tz, (args.from_, args.to), after, args.limit, now)  # type: ignore[arg-type]
+        return {"sku": args.sku, "intervals": [i.as_json() for i in found], "next_cursor": None if more is None else f"{more[0]}.{more[1]}"}
 
     async def _apply_change(self, change_id: int) -> None:
-        """Persistent job body: apply change `change_id` if it is still pending (so a repeat is harmless)."""
+        """Persistent job body: apply change `change_id` if it is still pending (so a repeat is harmless), its promotion judged now."""
 
-        def apply(tx: Tx) -> bool:
+        def apply(tx: Tx) -> Refusal | bool:
             row = tx.conn.execute(
-                "SELECT sku, price, promo_price, promo_end, status FROM price_changes WHERE id = ?", (change_id,)
+                "SELECT sku, price, promo_price, promo_end, promo_base, status FROM price_changes WHERE id = ?", (change_id,)
             ).fetchone()
-            if row is None or row[4] != "pending":
+            if row is None or row[5] != "pending":
                 return False
-            sku, price, promo_price, promo_end, _ = row
-            apply_price(tx, sku, Decimal(price), Decimal(promo_price) if promo_price else None, date.fromisoformat(promo_end) if promo_end else None)
+            sku, price, promo_price, promo_end, promo_base, _ = row
+            change = Change(sku, Decimal(price), None if promo_price is None else Decimal(promo_price),
+                            None if promo_end is None else date.fromisoformat(promo_end), None if promo_base is None else Decimal(promo_base))
+            now = self._now()
+            judged = self._judge(tx, change, self._histories(tx, [sku], now).get(sku), now, "scheduled", change_id)
+            if isinstance(judged, Refusal):
+                tx.conn.execute("UPDATE price_changes SET status = 'refused' WHERE id = ?", (change_id,))
+                tx.emit("price.refused", judged.listed("", sku, change_id=change_id))
+                return judged
+            entry = self._apply(tx, judged[0])
             tx.conn.execute("UPDATE price_changes SET status = 'applied' WHERE id = ?", (change_id,))
-            tx.emit("price.applied", {"change_id": change_id, "sku": sku, "price": price, "promo_price": promo_price})
+            tx.emit("price.applied", {"change_id": change_id, "sku": sku, "price": price, "promo_price": promo_price,
+                                      "promo_base": money_text(entry.promo_base)})
             return True
 
-        if await self._store.write(apply):
+        outcome = await self._store.write(apply)
+        if isinstance(outcome, Refusal):
+            log.warning("price.change.refused", change_id=change_id, rule=outcome.rule, problem=outcome.problem)
+        elif outcome:
             log.info("price.change.applied", change_id=change_id)
+
+    async def prune(self) -> int:
+        """Delete the history no look-back or retention needs any more (`[prices]`), a bounded write at a time; returns the rows."""
+        cutoff = self._now() - timedelta(days=self._prices.kept_days)
+        total = 0
+        while True:
+            removed = await self._store.write(lambda tx: history.prune(tx.conn, cutoff, PRUNE_ROWS))
+            total += removed
+            if removed < PRUNE_ROWS:
+                break
+        if total:
+            log.info("price.history.pruned", rows=total, before=stamp(cutoff))
+        return total

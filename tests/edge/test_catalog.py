@@ -120,3 +120,46 @@ def test_a_huge_invalid_batch_gets_a_bounded_reply(broker, daemon_factory, hq_fa
     assert hq.request("ping", {})["ok"] is True
     assert max(len(line) for line in daemon.log().splitlines()) < 4000
     daemon.terminate()
+
+
+def test_price_history_and_lawful_promotions_through_the_daemon_survive_restarts(broker, daemon_factory, hq_factory):
+    daemon = daemon_factory(broker.url, prices={"min_history_hours": 0}).start()  # a base from seconds of history: see test_promotions
+    hq = hq_factory(broker.port)
+    wait_online(hq)
+    hq.request("product.upsert", {"items": [APPLE, MILK]})
+    time.sleep(0.05)
+    batch = hq.request("price.update", {"items": [
+        {"sku": APPLE["sku"], "price": "12.80", "promo_price": "9.90", "promo_end": "2099-12-31"},
+        {"sku": MILK["sku"], "price": "3.50", "promo_price": "2.99", "promo_base": "4.50"},  # never charged 4.50
+    ]})["result"]
+    assert (batch["applied"], batch["refused"][0]["field"], batch["refused"][0]["rule"]) == (1, "items[1].promo_base", "base_above_history")
+    when = (datetime.now(UTC) + timedelta(seconds=3)).isoformat().replace("+00:00", "Z")
+    later = hq.request("price.update", {"items": [{"sku": MILK["sku"], "price": "3.50", "promo_price": "3.60", "effective_at": when}]})
+    change_id = later["result"]["scheduled"][0]["change_id"]
+    before = hq.request("price.history", {"sku": APPLE["sku"]})["result"]["intervals"]
+    assert [(i["kind"], i["charged"], i["promo_base"]) for i in before] == [("upsert", "12.80", None), ("immediate", "9.90", "12.80")]
+
+    daemon.kill()  # kill -9, then a clean restart: the history is what it was
+    daemon.start()
+    wait_online(hq, count=2)
+    refused = hq.wait(lambda _: hq.events("price.refused"), timeout=20)[0]["data"]  # the scheduled change, judged when it fell due
+    assert (refused["change_id"], refused["field"], refused["rule"]) == (change_id, "promo_price", "no_reduction")
+    daemon.terminate()
+    daemon.start()
+    wait_online(hq, count=3)
+    assert hq.request("price.history", {"sku": APPLE["sku"]})["result"]["intervals"] == before
+    assert [i["charged"] for i in hq.request("price.history", {"sku": MILK["sku"]})["result"]["intervals"]] == ["3.50"]
+    assert products(daemon)[MILK["sku"]][:2] == ("3.50", None)
+    daemon.terminate()
+
+
+def test_check_refuses_a_bad_prices_section(tmp_path):
+    from tests.edge.test_config import check
+
+    config = tmp_path / "store.toml"
+    config.write_text('[store]\nid = "s1"\n[prices]\nlookback_days = 3\nfake_promotion = "hide"\nhistory_day = 30\n')
+    result = check(config, tmp_path)
+    assert result.returncode != 0
+    for words in ("prices.lookback_days: Input should be greater than or equal to 7", "prices.fake_promotion: Input should be 'refuse' or 'plain'",
+                  "prices.history_day: unknown key; did you mean 'history_days'?"):
+        assert words in result.stderr, result.stderr
