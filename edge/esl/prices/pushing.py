@@ -42,7 +42,7 @@ log = structlog.get_logger("esl.pushing")
 #: (BENCHMARKS.md: 0.905 of the radio's limit, against 0.65 in the order work was queued).
 _ITEM_SQL = (
     "SELECT w.label, w.sku, w.revision, w.attempts, l.esl_group, l.esl_id, l.width, l.height, l.display_type,"
-    " l.shown_digest, p.name, p.name_en, p.price, p.unit, p.promo_price, p.promo_end, p.qr_url, p.spec, p.origin"
+    " l.shown_digest, p.name, p.name_en, p.price, p.unit, p.promo_price, p.promo_end, p.promo_base, p.qr_url, p.spec, p.origin"
     " FROM esl_work w JOIN esl_labels l ON l.id = w.label JOIN products p ON p.sku = w.sku"
     " WHERE w.status = 'queued' AND w.next_at <= ? {exclude} ORDER BY l.esl_id, l.esl_group, w.label LIMIT ?"
 )
@@ -100,16 +100,17 @@ class Progress:
 
 
 def content_for(product: dict[str, Any], sku: str, qr_base_url: str, today: date) -> LabelContent:
-    """The label content of a products row (prices as Decimal, never float); a promotion past its end is dropped."""
-    promo = product.get("promo_price")
+    """The label content of a products row (prices as Decimal, never float); a promotion past its end is dropped.
+    The struck-through original price is the row's `promo_base` (proven by the catalogue's price history), never `price`."""
+    promo, base = product.get("promo_price"), product.get("promo_base")
     promo_end = date.fromisoformat(product["promo_end"]) if product.get("promo_end") else None
     if promo_end is not None and promo_end < today:
-        promo, promo_end = None, None
+        promo, promo_end, base = None, None, None
     return LabelContent(
         sku=sku, name=product["name"], price=Decimal(product["price"]), unit=product["unit"],
         qr_url=product.get("qr_url") or f"{qr_base_url}{sku}", name_en=product.get("name_en") or None,
         spec=product.get("spec") or None, origin=product.get("origin") or None,
-        promo_price=Decimal(promo) if promo else None, promo_end=promo_end,
+        promo_price=Decimal(promo) if promo else None, promo_end=promo_end, promo_base=Decimal(base) if promo and base else None,
     )
 
 
@@ -177,7 +178,7 @@ class Pusher:
             items = []
             for row in cur.fetchall():
                 r = dict(zip(cols, row))
-                product = {k: r[k] for k in ("name", "name_en", "price", "unit", "promo_price", "promo_end", "qr_url", "spec", "origin")}
+                product = {k: r[k] for k in ("name", "name_en", "price", "unit", "promo_price", "promo_end", "promo_base", "qr_url", "spec", "origin")}
                 items.append(WorkItem(
                     r["label"], r["sku"], r["revision"], r["attempts"], r["esl_group"], r["esl_id"], r["width"],
                     r["height"], r["display_type"], r["shown_digest"], product,

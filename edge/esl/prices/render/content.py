@@ -64,9 +64,10 @@ class LabelContent:
     origin: str | None = None
     promo_price: Decimal | None = None
     promo_end: date | None = None
+    promo_base: Decimal | None = None  # the original price struck through: the catalogue's, proven by its history; None: none
 
     def __post_init__(self) -> None:
-        """Reject data that would print a wrong or empty label."""
+        """Reject data that would print a wrong or empty label (a struck-through price must be above the one charged)."""
         if not self.name.strip():
             raise LabelContentError(f"sku {self.sku!r}: empty product name")
         if self.unit not in _UNITS:
@@ -76,8 +77,10 @@ class LabelContent:
         to_fen(self.price)
         if self.promo_price is not None:
             to_fen(self.promo_price, "promo_price")
-        elif self.promo_end is not None:
-            raise LabelContentError(f"sku {self.sku!r}: promo_end given without promo_price")
+        elif self.promo_end is not None or self.promo_base is not None:
+            raise LabelContentError(f"sku {self.sku!r}: promo_end or promo_base given without promo_price")
+        if self.promo_base is not None and to_fen(self.promo_base, "promo_base") <= self.shown_price:
+            raise LabelContentError(f"sku {self.sku!r}: promo_base {self.promo_base} is not above the promotion price")
 
     @property
     def on_promotion(self) -> bool:

@@ -40,13 +40,17 @@ def _draw_text(image: Image.Image, path: Path, text: str, box: Box, style: TextS
 
 
 def draw_promo_row(image: Image.Image, path: Path, content: LabelContent, layout: Layout, fill: int) -> None:
-    """Original price struck through on the left, promotion end date on the right; on a narrow row
-    the '原价' prefix goes first, then the end date, so the struck price always shows."""
+    """The original price (`promo_base`) struck through on the left, promotion end date on the right; on a narrow
+    row the '原价' prefix goes first, then the end date, so the struck price always shows. Without a base (none
+    proven by the price history) only the end date is drawn: no price is ever struck through on trust."""
     row, size = layout.promo_row, layout.small_style.max_size
     gap = max(2, size // 6)
-    label = text_run(path, size, "原价")
-    was = text_run(path, size, format_yuan(content.price))
     until = text_run(path, size, f"促销至 {content.promo_end:%m-%d}" if content.promo_end else "促销")
+    if content.promo_base is None:
+        paste_run(image, until, row.x1 - until.mask.width - until.x0, row.y0, fill)
+        return
+    label = text_run(path, size, "原价")
+    was = text_run(path, size, format_yuan(content.promo_base))
     label_w, until_w = label.x1 - min(0, label.x0) + gap, until.mask.width + 2 * gap
     for show_label, show_until in ((True, True), (False, True), (False, False)):
         if label_w * show_label + was.mask.width + until_w * show_until <= row.width:

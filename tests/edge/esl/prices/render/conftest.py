@@ -46,6 +46,7 @@ SAMPLES = {
         spec="250ml×12",
         promo_price=Decimal("45.80"),
         promo_end=date(2026, 11, 30),
+        promo_base=Decimal("59.90"),  # the original price the catalogue proved (issue 15): struck through
         qr_url="https://shop.example.cn/p/6923644272159",
     ),
 }

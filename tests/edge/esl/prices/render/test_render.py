@@ -165,7 +165,7 @@ def test_price_stays_in_its_box(font_path: Path, size_name: str, price: str, uni
 def test_promo_row_stays_in_its_box(font_path: Path, size: tuple[int, int], was: str, now: str, end: date | None) -> None:
     """The struck-through price and end date stay in the promotion row, whatever the price length."""
     layout = layout_for(LabelSpec(*size, "bwr"))
-    content = replace(SAMPLES["promotion"], price=Decimal(was), promo_price=Decimal(now), promo_end=end)
+    content = replace(SAMPLES["promotion"], price=Decimal(was), promo_base=Decimal(was), promo_price=Decimal(now), promo_end=end)
     canvas = Image.new("P", (size[0] + 40, size[1] + 40), 0)
     draw_promo_row(canvas, font_path, content, layout, 1)
     assert layout.promo_row.contains(Box(*ink_box(canvas)))
