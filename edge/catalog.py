@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -260,13 +260,15 @@ class Catalog:
         now = self._clock()
         return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
-    def _histories(self, tx: Tx, skus: Sequence[str], now: datetime) -> dict[str, Entry]:
-        """The newest history row of each product of `skus`, after recording the catalogue row of one that something else changed."""
+    def _histories(self, tx: Tx, skus: Sequence[str], now: datetime, rows: dict[str, dict[str, Any]] | None = None) -> dict[str, Entry]:
+        """The newest history row of each product of `skus` (catalogue `rows` if read already), after recording the
+        catalogue row of one that something else changed."""
         last = history.latest(tx.conn, skus)
-        for sku, row in _products(tx.conn, skus).items():
+        for sku, row in (_products(tx.conn, skus) if rows is None else rows).items():
             prior = last.get(sku)
             if prior is None or not prior.same_prices(row):
-                last[sku] = history.append(tx.conn, _seeded(sku, row, prior, now))
+                last[sku] = _seeded(sku, row, prior, now)
+                history.append(tx.conn, last[sku], stamp(now))
         return last
 
     def _lowest_before(self, conn: sqlite3.Connection, sku: str, start: datetime) -> Decimal | None:
@@ -280,29 +282,35 @@ class Catalog:
     def _judge(self, tx: Tx, change: Change, last: Entry | None, now: datetime, kind: str,
                change_id: int | None = None) -> tuple[Entry, Refusal | None] | Refusal:
         """The history row `change` writes at `now`, its promotion judged (and why it shows no 原价); or why it is refused."""
-        entry = Entry(change.sku, now if last is None else max(now, last.valid_from), change.price, change.promo_price,
-                      change.promo_end, kind=kind, change_id=change_id)
-        if change.promo_price is None:
-            return entry, None
-        if last is not None and last.promotion_at(entry.valid_from, self._tz):
-            limit = last.base_limit  # the running promotion goes on: judged against the prices before it began
-        else:
-            limit = self._lowest_before(tx.conn, change.sku, entry.valid_from)
-        verdict = promotions.judge(change.promo_price, change.promo_base, limit, self._prices)
-        if isinstance(verdict, Refusal):
-            return verdict
-        return replace(entry, promo_base=verdict.promo_base, base_limit=verdict.base_limit), verdict.plain
+        valid_from = now if last is None else max(now, last.valid_from)
+        verdict = promotions.Verdict(None, None)
+        if change.promo_price is not None:
+            if last is not None and last.promotion_at(valid_from, self._tz):
+                limit = last.base_limit  # the running promotion goes on: judged against the prices before it began
+            else:
+                limit = self._lowest_before(tx.conn, change.sku, valid_from)
+            judged = promotions.judge(change.promo_price, change.promo_base, limit, self._prices)
+            if isinstance(judged, Refusal):
+                return judged
+            verdict = judged
+        entry = Entry(change.sku, valid_from, change.price, change.promo_price, change.promo_end, verdict.promo_base,
+                      verdict.base_limit, kind, change_id)
+        return entry, verdict.plain
 
-    def _apply(self, tx: Tx, entry: Entry) -> Entry:
-        """Set a product's prices now (and record them); jobs showing it see the new revision."""
-        recorded = history.append(tx.conn, entry)
+    def _apply(self, tx: Tx, entry: Entry, revision: int, last: Entry | None) -> Entry:
+        """Set a product's prices now as `revision`, recorded unless they repeat `last`; returns the product's newest history row.
+        Jobs showing it see the new revision."""
+        when = stamp(entry.valid_from)
+        repeated = entry.repeats(last)
+        if not repeated:
+            history.append(tx.conn, entry, when)
         tx.conn.execute(
             "UPDATE products SET price = ?, promo_price = ?, promo_end = ?, promo_base = ?, updated_at = ?, revision = ? WHERE sku = ?",
             (money_text(entry.price), money_text(entry.promo_price), entry.promo_end.isoformat() if entry.promo_end else None,
-             money_text(entry.promo_base), stamp(entry.valid_from), _next_revision(tx), entry.sku),
+             money_text(entry.promo_base), when, revision, entry.sku),
         )
         tx.notify("catalog")
-        return recorded
+        return last if repeated and last is not None else entry
 
     def _upsert(self, tx: Tx, args: UpsertArgs) -> dict[str, Any]:
         """Create or replace products; labels showing them are re-rendered by the ESL job. An item breaking a price rule is refused alone."""
@@ -317,7 +325,9 @@ class Catalog:
                 verdicts.refuse(index, item.sku, judged)
                 continue
             entry, plain = judged
-            last[item.sku] = history.append(tx.conn, entry)
+            if not entry.repeats(last.get(item.sku)):
+                history.append(tx.conn, entry, stamp(now))
+                last[item.sku] = entry
             verdicts.note(index, item.sku, plain)
             row = item.model_dump(mode="json")
             row.update(price=money_text(item.price), promo_price=money_text(item.promo_price), promo_base=money_text(entry.promo_base),
@@ -335,8 +345,9 @@ class Catalog:
             if item.sku not in known:
                 raise CommandError("not_found", f"items[{index}].sku: unknown product {item.sku!r}")
         now = self._now()
-        last = self._histories(tx, [item.sku for item in args.items], now)
+        last = self._histories(tx, [item.sku for item in args.items], now, known)
         verdicts = Verdicts()
+        revision = _next_revision(tx)
         applied, scheduled = 0, []
         for index, item in enumerate(args.items):
             if item.effective_at is None or item.effective_at <= now:
@@ -344,7 +355,7 @@ class Catalog:
                 if isinstance(judged, Refusal):
                     verdicts.refuse(index, item.sku, judged)
                     continue
-                last[item.sku] = self._apply(tx, judged[0])
+                last[item.sku] = self._apply(tx, judged[0], revision + applied, last.get(item.sku))
                 verdicts.note(index, item.sku, judged[1])
                 applied += 1
                 continue
@@ -384,12 +395,14 @@ class Catalog:
             change = Change(sku, Decimal(price), None if promo_price is None else Decimal(promo_price),
                             None if promo_end is None else date.fromisoformat(promo_end), None if promo_base is None else Decimal(promo_base))
             now = self._now()
-            judged = self._judge(tx, change, self._histories(tx, [sku], now).get(sku), now, "scheduled", change_id)
+            last = self._histories(tx, [sku], now).get(sku)
+            judged = self._judge(tx, change, last, now, "scheduled", change_id)
             if isinstance(judged, Refusal):
                 tx.conn.execute("UPDATE price_changes SET status = 'refused' WHERE id = ?", (change_id,))
                 tx.emit("price.refused", judged.listed("", sku, change_id=change_id))
                 return judged
-            entry = self._apply(tx, judged[0])
+            entry = judged[0]
+            self._apply(tx, entry, _next_revision(tx), last)
             tx.conn.execute("UPDATE price_changes SET status = 'applied' WHERE id = ?", (change_id,))
             tx.emit("price.applied", {"change_id": change_id, "sku": sku, "price": price, "promo_price": promo_price,
                                       "promo_base": money_text(entry.promo_base)})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -108,6 +108,11 @@ class Entry:
         """Whether its promotion is in force at `when`."""
         ends = self.promotion_ends(tz)
         return self.promo_price is not None and (ends is None or when < ends)
+
+    def repeats(self, earlier: Entry | None) -> bool:
+        """Whether it changes nothing after `earlier` (HQ re-sending its catalogue): then it is not written."""
+        return earlier is not None and (self.price, self.promo_price, self.promo_end, self.promo_base) == (
+            earlier.price, earlier.promo_price, earlier.promo_end, earlier.promo_base)
 
     def same_prices(self, row: dict[str, Any]) -> bool:
         """Whether a `products` row has this entry's prices (it does, unless something else wrote the row)."""
@@ -230,18 +235,18 @@ def first_seen(conn: sqlite3.Connection, sku: str) -> datetime | None:
     return None if row is None else parse_stamp(row[0])
 
 
-def append(conn: sqlite3.Connection, entry: Entry) -> Entry:
-    """Write `entry` (in the caller's transaction); returns it with its row id."""
+def append(conn: sqlite3.Connection, entry: Entry, recorded_at: str) -> int:
+    """Write `entry` (in the caller's transaction), recorded at `recorded_at`; returns its row id."""
     cur = conn.execute(
         "INSERT INTO price_history (sku, valid_from, price, promo_price, promo_end, promo_base, base_limit, kind, change_id,"
         " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             entry.sku, stamp(entry.valid_from), money_text(entry.price), money_text(entry.promo_price),
             None if entry.promo_end is None else entry.promo_end.isoformat(), money_text(entry.promo_base),
-            money_text(entry.base_limit), entry.kind, entry.change_id, utc_now(),
+            money_text(entry.base_limit), entry.kind, entry.change_id, recorded_at,
         ),
     )
-    return replace(entry, id=cur.lastrowid)
+    return int(cur.lastrowid or 0)
 
 
 def page(

@@ -137,6 +137,8 @@ async def test_a_running_promotion_keeps_its_base_when_sent_again_or_deepened(sh
     await shop.ok("price.update", items=[{"sku": "A1", "price": "12.80", "promo_price": "9.90"}])
     clock.advance(days=1)  # HQ's nightly full catalogue: the same promotion again, 9.90 now the lowest in force
     assert "refused" not in await shop.ok("product.upsert", items=[{**APPLE, "promo_price": "9.90"}])
+    assert "refused" not in await shop.ok("price.update", items=[{"sku": "A1", "price": "12.80", "promo_price": "9.90"}])
+    assert len(await shop.rows("A1")) == 2  # nothing changed: no new row
     clock.advance(days=1)
     await shop.ok("price.update", items=[{"sku": "A1", "price": "12.80", "promo_price": "8.80"}])
     assert (await shop.product("A1"))["promo_base"] == "12.80"
