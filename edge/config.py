@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
@@ -46,6 +47,16 @@ class StoreSection(_Section):
     id: Annotated[str, Field(pattern=STORE_ID_PATTERN)]
     name: str = ""
     timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        """The core prices by the store's day (a promotion ends at its midnight): a zone that does not exist is a mistake."""
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Asia" (a folder), a name too long
+            raise ValueError("not an IANA time zone such as 'Asia/Shanghai'") from None
+        return value
 
 
 class DataSection(_Section):

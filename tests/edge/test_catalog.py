@@ -157,9 +157,10 @@ def test_check_refuses_a_bad_prices_section(tmp_path):
     from tests.edge.test_config import check
 
     config = tmp_path / "store.toml"
-    config.write_text('[store]\nid = "s1"\n[prices]\nlookback_days = 3\nfake_promotion = "hide"\nhistory_day = 30\n')
+    config.write_text('[store]\nid = "s1"\ntimezone = "Asia"\n[prices]\nlookback_days = 3\nfake_promotion = "hide"\nhistory_day = 30\n')
     result = check(config, tmp_path)
     assert result.returncode != 0
     for words in ("prices.lookback_days: Input should be greater than or equal to 7", "prices.fake_promotion: Input should be 'refuse' or 'plain'",
-                  "prices.history_day: unknown key; did you mean 'history_days'?"):
+                  "prices.history_day: unknown key; did you mean 'history_days'?",
+                  "store.timezone: Value error, not an IANA time zone"):  # the catalogue ends promotions at the store's midnight
         assert words in result.stderr, result.stderr
