@@ -1,7 +1,7 @@
 """Commands from headquarters: validation, the persisted inbox that makes them idempotent, and error replies.
 
 A command handler is a plain function `(tx, args) -> result` that runs inside the store's
-write transaction. The inbox row holding the reply is written in that same transaction, so
+write transaction; who asked (the request's `id` and its optional `sender`) is `current_request()` while it runs. The inbox row holding the reply is written in that same transaction, so
 after a crash a command has either fully happened (and its reply is remembered) or not at
 all; a redelivered or repeated id gets the remembered reply and no second effect.
 
@@ -16,16 +16,18 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.store import Store, Tx
 from edge.store.db import utc_now
 from edge.store.errors import DiskFull
 from edge.sync import deadletters
+from edge.sync.fields import Printable
 from edge.sync.requests import (
     Limits,
     PayloadError,
@@ -61,6 +63,28 @@ class Args(BaseModel):
 
 class NoArgs(Args):
     """For commands that take no arguments."""
+
+
+class Envelope(Args):
+    """What a request says besides its `id` and arguments: the optional `sender`, the system that sent it (for audit trails)."""
+
+    sender: Annotated[str, Field(min_length=1, max_length=64), Printable] | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """Who asked for the command being applied: the request's id and the sender it names (None: not stated)."""
+
+    id: str
+    sender: str | None = None
+
+
+_REQUEST: ContextVar[Request | None] = ContextVar("request", default=None)
+
+
+def current_request() -> Request | None:
+    """The request whose handler runs now (on the writer thread); None outside a command (a scheduled change, a job's own write)."""
+    return _REQUEST.get()
 
 
 Handler = Callable[..., dict[str, Any]]
@@ -124,6 +148,7 @@ class _Checked:
     request_id: str
     reply: dict[str, Any] | None = None
     args: BaseModel | None = None
+    sender: str | None = None
 
 
 class Dispatcher:
@@ -259,9 +284,10 @@ class Dispatcher:
         return _reply_error(request_id, "busy", DISK_FULL_MESSAGE)
 
     def _validate(self, command: Command, request_id: str, raw: dict[str, Any]) -> _Checked:
-        """The arguments as the command's model, or an `invalid_argument` reply naming the fields (bounded)."""
+        """The envelope's `sender` and the arguments as the command's model, or an `invalid_argument` reply naming the fields (bounded)."""
         try:
-            return _Checked(request_id, args=command.args.model_validate(raw))
+            envelope = Envelope.model_validate({"sender": raw.pop("sender")} if "sender" in raw else {})
+            return _Checked(request_id, args=command.args.model_validate(raw), sender=envelope.sender)
         except ValidationError as err:
             message = describe_validation(err, self.limits)
             log.warning("command.invalid_argument", command=command.name, request_id=request_id,
@@ -309,6 +335,7 @@ class Dispatcher:
         assert command is not None and checked.args is not None
         request_id = checked.request_id
         tx.conn.execute("SAVEPOINT cmd")
+        token = _REQUEST.set(Request(request_id, checked.sender))
         try:
             result = command.handler(tx, checked.args, prepared) if command.prepare else command.handler(tx, checked.args)
         except CommandError as err:
@@ -317,6 +344,8 @@ class Dispatcher:
             log.warning("command.failed", command=name, request_id=request_id, code=err.code,
                         problem=clip(err.message, self.limits.log_chars))
             return _reply_error(request_id, err.code, clip(err.message, self.limits.problem_chars))
+        finally:
+            _REQUEST.reset(token)
         reply = _reply_ok(request_id, result)
         size = len(encode_reply(reply).encode())
         if size > self.limits.reply_bytes:
@@ -326,7 +355,7 @@ class Dispatcher:
             return _reply_error(request_id, "invalid_argument",
                                 f"the reply would be {size} bytes, over the limit of {self.limits.reply_bytes}; ask for less")
         tx.conn.execute("RELEASE cmd")
-        log.info("command.applied", command=name, request_id=request_id)
+        log.info("command.applied", command=name, request_id=request_id, sender=checked.sender)
         return reply
 
 
