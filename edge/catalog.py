@@ -151,7 +151,7 @@ def _v2(db: sqlite_utils.Database) -> None:
     history.create(db)
 
 
-STEPS: list[Step] = [_v1, _v2]
+STEPS: list[Step] = [_v1, _v2, history.record_requests]
 
 
 @dataclass(frozen=True)
@@ -364,7 +364,7 @@ class Catalog:
                 {
                     "sku": item.sku, "price": money_text(item.price), "promo_price": money_text(item.promo_price),
                     "promo_end": item.promo_end.isoformat() if item.promo_end else None, "promo_base": money_text(item.promo_base),
-                    "effective_at": when, "status": "pending", "created_at": stamp(now),
+                    "effective_at": when, "status": "pending", "created_at": stamp(now), **history.requested(),
                 }
             ).last_pk
             at = item.effective_at

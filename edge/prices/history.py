@@ -6,10 +6,14 @@ product, so no row is ever updated (a trigger refuses it): intervals are derived
 promotion's end (`promo_end`, its last day in the store's time zone) belongs to its row: the interval
 after it, at the regular price, has kind `promo_end`. Rows older than the kept period are deleted, except
 the one still in force at its start. Row ids never repeat (AUTOINCREMENT), so others may refer to them.
+Each row also says who asked for it (the command's request id and sender; a scheduled change keeps those of the
+`price.update` that scheduled it) and which of the catalogue's checks it passed (`checks`), written at insert:
+the shelf labels' audit trail (edge/esl/prices/audit.py) copies them for every price a label showed.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,12 +25,17 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 
 from edge.store.db import utc_now
+from edge.sync.commands import current_request
 
 #: What made a row: a catalogue command or scheduled change, or `seeded`: the catalogue row itself, for a
 #: product the history had not seen change (one older than the history, or inserted by another part of the store).
 KINDS = ("seeded", "upsert", "immediate", "scheduled")
 #: The kind of the interval after a promotion's end.
 PROMO_END = "promo_end"
+#: Kinds written by a command's handler, so `current_request()` is the request that asked for them.
+_ASKED = ("upsert", "immediate")
+#: A check's outcome in `checks`: the row passed it, or its promotion is shown without 原价 because of it.
+PASSED, PLAIN = "passed", "plain"
 
 _COLUMNS = "id, sku, valid_from, price, promo_price, promo_end, promo_base, base_limit, kind, change_id"
 _CHUNK = 500  # SKUs per IN (...) query
@@ -61,6 +70,21 @@ def create(db: sqlite_utils.Database) -> None:
         " SELECT sku, coalesce(updated_at, ?), price, promo_price, promo_end, 'seeded', ? FROM products ORDER BY sku",
         [now, now],
     )
+
+
+def record_requests(db: sqlite_utils.Database) -> None:
+    """Who asked for each price and the checks it passed (catalogue schema step 3), written at insert: the trigger
+    refuses UPDATE, so rows from before this step keep NULL; a scheduled change keeps its request until it applies."""
+    for column in ("request_id", "sender", "checks"):
+        db.execute(f"ALTER TABLE price_history ADD COLUMN {column} TEXT")
+    for column in ("request_id", "sender"):
+        db.execute(f"ALTER TABLE price_changes ADD COLUMN {column} TEXT")
+
+
+def requested() -> dict[str, str | None]:
+    """The running command's request id and sender as `price_changes` columns (both None outside a command)."""
+    request = current_request()
+    return {"request_id": None if request is None else request.id, "sender": None if request is None else request.sender}
 
 
 def stamp(when: datetime) -> str:
@@ -99,6 +123,7 @@ class Entry:
     kind: str = "upsert"
     change_id: int | None = None
     id: int | None = None
+    checks: tuple[str, ...] = ()  # further rules the catalogue checked and the row passed (label content rules)
 
     def promotion_ends(self, tz: ZoneInfo) -> datetime | None:
         """When its promotion stops being in force (None: no promotion, or one without an end)."""
@@ -113,6 +138,18 @@ class Entry:
         """Whether it changes nothing after `earlier` (HQ re-sending its catalogue): then it is not written."""
         return earlier is not None and (self.price, self.promo_price, self.promo_end, self.promo_base) == (
             earlier.price, earlier.promo_price, earlier.promo_end, earlier.promo_base)
+
+    def decided(self) -> dict[str, str]:
+        """The catalogue's checks on this row and their outcomes, as `checks` stores them: its promotion's base rules
+        (edge/prices/promotions.py; a proven base is at most `base_limit` and above the promotion price) and `checks`."""
+        found = dict.fromkeys(self.checks, PASSED)
+        if self.promo_price is None or self.kind == "seeded":
+            return found
+        if self.base_limit is None:
+            found["no_history"] = PLAIN
+        else:
+            found.update(base_above_history=PASSED, no_reduction=PASSED if self.promo_base is not None else PLAIN)
+        return found
 
     def same_prices(self, row: dict[str, Any]) -> bool:
         """Whether a `products` row has this entry's prices (it does, unless something else wrote the row)."""
@@ -235,15 +272,26 @@ def first_seen(conn: sqlite3.Connection, sku: str) -> datetime | None:
     return None if row is None else parse_stamp(row[0])
 
 
+def _asked_by(conn: sqlite3.Connection, entry: Entry) -> tuple[str | None, str | None]:
+    """The request id and sender behind `entry`: the running command's, or those of the `price.update` that scheduled it."""
+    if entry.kind == "scheduled" and entry.change_id is not None:
+        row = conn.execute("SELECT request_id, sender FROM price_changes WHERE id = ?", (entry.change_id,)).fetchone()
+        return (None, None) if row is None else (row[0], row[1])
+    request = current_request() if entry.kind in _ASKED else None
+    return (None, None) if request is None else (request.id, request.sender)
+
+
 def append(conn: sqlite3.Connection, entry: Entry, recorded_at: str) -> int:
-    """Write `entry` (in the caller's transaction), recorded at `recorded_at`; returns its row id."""
+    """Write `entry` (in the caller's transaction), recorded at `recorded_at`, with who asked and the checks passed; returns its row id."""
+    request_id, sender = _asked_by(conn, entry)
     cur = conn.execute(
         "INSERT INTO price_history (sku, valid_from, price, promo_price, promo_end, promo_base, base_limit, kind, change_id,"
-        " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " recorded_at, request_id, sender, checks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             entry.sku, stamp(entry.valid_from), money_text(entry.price), money_text(entry.promo_price),
             None if entry.promo_end is None else entry.promo_end.isoformat(), money_text(entry.promo_base),
-            money_text(entry.base_limit), entry.kind, entry.change_id, recorded_at,
+            money_text(entry.base_limit), entry.kind, entry.change_id, recorded_at, request_id, sender,
+            json.dumps(entry.decided(), sort_keys=True, separators=(",", ":")),
         ),
     )
     return int(cur.lastrowid or 0)
