@@ -13,8 +13,9 @@ step made of the DDL (`tables.py`) of the features owning its tables. `cli.py`, 
   the onboarding sweep (`onboarding.py`).
 - `prices/`: which product each label shows (`bindings.py`: `label.bind`, `label.list`), the
   push queue (`queue.py`, `esl_work`), the pusher (`pushing.py`), labels following the
-  catalogue and promotion ends (`following.py`), the demo catalogue (`demo_store.py`), retry
-  and demo settings (`config.py`).
+  catalogue and promotion ends (`following.py`), the price audit trail of every image a label
+  acknowledged, hash-chained (`audit.py`, `esl_price_audit`: `price.audit.export`, `price.audit.verify`),
+  the demo catalogue (`demo_store.py`), retry and demo settings (`config.py`).
 - `prices/render/`: drawing a label: content and display spec (`content.py`), `render.py`,
   `layouts.py`, the price figure (`price.py`), `qr.py`, fitted text (`text.py`), cached glyph
   runs (`glyphs.py`), `fonts.py`, `geometry.py`, typed render errors (`errors.py`).
@@ -30,6 +31,7 @@ step made of the DDL (`tables.py`) of the features owning its tables. `cli.py`, 
   (`picture.py`), positioning settings (`config.py`).
 
 Features import each other one way only: picking uses the map (places, walking graph); the map,
-prices, health and radio use no other feature. All share the radio through `EslRadio`, handed
+prices, health and radio use no other feature (the audit trail reads where a label is from the map's
+tables, `esl_positions` and `esl_planogram`, without importing it). All share the radio through `EslRadio`, handed
 over by the job.
 """

@@ -18,6 +18,7 @@ from edge.esl.map.planogram import PlanogramCommands
 from edge.esl.picking.lights import LedDriver
 from edge.esl.picking.orders import PickCommands
 from edge.esl.prices import bindings, demo_store
+from edge.esl.prices.audit import PRUNE_EVERY_S, PriceAudit
 from edge.esl.prices.following import PROMO_ENDED, PromotionEnds, follow_catalog
 from edge.esl.prices.pushing import Pusher, PushSettings
 from edge.esl.radio import onboarding
@@ -57,6 +58,8 @@ class EslJob:
         push = PushSettings(backend.pushes_at_once or c.connections, c.operation_timeout_s, c.retry, c.qr_base_url, c.font)
         self.pusher = Pusher(ctx.store, self.radio, push, self._render_pool, tz=self._tz, on_promo=self.promotions.shown)
         ctx.scheduler.action(PROMO_ENDED, self._promo_ended)
+        self.audit = PriceAudit(ctx.store, ctx.config.prices.kept_days)
+        self.audit.register(ctx.registry)
         bindings.register_commands(ctx.registry)
         onboarding.register_commands(ctx.registry, backend.onboarding)
 
@@ -93,6 +96,7 @@ class EslJob:
         if self.config.coldchain.sections:
             self.ctx.scheduler.every("esl.coldchain.poll", self.config.coldchain.poll_interval_s, self._periodic(self.coldchain.poll))
             self.ctx.scheduler.every("esl.coldchain.daily", 600, self._periodic(self.coldchain.daily))
+        self.ctx.scheduler.every("esl.price_audit.prune", PRUNE_EVERY_S, self._periodic(self._prune_audit))
         if self.config.battery_per_run:
             self.ctx.scheduler.every("esl.battery", self.config.battery_interval_s, self._periodic(self.battery.run_once))
         self._running = True
@@ -114,6 +118,12 @@ class EslJob:
             raise asyncio.CancelledError from err
         finally:
             self._running = False
+
+    async def _prune_audit(self) -> None:
+        """The hourly retention of the price audit trail (kept as long as `[prices]` keeps the price history)."""
+        removed = await self.audit.prune()
+        if removed:
+            log.info("esl.price_audit.pruned", rows=removed)
 
     async def _promo_ended(self, sku: str) -> None:
         """The persistent action `esl.promo_ended` (see PromotionEnds.ended)."""
@@ -150,7 +160,7 @@ class EslJob:
         pool shuts) would fail, and the job would crash while the daemon stops.
         """
         self._stopping = True
-        for job_id in ("esl.coldchain.poll", "esl.coldchain.daily", "esl.battery"):
+        for job_id in ("esl.coldchain.poll", "esl.coldchain.daily", "esl.battery", "esl.price_audit.prune"):
             self.ctx.scheduler.cancel(job_id)
         tasks = [t for t in (self._run_task, *self._tasks) if t is not None and not t.done() and t is not asyncio.current_task()]
         for task in tasks:  # `run` ends cancelled, as the supervisor expects of a component asked to stop

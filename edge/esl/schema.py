@@ -7,6 +7,7 @@ import sqlite_utils
 from edge.esl.health import tables as health_tables
 from edge.esl.map import tables as map_tables
 from edge.esl.picking import tables as picking_tables
+from edge.esl.prices import audit as prices_audit
 from edge.esl.prices import tables as prices_tables
 from edge.esl.radio import tables as radio_tables
 from edge.store.migrations import Step
@@ -20,4 +21,4 @@ def _v1(db: sqlite_utils.Database) -> None:
     health_tables.v1(db)
 
 
-STEPS: list[Step] = [_v1, map_tables.v2, health_tables.v3, radio_tables.v4]
+STEPS: list[Step] = [_v1, map_tables.v2, health_tables.v3, radio_tables.v4, prices_audit.v5]

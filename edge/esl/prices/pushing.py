@@ -2,7 +2,8 @@
 
 Work lives in `esl_work` (edge.esl.prices.queue); this module turns it into radio operations and
 records each outcome in one transaction with its `label.updated` / `label.failed` event, so
-a confirmed push is never repeated after a crash and an unconfirmed one is simply redone.
+a confirmed push is never repeated after a crash and an unconfirmed one is simply redone. An
+acknowledged image is also a row of the price audit trail (edge.esl.prices.audit), in the same transaction.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,6 +28,7 @@ from devices.esl.bumble.cancel import raise_if_cancelled
 from devices.esl.codec import EslAddress
 from devices.esl.errors import EslError, FramebufferError
 from devices.esl.radio import EslRadio, Label
+from edge.esl.prices import audit
 from edge.esl.prices.config import Retry
 from edge.esl.prices.queue import WORK_TOPIC
 from edge.esl.prices.render.content import LabelContent, LabelSpec
@@ -42,7 +44,8 @@ log = structlog.get_logger("esl.pushing")
 #: (BENCHMARKS.md: 0.905 of the radio's limit, against 0.65 in the order work was queued).
 _ITEM_SQL = (
     "SELECT w.label, w.sku, w.revision, w.attempts, l.esl_group, l.esl_id, l.width, l.height, l.display_type,"
-    " l.shown_digest, p.name, p.name_en, p.price, p.unit, p.promo_price, p.promo_end, p.promo_base, p.qr_url, p.spec, p.origin"
+    " l.shown_digest, p.name, p.name_en, p.price, p.unit, p.promo_price, p.promo_end, p.promo_base, p.qr_url, p.spec, p.origin,"
+    " (SELECT max(h.id) FROM price_history h WHERE h.sku = w.sku) AS history_id"
     " FROM esl_work w JOIN esl_labels l ON l.id = w.label JOIN products p ON p.sku = w.sku"
     " WHERE w.status = 'queued' AND w.next_at <= ? {exclude} ORDER BY l.esl_id, l.esl_group, w.label LIMIT ?"
 )
@@ -74,6 +77,7 @@ class WorkItem:
     display_type: int | None
     shown_digest: str | None
     product: dict[str, Any]
+    history_id: int | None = None  # the product's newest price history row, read with `product` (for the audit trail)
 
     @property
     def address(self) -> Label:
@@ -181,7 +185,7 @@ class Pusher:
                 product = {k: r[k] for k in ("name", "name_en", "price", "unit", "promo_price", "promo_end", "promo_base", "qr_url", "spec", "origin")}
                 items.append(WorkItem(
                     r["label"], r["sku"], r["revision"], r["attempts"], r["esl_group"], r["esl_id"], r["width"],
-                    r["height"], r["display_type"], r["shown_digest"], product,
+                    r["height"], r["display_type"], r["shown_digest"], product, r["history_id"],
                 ))
             queued = db.execute("SELECT count(*) FROM esl_work WHERE status = 'queued'").fetchone()[0]
             due = db.execute(
@@ -299,8 +303,14 @@ class Pusher:
             tx.conn.execute("UPDATE esl_labels SET state = 'ok', last_error = NULL WHERE id = ?", (item.label,))
 
     def _record_ok(self, tx: Tx, item: WorkItem, digest: str, duration_ms: int, attempt: int, content: LabelContent) -> None:
-        """Remember the image the label shows now, with its `label.updated` event."""
+        """Remember the image the label shows now, with its `label.updated` event and its row of the audit trail."""
         state = "ok" if self._finish_work(tx, item) else "pending"
+        audit.record(tx, audit.Shown(
+            item.label, item.sku, digest, content.name, content.unit, f"{content.price:.2f}",
+            None if content.promo_price is None else f"{content.promo_price:.2f}",
+            None if content.promo_base is None else f"{content.promo_base:.2f}",
+            None if content.promo_end is None else content.promo_end.isoformat(), item.history_id,
+        ), datetime.fromtimestamp(self._clock(), UTC))
         tx.conn.execute(
             "UPDATE esl_labels SET shown_digest = ?, state = ?, last_seen = ?, last_error = NULL WHERE id = ?",
             (digest, state, utc_now(), item.label),
