@@ -268,3 +268,10 @@ def test_kill_9_during_pushes_never_loses_or_reorders_an_entry(broker, daemon_fa
     assert all(r[5] is None for r in rows[:LABELS])  # the demo store is loaded by the job itself, not by a command
     db.close()
     daemon.terminate()
+
+
+async def test_each_labels_last_acknowledged_entry_is_found_for_the_daily_proof(trail: Trail) -> None:
+    await trail.shown(5)  # L0, L1, L2, L0, L1
+    found = await trail.store.read(lambda db: audit.last_shown(db.conn, ["L0", "L1", "L2", "L9"]))
+    assert {label: row["id"] for label, row in found.items()} == {"L0": 4, "L1": 5, "L2": 3}
+    assert found["L0"]["digest"] == f"{3:064x}" and found["L0"]["price"] == "12.80"
