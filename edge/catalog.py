@@ -22,12 +22,20 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 import structlog
-from pydantic import Field, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
 
 from edge.config import Config
-from edge.prices import history, promotions
+from edge.jobs import catalog_checks
+from edge.prices import history, promotions, rules
 from edge.prices.history import Entry, money_text, stamp
 from edge.prices.promotions import Refusal
+from edge.prices.rules import LabelRules, Proposed
 from edge.scheduler import Scheduler
 from edge.store import Store, Tx
 from edge.store.migrations import Step
@@ -70,6 +78,7 @@ class ProductItem(Args):
     qr_url: Annotated[str, Field(max_length=200), Printable] | None = None
     spec: Annotated[str, Field(max_length=32), Printable] = ""
     origin: Annotated[str, Field(max_length=32), Printable] = ""
+    _unit_missing: bool = PrivateAttr(False)  # sold by weight without a unit: refused on its own (rules.PRICING_UNIT)
 
     @model_validator(mode="after")
     def _consistent(self) -> ProductItem:
@@ -79,10 +88,19 @@ class ProductItem(Args):
         return self
 
 
+def _unit_given(value: Any, handler: ValidatorFunctionWrapHandler) -> ProductItem:
+    """An item sold by weight without a unit is checked like the others and marked, so it alone is refused."""
+    if isinstance(value, dict) and value.get("sale_mode") == "weight" and "unit" not in value:
+        item: ProductItem = handler({**value, "unit": "kg"})
+        item._unit_missing = True
+        return item
+    return handler(value)  # type: ignore[no-any-return]
+
+
 class UpsertArgs(Args):
     """`product.upsert` arguments."""
 
-    items: Annotated[list[ProductItem], Field(min_length=1, max_length=MAX_BATCH)]
+    items: Annotated[list[Annotated[ProductItem, WrapValidator(_unit_given)]], Field(min_length=1, max_length=MAX_BATCH)]
 
 
 class PriceItem(Args):
@@ -204,6 +222,9 @@ class Verdicts:
         return found
 
 
+_UNIT_MISSING = Refusal("unit", rules.PRICING_UNIT, "a product sold by weight needs its 计价单位: unit 'kg' or '500g'")
+
+
 def _next_revision(tx: Tx) -> int:
     return int(tx.conn.execute("SELECT coalesce(max(revision), 0) + 1 FROM products").fetchone()[0])
 
@@ -246,6 +267,7 @@ class Catalog:
         self._prices = config.prices
         self._tz = ZoneInfo(config.store.timezone)
         self._clock = clock
+        self._rules = LabelRules(config.prices.rules, catalog_checks(config))
         scheduler.action(self.ACTION, self._apply_change)
         scheduler.every("price.history.prune", PRUNE_EVERY_S, self.prune)
 
@@ -319,7 +341,12 @@ class Catalog:
         verdicts = Verdicts()
         revision = _next_revision(tx)
         rows = []
+        unlawful = self._upsert_rules(tx.conn, args.items)
         for index, item in enumerate(args.items):
+            refusal = unlawful[index]
+            if refusal is not None:
+                verdicts.refuse(index, item.sku, refusal)
+                continue
             judged = self._judge(tx, Change.of(item), last.get(item.sku), now, "upsert")
             if isinstance(judged, Refusal):
                 verdicts.refuse(index, item.sku, judged)
@@ -349,7 +376,12 @@ class Catalog:
         verdicts = Verdicts()
         revision = _next_revision(tx)
         applied, scheduled = 0, []
+        unlawful = self._price_rules(tx.conn, args.items, now)
         for index, item in enumerate(args.items):
+            refusal = unlawful[index]
+            if refusal is not None:
+                verdicts.refuse(index, item.sku, refusal)
+                continue
             if item.effective_at is None or item.effective_at <= now:
                 judged = self._judge(tx, Change.of(item), last.get(item.sku), now, "immediate")
                 if isinstance(judged, Refusal):
@@ -371,6 +403,29 @@ class Catalog:
             tx.after_commit(lambda cid=change_id, at=at: self._scheduler.at(f"price-change-{cid}", at, self.ACTION, change_id=cid))
             scheduled.append({"sku": item.sku, "change_id": change_id, "effective_at": when})
         return {"accepted": applied + len(scheduled), "applied": applied, "scheduled": scheduled, **verdicts.result("price.update")}
+
+    def _upsert_rules(self, conn: sqlite3.Connection, items: Sequence[ProductItem]) -> list[Refusal | None]:
+        """The label content rules on products (one sold by weight without a unit refused whatever the rule set).
+        The original price a promotion shows is judged after them (edge/prices/promotions.py), so none is proposed."""
+        found: list[Refusal | None] = [_UNIT_MISSING if item._unit_missing else None for item in items]
+        kept = [i for i, refusal in enumerate(found) if refusal is None]
+        proposed = [Proposed({**items[i].model_dump(mode="json"), "promo_base": None}) for i in kept]
+        for i, refusal in zip(kept, self._rules.check(conn, proposed), strict=True):
+            found[i] = refusal
+        return found
+
+    def _price_rules(self, conn: sqlite3.Connection, items: Sequence[PriceItem | Change], now: datetime) -> list[Refusal | None]:
+        """The label content rules on price changes: each product as the change would leave it (its 原价 judged after)."""
+        if not self._rules.enabled:
+            return [None] * len(items)
+        products = rules.stored(conn, [item.sku for item in items])
+        proposed = []
+        for item in items:
+            row = {**products[item.sku], "price": money_text(item.price), "promo_price": money_text(item.promo_price),
+                   "promo_end": item.promo_end.isoformat() if item.promo_end else None, "promo_base": None}
+            due = getattr(item, "effective_at", None)
+            proposed.append(Proposed(row, rules.PRICE_FIELDS, now=due is None or due <= now))
+        return self._rules.check(conn, proposed)
 
     def _history(self, tx: Tx, args: HistoryArgs) -> dict[str, Any]:
         """A product's prices in force during [from, to), oldest first, a page at a time."""
@@ -396,7 +451,7 @@ class Catalog:
                             None if promo_end is None else date.fromisoformat(promo_end), None if promo_base is None else Decimal(promo_base))
             now = self._now()
             last = self._histories(tx, [sku], now).get(sku)
-            judged = self._judge(tx, change, last, now, "scheduled", change_id)
+            judged = self._price_rules(tx.conn, [change], now)[0] or self._judge(tx, change, last, now, "scheduled", change_id)
             if isinstance(judged, Refusal):
                 tx.conn.execute("UPDATE price_changes SET status = 'refused' WHERE id = ?", (change_id,))
                 tx.emit("price.refused", judged.listed("", sku, change_id=change_id))

@@ -171,12 +171,14 @@ class HttpSection(_Section):
 
 
 class PricesSection(_Section):
-    """`[prices]`: how a promotion's original price is proven (the history it is judged on and how long that is kept)."""
+    """`[prices]`: how a promotion's original price is proven (the history it is judged on and how long that is kept),
+    and which label content rules a product's label must pass."""
 
     lookback_days: Annotated[int, Field(ge=7, le=365)] = 7  # the base is the lowest price in force this long before: CN 7, EU 30
     fake_promotion: Literal["refuse", "plain"] = "refuse"  # a promotion not below its base: refused, or shown without 原价
     min_history_hours: Annotated[int, Field(ge=0, le=168)] = 24  # a product younger than this before a promotion has no base
     history_days: Annotated[int, Field(ge=7, le=3650)] = 30  # price history kept at least this long (and the look-back)
+    rules: Literal["cn", "none"] = "cn"  # label content rules an item must pass (edge/prices/rules.py); "none": no checks
 
     @property
     def kept_days(self) -> int:

@@ -30,6 +30,7 @@ from edge.store.migrations import Step
 if TYPE_CHECKING:
     from edge.config import Config
     from edge.demo.story_base import Scene
+    from edge.prices.rules import Check
     from edge.scheduler import Scheduler
     from edge.store import Store
     from edge.sync.commands import CommandRegistry
@@ -70,6 +71,9 @@ class JobSpec:
     - `web(job)`: the job's part of the web server (routes, public paths, live-feed pieces), if any.
     - `cli(subparsers)`: adds the job's `store-edge <name> ...` tools, if any.
     - `demo()`: the job's scenes of `store-edge demo`, in order, if any.
+    - `catalog_check(config, section)`: the job's part of the label content rules (edge/prices/rules.py), if any:
+      a check the catalogue runs on every product and price item before accepting it (e.g. what the job's label
+      layout would show), or None for the configured rule set. Called when the catalogue is built, for enabled jobs.
     """
 
     name: str
@@ -79,6 +83,7 @@ class JobSpec:
     web: Callable[[Any], WebPart | None] | None = None
     cli: Callable[[argparse._SubParsersAction], None] | None = None  # type: ignore[type-arg]
     demo: Callable[[], Sequence[Scene]] | None = None
+    catalog_check: Callable[[Config, Any], Check | None] | None = None
 
     def __post_init__(self) -> None:
         """A job's name is a TOML table, a migration owner and a topic segment: keep it simple."""
@@ -121,6 +126,12 @@ def installed_jobs() -> tuple[JobSpec, ...]:
 def schemas(jobs: Sequence[JobSpec] | None = None) -> dict[str, list[Step]]:
     """Every job's migration steps by owner."""
     return {spec.name: list(spec.migrations) for spec in (installed_jobs() if jobs is None else jobs)}
+
+
+def catalog_checks(config: Config) -> list[Check]:
+    """The label content checks the enabled jobs add to the catalogue's rules (see `JobSpec.catalog_check`)."""
+    found = (spec.catalog_check(config, section) for spec, section in enabled_sections(config) if spec.catalog_check is not None)
+    return [check for check in found if check is not None]
 
 
 def enabled_sections(config: Config) -> list[tuple[JobSpec, Any]]:

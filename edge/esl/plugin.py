@@ -14,4 +14,5 @@ JOB = JobSpec(
     web=lazy("edge.esl.web:web_part"),
     cli=lazy("edge.esl.cli:register"),
     demo=lazy("edge.esl.demo:SCENES"),
+    catalog_check=lazy("edge.esl.prices.content_rules:catalog_check"),
 )

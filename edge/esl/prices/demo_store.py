@@ -54,9 +54,10 @@ def catalogue(count: int, seed: int) -> list[dict[str, Any]]:
     for n in range(count):
         name, name_en, unit, (low, high), spec, origin = _BASE[n % len(_BASE)]
         variant = _VARIANTS[n // len(_BASE) % len(_VARIANTS)]
+        batch = n // (len(_BASE) * len(_VARIANTS))  # past 300 products a name repeats: a number tells them apart (distinct_names)
         price = Decimal(rng.randrange(low * 100, high * 100 + 1)) / 100
         item: dict[str, Any] = {
-            "sku": f"DEMO{n + 1:05d}", "name": f"{variant}{name}", "name_en": name_en, "price": f"{price:.2f}",
+            "sku": f"DEMO{n + 1:05d}", "name": f"{variant}{name}{f' {batch + 1}号' if batch else ''}", "name_en": name_en, "price": f"{price:.2f}",
             "unit": unit, "sale_mode": "piece" if unit == "piece" else "weight", "spec": spec, "origin": origin,
         }
         if unit != "piece":

@@ -80,7 +80,7 @@ async def test_the_base_is_the_lowest_price_in_force_in_the_look_back(tmp_path: 
 
 
 async def test_a_stated_base_is_checked_and_a_refused_item_leaves_the_rest_of_the_batch_applied(shop: Shop, clock: Clock) -> None:
-    others = [{"sku": sku, "name": "商品", "price": price} for sku, price in (("B1", "5.00"), ("C1", "20.00"))]
+    others = [{"sku": sku, "name": f"商品{sku}", "price": price} for sku, price in (("B1", "5.00"), ("C1", "20.00"))]
     await shop.ok("product.upsert", items=[APPLE, MILK, *others])
     clock.advance(days=3)
     reply = await shop.ok("price.update", items=[

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 from edge.esl.prices.render.content import LabelSpec
+from edge.esl.prices.render.fonts import font
 from edge.esl.prices.render.geometry import Box
+from edge.esl.prices.render.text import ELLIPSIS, FittedText, fit_text, line_height
 
 PANEL_MIN_HEIGHT = 200  # 4.2-inch 400x300 and up; below this the strip layout (2.13", 2.6", 2.9")
 
@@ -121,3 +125,40 @@ def layout_for(spec: LabelSpec) -> Layout:
     """The layout of a display: panel for tall displays, strip otherwise."""
     builder = _panel if spec.height >= PANEL_MIN_HEIGHT else _strip
     return builder(spec.width, spec.height)
+
+
+
+#: A text whose glyph advances at a style's smallest size fill at most this share of its line is drawn whole
+#: without being fitted (ink lies inside the advances but for a pixel or two of overhang).
+_SURE_FIT = 0.9
+
+
+@lru_cache(maxsize=65536)
+def _advance(path: Path, size: int, char: str) -> float:
+    """How far one character moves the pen at a size."""
+    return font(path, size).getlength(char)
+
+
+def fitted(text: str, box: Box, style: TextStyle, path: Path) -> FittedText:
+    """`text` fitted to a box in a style, the call render.py makes (cached: the renderer's next label reuses it)."""
+    return fit_text(text, path, box.width, box.height, style.max_size, style.min_size, style.max_lines, style.stroke)
+
+
+def visible(fitted_text: FittedText) -> str:
+    """The characters a fitted text shows, spaces and a cut's '…' left out (to tell which part of a line was cut)."""
+    return "".join(fitted_text.lines).replace(" ", "").removesuffix(ELLIPSIS)
+
+
+def drawn_whole(text: str, box: Box, style: TextStyle, path: Path) -> bool:
+    """Whether the label draws every character of `text` in `box` (render.py's fit cuts nothing with '…').
+
+    What the layout shows, not pixels: a text well inside one line at the style's smallest size is whole (the
+    fit shrinks to that size before it wraps or cuts); any other is fitted as the renderer fits it. Measures with
+    FreeType, which Pillow runs holding the GIL, so it may run on another thread beside a render.
+    """
+    text = " ".join(text.split())
+    if line_height(path, style.min_size, style.stroke) <= box.height:
+        width = sum(_advance(path, style.min_size, c) for c in text) + 2 * style.stroke
+        if width <= box.width * _SURE_FIT:
+            return True
+    return "".join(fitted(text, box, style, path).lines).replace(" ", "") == text.replace(" ", "")
