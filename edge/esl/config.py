@@ -9,7 +9,7 @@ from edge.esl.health.config import BatteryInterval, BatteryPerRun, ColdChain
 from edge.esl.map.config import Positioning
 from edge.esl.map.storemap import MapSection
 from edge.esl.picking.config import Picking
-from edge.esl.prices.config import DemoStore, Retry
+from edge.esl.prices.config import DemoStore, PriceProof, Retry
 from edge.esl.radio.config import BackendName, BluetoothRadio, Connections, OperationTimeout, PawrRadio, SimulatedRadio
 
 
@@ -31,6 +31,7 @@ class EslSection(Frozen):
     picking: Picking = Picking()
     coldchain: ColdChain = ColdChain()
     demo_store: DemoStore = DemoStore()
+    price_proof: PriceProof = PriceProof()
     map: MapSection = MapSection()
     positioning: Positioning = Positioning()
 

@@ -20,6 +20,7 @@ from edge.esl.picking.orders import PickCommands
 from edge.esl.prices import bindings, demo_store
 from edge.esl.prices.audit import PRUNE_EVERY_S, PriceAudit
 from edge.esl.prices.following import PROMO_ENDED, PromotionEnds, follow_catalog
+from edge.esl.prices.proof import DAILY_EVERY_S, PriceProof
 from edge.esl.prices.pushing import Pusher, PushSettings
 from edge.esl.radio import onboarding
 from edge.esl.radio.backend import Backend, build_backend
@@ -60,6 +61,10 @@ class EslJob:
         ctx.scheduler.action(PROMO_ENDED, self._promo_ended)
         self.audit = PriceAudit(ctx.store, ctx.config.prices.kept_days)
         self.audit.register(ctx.registry)
+        store_name = ctx.config.store.name or ctx.config.store.id
+        self.proof = PriceProof(ctx.store, self._render_pool, c.qr_base_url, c.font, self._tz, ctx.data_dir / "reports",
+                                store_name, c.price_proof.hour, ctx.config.prices.kept_days)
+        self.proof.register(ctx.registry)
         bindings.register_commands(ctx.registry)
         onboarding.register_commands(ctx.registry, backend.onboarding)
 
@@ -74,7 +79,6 @@ class EslJob:
             if c.positioning.enabled and (c.backend == "simulated" or (c.backend == "pawr" and c.pawr.virtual)):
                 self.locating = locating.Locating(ctx.store, self.map, c.positioning)
 
-        store_name = ctx.config.store.name or ctx.config.store.id
         reads = {"reads_at_once": backend.sensor_reads_at_once} if backend.sensor_reads_at_once else {}
         self.coldchain = ColdChainMonitor(ctx.store, self.radio, c.coldchain, ctx.data_dir, store_name, self._tz, **reads)
         self.coldchain.register(ctx.registry)
@@ -97,6 +101,7 @@ class EslJob:
             self.ctx.scheduler.every("esl.coldchain.poll", self.config.coldchain.poll_interval_s, self._periodic(self.coldchain.poll))
             self.ctx.scheduler.every("esl.coldchain.daily", 600, self._periodic(self.coldchain.daily))
         self.ctx.scheduler.every("esl.price_audit.prune", PRUNE_EVERY_S, self._periodic(self._prune_audit))
+        self.ctx.scheduler.every("esl.price_proof.daily", DAILY_EVERY_S, self._periodic(self.proof.daily))
         if self.config.battery_per_run:
             self.ctx.scheduler.every("esl.battery", self.config.battery_interval_s, self._periodic(self.battery.run_once))
         self._running = True
@@ -106,6 +111,7 @@ class EslJob:
                 group.create_task(self.pusher.run(), name="esl-pusher")
                 group.create_task(self.leds.run(), name="esl-leds")
                 group.create_task(self.coldchain.run_reports(), name="esl-reports")
+                group.create_task(self.proof.run_reports(), name="esl-proof-reports")
                 if self.locating is not None:
                     group.create_task(self.locating.run(), name="esl-locating")
                 if self.backend.onboarding is not None:
@@ -120,10 +126,11 @@ class EslJob:
             self._running = False
 
     async def _prune_audit(self) -> None:
-        """The hourly retention of the price audit trail (kept as long as `[prices]` keeps the price history)."""
+        """The hourly retention of the price audit trail and the shelf proofs (kept as long as `[prices]` keeps the price history)."""
         removed = await self.audit.prune()
-        if removed:
-            log.info("esl.price_audit.pruned", rows=removed)
+        proofs = await self.proof.prune()
+        if removed or proofs:
+            log.info("esl.price_audit.pruned", rows=removed, proofs=proofs)
 
     async def _promo_ended(self, sku: str) -> None:
         """The persistent action `esl.promo_ended` (see PromotionEnds.ended)."""
@@ -160,7 +167,8 @@ class EslJob:
         pool shuts) would fail, and the job would crash while the daemon stops.
         """
         self._stopping = True
-        for job_id in ("esl.coldchain.poll", "esl.coldchain.daily", "esl.battery", "esl.price_audit.prune"):
+        for job_id in ("esl.coldchain.poll", "esl.coldchain.daily", "esl.battery", "esl.price_audit.prune",
+                       "esl.price_proof.daily"):
             self.ctx.scheduler.cancel(job_id)
         tasks = [t for t in (self._run_task, *self._tasks) if t is not None and not t.done() and t is not asyncio.current_task()]
         for task in tasks:  # `run` ends cancelled, as the supervisor expects of a component asked to stop

@@ -8,6 +8,7 @@ from edge.esl.health import tables as health_tables
 from edge.esl.map import tables as map_tables
 from edge.esl.picking import tables as picking_tables
 from edge.esl.prices import audit as prices_audit
+from edge.esl.prices import proof_tables as prices_proof
 from edge.esl.prices import tables as prices_tables
 from edge.esl.radio import tables as radio_tables
 from edge.store.migrations import Step
@@ -21,4 +22,4 @@ def _v1(db: sqlite_utils.Database) -> None:
     health_tables.v1(db)
 
 
-STEPS: list[Step] = [_v1, map_tables.v2, health_tables.v3, radio_tables.v4, prices_audit.v5]
+STEPS: list[Step] = [_v1, map_tables.v2, health_tables.v3, radio_tables.v4, prices_audit.v5, prices_proof.v6]

@@ -1,4 +1,4 @@
-"""Configuration of price labels: the push retry policy and the demo catalogue (`qr_base_url` and `font` are plain keys of `[esl]`)."""
+"""Configuration of price labels: the push retry policy, the daily shelf = catalogue proof and the demo catalogue (`qr_base_url` and `font` are plain keys of `[esl]`)."""
 
 from __future__ import annotations
 
@@ -23,3 +23,9 @@ class DemoStore(Frozen):
     enabled: bool = False
     products: Annotated[int, Field(ge=1, le=10_000)] = 300
     seed: int = 1
+
+
+class PriceProof(Frozen):
+    """`[esl.price_proof]`: the store-local hour after which each day's shelf = catalogue proof runs (edge.esl.prices.proof)."""
+
+    hour: Annotated[int, Field(ge=0, le=23)] = 6
