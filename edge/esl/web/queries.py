@@ -1,13 +1,16 @@
-"""Read-only SQL behind the status page: labels, fridge sections and pick orders (run on a read connection)."""
+"""Read-only SQL behind the status page: labels, fridge sections, pick orders and the last price proof (run on a read connection)."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import sqlite_utils
 
 from edge.esl.health.tables import READINGS_BY_TS
+from edge.esl.prices.proof_tables import LABELS as PROOF_LABELS
+from edge.esl.prices.proof_tables import PROOFS
 
 LABEL_STATES = ("unbound", "pending", "ok", "failed")
 DAY_S = 24 * 3600
@@ -111,3 +114,24 @@ def picks(db: sqlite_utils.Database, status: str | None, limit: int) -> list[dic
     ).fetchall()
     keys = ("order_id", "color", "status", "started_at", "ended_at", "items", "done")
     return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+#: Failing labels of the last proof the status page lists.
+PROOF_LISTED = 10
+
+
+def last_proof(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    """The newest shelf = catalogue proof (figures, chain head, report names) and its first failing labels; None before the first."""
+    if not _exists(db, PROOFS):
+        return None
+    cur = db.execute(f"SELECT id, kind, day, label, sku, finished_at, labels, ok, failing, requeued, counts, chain_id, html, csv"
+                     f" FROM {PROOFS} ORDER BY id DESC LIMIT 1")
+    row = cur.fetchone()
+    if row is None:
+        return None
+    proof = dict(zip([c[0] for c in cur.description], row, strict=True))
+    proof["counts"] = json.loads(proof["counts"])
+    keys = ("label", "sku", "content", "audit", "place", "requeued")
+    proof["failures"] = [dict(zip(keys, r, strict=True)) for r in db.execute(
+        f"SELECT {', '.join(keys)} FROM {PROOF_LABELS} WHERE proof = ? ORDER BY label LIMIT ?", [proof["id"], PROOF_LISTED])]
+    return proof

@@ -1,4 +1,4 @@
-"""The esl job's part of the status page: labels, fridge sections, pick orders, the store map, and their live figures."""
+"""The esl job's part of the status page: labels, fridge sections, pick orders, the store map, the last price proof, and their live figures."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def status_part(store: Store, sections: Sequence[dict[str, Any]], store_map: Cal
     """The part for a store's database, its configured fridge sections and (when there is one) its store map picture."""
 
     def add_routes(app: web.Application, closing: asyncio.Event) -> None:
-        """Register `/api/labels`, `/api/fridges`, `/api/picks` and `/api/map.svg` (behind the token, read-only)."""
+        """Register `/api/labels`, `/api/fridges`, `/api/picks`, `/api/price-proof` and `/api/map.svg` (behind the token, read-only)."""
 
         async def get_labels(request: web.Request) -> web.Response:
             """Counts by state and a page of labels: `?state=failed&limit=100`."""
@@ -52,13 +52,19 @@ def status_part(store: Store, sections: Sequence[dict[str, Any]], store_map: Cal
                 raise web.HTTPNotFound(text="no store map configured")
             return web.Response(text=await store.read(store_map), content_type="image/svg+xml")
 
+        async def get_price_proof(request: web.Request) -> web.Response:
+            """The last shelf = catalogue proof (null before the first)."""
+            check_params(request, set())
+            return web.json_response({"proof": await store.read(queries.last_proof)})
+
+        app.router.add_get("/api/price-proof", get_price_proof)
         app.router.add_get("/api/map.svg", get_map)
         app.router.add_get("/api/labels", get_labels)
         app.router.add_get("/api/fridges", get_fridges)
         app.router.add_get("/api/picks", get_picks)
 
     async def live() -> dict[str, Any]:
-        """Label counts, latest fridge temperatures and alerts, active picks: one trip to the read thread."""
+        """Label counts, latest fridge temperatures and alerts, active picks, the last price proof: one trip to the read thread."""
 
         def query(db: Any) -> dict[str, Any]:
             """All of it on one read connection."""
@@ -66,6 +72,7 @@ def status_part(store: Store, sections: Sequence[dict[str, Any]], store_map: Cal
                 "labels": queries.labels(db, None, 0)["counts"],
                 "fridges": queries.fridge_summary(db),
                 "picks": queries.picks(db, "active", 50),
+                "proof": queries.last_proof(db),
             }
 
         return await store.read(query)

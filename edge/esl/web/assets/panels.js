@@ -1,5 +1,6 @@
-// The esl job's cards on the store status page: fridge sections, labels, pick orders and the store map. Its open
-// alerts (a fridge out of range, labels that failed to update) go to the top of the page; its health figures get names.
+// The esl job's cards on the store status page: fridge sections, labels, pick orders, the last price proof and the store
+// map. Its open alerts (a fridge out of range, labels that failed to update or the last price proof) go to the top of the
+// page; its health figures get names.
 "use strict";
 (() => {
   const { $, esc, api, card, when, alerts, labels } = window.storeEdge;
@@ -28,6 +29,7 @@
   });
 
   let failedLabels = 0;
+  let proofFailing = 0;
   let sections = new Map();
 
   function raise() {  // this job's alerts at the top of the page: fridges first, then failed labels
@@ -38,6 +40,7 @@
       const peak = Math.max(Number(s.alert.peak_c), s.last_c ?? -Infinity);
       list.push({ level: "bad", text: `冷柜告警 Fridge ${s.name || s.id}:${now} ${s.alert.reason} — since ${when(s.alert.raised_at)}, peak ${peak.toFixed(1)} °C` });
     }
+    if (proofFailing) list.push({ level: "warn", text: `${proofFailing} shelf label${proofFailing === 1 ? "" : "s"} failed the last price proof (see Price proof below)` });
     if (failedLabels) list.push({ level: "warn", text: `${failedLabels} shelf label${failedLabels === 1 ? "" : "s"} failed to update (see Labels below)` });
     alerts("esl", list);
   }
@@ -102,6 +105,26 @@
     if (redraw) showFridges([...sections.values()].sort((a, b) => (a.id < b.id ? -1 : 1)));
   }
 
+  // The last shelf = catalogue proof: when, what, the figures, its first failing labels and its report files.
+  function showProof(p) {
+    proofFailing = p ? p.failing : 0;
+    const box = $("#proof");
+    if (!p) {
+      box.innerHTML = `<p class="empty">尚未核验 · No price proof yet (daily, or price.audit)</p>`;
+    } else {
+      const scope = p.label || p.sku ? ` · ${esc(p.label || "")}${p.label && p.sku ? " " : ""}${esc(p.sku || "")}` : "";
+      const c = p.counts;
+      const rows = p.failures.map((f) => `<tr data-label="${esc(f.label)}"><td>${esc(f.label)}</td><td>${esc(f.sku || "—")}</td><td>${esc(f.content)}</td><td>${esc(f.audit)}</td><td>${esc(f.place)}</td><td>${f.requeued ? "yes" : "no"}</td></tr>`).join("");
+      box.innerHTML = `<div class="counts" data-proof="${p.id}"><span class="pill ${p.failing ? "bad" : "ok"}">${p.failing ? "未通过 failing" : "通过 all pass"} <b>${p.failing}</b></span>`
+        + ` <span class="pill">checked <b>${p.labels}</b></span> <span class="pill">stale <b>${c.content.stale}</b></span>`
+        + ` <span class="pill">misplaced <b>${c.place.misplaced}</b></span> <span class="pill">place unknown <b>${c.place.unknown}</b></span>`
+        + ` <span class="pill">pushed again <b>${p.requeued}</b></span></div>`
+        + `<p>${esc(p.kind === "daily" ? "daily" : "on demand")} proof ${p.id} of ${esc(p.day)}${scope}, ${esc(when(p.finished_at))} · audit chain row ${p.chain_id} · report ${esc(p.html.split("/").pop())}, ${esc(p.csv.split("/").pop())}</p>`
+        + (rows ? `<table><thead><tr><th>failing label</th><th>product</th><th>content</th><th>audit</th><th>place</th><th>pushed again</th></tr></thead><tbody>${rows}</tbody></table>` : "");
+    }
+    raise();
+  }
+
   function showMap() {  // only when the store has a map (404 otherwise)
     const img = $("#map img");
     img.onload = () => { $("#map").hidden = false; };
@@ -112,17 +135,19 @@
   card("fridge-sections", "冷柜 Fridge sections (last 24 h)", `<div id="fridges" class="fridges"></div>`, true);
   card("labels", "价签 Labels", `<div class="counts"></div><table><thead><tr><th>failed label</th><th>product</th><th>last error</th><th>last seen</th></tr></thead><tbody></tbody></table>`);
   card("picks", "拣货 Pick orders in progress", `<table><thead><tr><th>light</th><th>order</th><th>progress</th><th>started</th></tr></thead><tbody></tbody></table>`);
+  card("proof-card", "价签核验 Price proof (shelf = catalogue)", `<div id="proof"></div>`);
   card("map", "门店地图 Store map", `<img alt="store map: shelves, located labels, open planogram deviations" style="max-width:100%">`, true).hidden = true;
 
   window.storeEdge.panel({
     async load() {
-      const [labelPage, fridges, picks] = await Promise.all([
-        api("/api/labels?state=failed&limit=50"), api(FRIDGES), api("/api/picks?status=active"),
+      const [labelPage, fridges, picks, proof] = await Promise.all([
+        api("/api/labels?state=failed&limit=50"), api(FRIDGES), api("/api/picks?status=active"), api("/api/price-proof"),
       ]);
       showCounts(labelPage.counts); showLabels(labelPage.labels); showFridges(fridges.sections); showPicks(picks.orders);
+      showProof(proof.proof);
       showMap();
     },
-    live(d) { showCounts(d.labels); applyFridgeSummary(d.fridges); showPicks(d.picks); },
+    live(d) { showCounts(d.labels); applyFridgeSummary(d.fridges); showPicks(d.picks); showProof(d.proof); },
     refresh() { api(FRIDGES).then((f) => showFridges(f.sections), () => {}); showMap(); },
   });
 })();
