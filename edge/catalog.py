@@ -7,7 +7,8 @@ A scheduled change is a row in `price_changes` plus a persistent scheduler job; 
 is idempotent (only a `pending` change is applied), which makes "fires once" hold across restarts.
 Every change of a product's prices is a row of the price history (edge/prices/history.py) written in
 the same transaction, and a promotion's original price is judged against that history when it takes
-effect (edge/prices/promotions.py): an item breaking a rule is refused on its own, the rest is applied.
+effect (edge/prices/promotions.py): an item breaking a rule is refused on its own, the rest is applied. The history
+row of an item applied records the checks it passed: the label content rules (edge/prices/rules.py) and its 原价's.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from edge.jobs import catalog_checks
 from edge.prices import history, promotions, rules
 from edge.prices.history import Entry, money_text, stamp
 from edge.prices.promotions import Refusal
-from edge.prices.rules import LabelRules, Proposed
+from edge.prices.rules import LabelRules, Passed, Proposed
 from edge.scheduler import Scheduler
 from edge.store import Store, Tx
 from edge.store.migrations import Step
@@ -302,8 +303,9 @@ class Catalog:
         return history.lowest(history.intervals(history.rows_since(conn, sku, since), self._tz, start), since, start)
 
     def _judge(self, tx: Tx, change: Change, last: Entry | None, now: datetime, kind: str,
-               change_id: int | None = None) -> tuple[Entry, Refusal | None] | Refusal:
-        """The history row `change` writes at `now`, its promotion judged (and why it shows no 原价); or why it is refused."""
+               change_id: int | None = None, checks: Passed = ()) -> tuple[Entry, Refusal | None] | Refusal:
+        """The history row `change` writes at `now` (with the label content rules it passed, `checks`), its promotion
+        judged (and why it shows no 原价); or why it is refused."""
         valid_from = now if last is None else max(now, last.valid_from)
         verdict = promotions.Verdict(None, None)
         if change.promo_price is not None:
@@ -316,7 +318,7 @@ class Catalog:
                 return judged
             verdict = judged
         entry = Entry(change.sku, valid_from, change.price, change.promo_price, change.promo_end, verdict.promo_base,
-                      verdict.base_limit, kind, change_id)
+                      verdict.base_limit, kind, change_id, checks=checks)
         return entry, verdict.plain
 
     def _apply(self, tx: Tx, entry: Entry, revision: int, last: Entry | None) -> Entry:
@@ -343,11 +345,11 @@ class Catalog:
         rows = []
         unlawful = self._upsert_rules(tx.conn, args.items)
         for index, item in enumerate(args.items):
-            refusal = unlawful[index]
-            if refusal is not None:
-                verdicts.refuse(index, item.sku, refusal)
+            passed = unlawful[index]
+            if isinstance(passed, Refusal):
+                verdicts.refuse(index, item.sku, passed)
                 continue
-            judged = self._judge(tx, Change.of(item), last.get(item.sku), now, "upsert")
+            judged = self._judge(tx, Change.of(item), last.get(item.sku), now, "upsert", checks=passed)
             if isinstance(judged, Refusal):
                 verdicts.refuse(index, item.sku, judged)
                 continue
@@ -378,12 +380,12 @@ class Catalog:
         applied, scheduled = 0, []
         unlawful = self._price_rules(tx.conn, args.items, now)
         for index, item in enumerate(args.items):
-            refusal = unlawful[index]
-            if refusal is not None:
-                verdicts.refuse(index, item.sku, refusal)
+            passed = unlawful[index]
+            if isinstance(passed, Refusal):
+                verdicts.refuse(index, item.sku, passed)
                 continue
             if item.effective_at is None or item.effective_at <= now:
-                judged = self._judge(tx, Change.of(item), last.get(item.sku), now, "immediate")
+                judged = self._judge(tx, Change.of(item), last.get(item.sku), now, "immediate", checks=passed)
                 if isinstance(judged, Refusal):
                     verdicts.refuse(index, item.sku, judged)
                     continue
@@ -404,20 +406,22 @@ class Catalog:
             scheduled.append({"sku": item.sku, "change_id": change_id, "effective_at": when})
         return {"accepted": applied + len(scheduled), "applied": applied, "scheduled": scheduled, **verdicts.result("price.update")}
 
-    def _upsert_rules(self, conn: sqlite3.Connection, items: Sequence[ProductItem]) -> list[Refusal | None]:
-        """The label content rules on products (one sold by weight without a unit refused whatever the rule set).
-        The original price a promotion shows is judged after them (edge/prices/promotions.py), so none is proposed."""
-        found: list[Refusal | None] = [_UNIT_MISSING if item._unit_missing else None for item in items]
-        kept = [i for i, refusal in enumerate(found) if refusal is None]
+    def _upsert_rules(self, conn: sqlite3.Connection, items: Sequence[ProductItem]) -> list[Refusal | Passed]:
+        """The label content rules on products (one sold by weight without a unit refused whatever the rule set), each
+        item's broken rule or the rules it passed. The original price a promotion shows is judged after them
+        (edge/prices/promotions.py), so none is proposed."""
+        found: list[Refusal | Passed] = [_UNIT_MISSING if item._unit_missing else (rules.PRICING_UNIT,) for item in items]
+        kept = [i for i, verdict in enumerate(found) if not isinstance(verdict, Refusal)]
         proposed = [Proposed({**items[i].model_dump(mode="json"), "promo_base": None}) for i in kept]
-        for i, refusal in zip(kept, self._rules.check(conn, proposed), strict=True):
-            found[i] = refusal
+        for i, verdict in zip(kept, self._rules.check(conn, proposed), strict=True):
+            found[i] = verdict if isinstance(verdict, Refusal) else (rules.PRICING_UNIT, *verdict)
         return found
 
-    def _price_rules(self, conn: sqlite3.Connection, items: Sequence[PriceItem | Change], now: datetime) -> list[Refusal | None]:
-        """The label content rules on price changes: each product as the change would leave it (its 原价 judged after)."""
+    def _price_rules(self, conn: sqlite3.Connection, items: Sequence[PriceItem | Change], now: datetime) -> list[Refusal | Passed]:
+        """The label content rules on price changes: each product as the change would leave it (its 原价 judged after);
+        each item's broken rule or the rules it passed."""
         if not self._rules.enabled:
-            return [None] * len(items)
+            return [() for _ in items]
         products = rules.stored(conn, [item.sku for item in items])
         proposed = []
         for item in items:
@@ -451,7 +455,8 @@ class Catalog:
                             None if promo_end is None else date.fromisoformat(promo_end), None if promo_base is None else Decimal(promo_base))
             now = self._now()
             last = self._histories(tx, [sku], now).get(sku)
-            judged = self._price_rules(tx.conn, [change], now)[0] or self._judge(tx, change, last, now, "scheduled", change_id)
+            passed = self._price_rules(tx.conn, [change], now)[0]
+            judged = passed if isinstance(passed, Refusal) else self._judge(tx, change, last, now, "scheduled", change_id, passed)
             if isinstance(judged, Refusal):
                 tx.conn.execute("UPDATE price_changes SET status = 'refused' WHERE id = ?", (change_id,))
                 tx.emit("price.refused", judged.listed("", sku, change_id=change_id))

@@ -7,8 +7,9 @@ promotion's end (`promo_end`, its last day in the store's time zone) belongs to 
 after it, at the regular price, has kind `promo_end`. Rows older than the kept period are deleted, except
 the one still in force at its start. Row ids never repeat (AUTOINCREMENT), so others may refer to them.
 Each row also says who asked for it (the command's request id and sender; a scheduled change keeps those of the
-`price.update` that scheduled it) and which of the catalogue's checks it passed (`checks`), written at insert:
-the shelf labels' audit trail (edge/esl/prices/audit.py) copies them for every price a label showed.
+`price.update` that scheduled it) and which of the catalogue's checks it passed (`checks`: the label content rules
+and the promotion base rules), written at insert: `price.history` lists who asked, and the shelf labels' audit trail
+(edge/esl/prices/audit.py) copies both for every price a label showed.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ _ASKED = ("upsert", "immediate")
 #: A check's outcome in `checks`: the row passed it, or its promotion is shown without 原价 because of it.
 PASSED, PLAIN = "passed", "plain"
 
-_COLUMNS = "id, sku, valid_from, price, promo_price, promo_end, promo_base, base_limit, kind, change_id"
+_COLUMNS = "id, sku, valid_from, price, promo_price, promo_end, promo_base, base_limit, kind, change_id, request_id, sender"
 _CHUNK = 500  # SKUs per IN (...) query
 
 
@@ -124,6 +125,8 @@ class Entry:
     change_id: int | None = None
     id: int | None = None
     checks: tuple[str, ...] = ()  # further rules the catalogue checked and the row passed (label content rules)
+    request_id: str | None = None  # as read back: who asked for it (written by `append` from the running command)
+    sender: str | None = None
 
     def promotion_ends(self, tz: ZoneInfo) -> datetime | None:
         """When its promotion stops being in force (None: no promotion, or one without an end)."""
@@ -192,7 +195,7 @@ class Interval:
             "promo_price": None if after else money_text(entry.promo_price),
             "promo_end": None if entry.promo_end is None else entry.promo_end.isoformat(),
             "promo_base": None if after else money_text(entry.promo_base), "charged": money_text(self.charged),
-            "change_id": entry.change_id,
+            "change_id": entry.change_id, "request_id": entry.request_id, "sender": entry.sender,
         }
 
 
@@ -221,13 +224,14 @@ def lowest(found: Iterable[Interval], since: datetime, until: datetime) -> Decim
 
 def _entry(row: Sequence[Any]) -> Entry:
     """A row of `_COLUMNS` as an Entry."""
-    rid, sku, valid_from, price, promo_price, promo_end, promo_base, base_limit, kind, change_id = row
+    rid, sku, valid_from, price, promo_price, promo_end, promo_base, base_limit, kind, change_id, request_id, sender = row
     return Entry(
         sku=sku, valid_from=parse_stamp(valid_from), price=Decimal(price),
         promo_price=None if promo_price is None else Decimal(promo_price),
         promo_end=None if promo_end is None else date.fromisoformat(promo_end),
         promo_base=None if promo_base is None else Decimal(promo_base),
         base_limit=None if base_limit is None else Decimal(base_limit), kind=kind, change_id=change_id, id=rid,
+        request_id=request_id, sender=sender,
     )
 
 

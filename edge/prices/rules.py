@@ -6,7 +6,9 @@ name per price where one kind is priced by 规格/产地/等级. `[prices] rules
 `"none"` checks nothing. The rules here need no rendering: the name is not blank, holds Chinese characters and
 no traditional-only ones (so do 规格 and 产地; 产地 is Chinese), and products sharing name, 规格 and 产地 share
 their price. A job that draws labels adds a check of what its layout would show (`JobSpec.catalog_check`; the
-shelf labels' is edge/esl/prices/content_rules.py), run on the items these rules let through.
+shelf labels' is edge/esl/prices/content_rules.py), run on the items these rules let through. An item that passes
+is answered with the names of the rules it was checked against (`Passed`): its price history row records them, so
+the audit trail shows which rule checks a price passed.
 
 "Traditional-only" is judged with the CJK codecs of Python's standard library, no extra data: an ideograph in
 Big5 (the traditional set) but not in GB 2312 (the mainland's simplified set) is a traditional form (國, 價,
@@ -54,8 +56,12 @@ class Proposed:
         return str(self.row["sku"])
 
 
-#: A job's check of the items the core rules let through: one verdict per item, None where it passes.
-Check = Callable[[sqlite3.Connection, Sequence[Proposed]], Sequence[Refusal | None]]
+#: The rules an item was checked against and passed, by name (empty: nothing was checked).
+Passed = tuple[str, ...]
+#: A job's check of the items the core rules let through: one verdict per item, the rule it broke or the rules it passed.
+Check = Callable[[sqlite3.Connection, Sequence[Proposed]], Sequence[Refusal | Passed]]
+#: The rules `text_problem` checks when an item sets the name (product.upsert).
+TEXT_RULES: Passed = (NAME_REQUIRED, CHINESE_TEXT, SIMPLIFIED)
 
 
 def _ideograph(char: str) -> bool:
@@ -181,16 +187,23 @@ class LabelRules:
         """Whether anything is checked."""
         return self.rules != "none"
 
-    def check(self, conn: sqlite3.Connection, proposed: Sequence[Proposed]) -> list[Refusal | None]:
-        """One verdict per item (None: its label would be lawful), in item order."""
+    def check(self, conn: sqlite3.Connection, proposed: Sequence[Proposed]) -> list[Refusal | Passed]:
+        """One verdict per item, in item order: the rule it breaks, or the rules it passed (its label would be lawful)."""
         if not self.enabled:
-            return [None] * len(proposed)
-        verdicts: list[Refusal | None] = [text_problem(p.row, p.fields) for p in proposed]
-        for check in self.checks:
-            passing = [i for i, v in enumerate(verdicts) if v is None]
+            return [() for _ in proposed]
+        verdicts: list[Refusal | Passed] = []
+        for p in proposed:
+            problem = text_problem(p.row, p.fields)
+            verdicts.append(problem if problem is not None else (TEXT_RULES if "name" in p.fields else ()))
+        for check in [*self.checks, _distinct]:
+            passing = [i for i, v in enumerate(verdicts) if not isinstance(v, Refusal)]
             for i, verdict in zip(passing, check(conn, [proposed[i] for i in passing]), strict=True):
-                verdicts[i] = verdict
-        passing = [i for i, v in enumerate(verdicts) if v is None]
-        for i, verdict in zip(passing, distinct_problems(conn, [proposed[i] for i in passing]), strict=True):
-            verdicts[i] = verdict
+                before = verdicts[i]
+                assert not isinstance(before, Refusal)
+                verdicts[i] = verdict if isinstance(verdict, Refusal) else (*before, *verdict)
         return verdicts
+
+
+def _distinct(conn: sqlite3.Connection, proposed: Sequence[Proposed]) -> list[Refusal | Passed]:
+    """`distinct_problems` as a check: the rule broken, or `distinct_names` passed."""
+    return [(DISTINCT_NAMES,) if found is None else found for found in distinct_problems(conn, proposed)]

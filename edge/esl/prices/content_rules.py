@@ -11,7 +11,9 @@ bound to any product), or the 2.13-inch strip and 4.2-inch panel while none is k
 - `unit_price_shown`: goods sold by weight show their unit-price line whole (e.g. ¥6.40/500g · ¥12.80/kg);
 - `price_numerals`: every price the label prints is ¥ and Arabic numerals with two decimals.
 
-A product whose content no label could show at all (e.g. a blank qr_url) is refused with rule `renders`.
+A product whose content no label could show at all (e.g. a blank qr_url) is refused with rule `renders`. An item
+that passes is answered with the rules it was checked against (`renders` and `price_numerals` always, the others
+where the item sets what they judge), which its price history row records.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from edge.esl.prices.render.layouts import (
     visible,
 )
 from edge.prices.promotions import Refusal
-from edge.prices.rules import PRICE_FIELDS, Proposed
+from edge.prices.rules import PRICE_FIELDS, Passed, Proposed
 
 log = structlog.get_logger("esl.content_rules")
 
@@ -115,17 +117,18 @@ class LabelChecks:
                 log.warning("esl.content_rules.no_font", error=str(err))
         return self._font
 
-    def __call__(self, conn: sqlite3.Connection, proposed: Sequence[Proposed]) -> list[Refusal | None]:
-        """One verdict per item, None where every display would show it lawfully."""
+    def __call__(self, conn: sqlite3.Connection, proposed: Sequence[Proposed]) -> list[Refusal | Passed]:
+        """One verdict per item: the rule broken, or the rules passed where every display would show it lawfully
+        (none without a font: nothing could be checked)."""
         path = self._path()
         if path is None or not proposed:
-            return [None] * len(proposed)
+            return [() for _ in proposed]
         layouts = [(f"{spec.width}x{spec.height}", layout_for(spec)) for spec in displays(conn)]
         today = datetime.now(self._tz).date()
         return [self._one(p, layouts, path, today) for p in proposed]
 
-    def _one(self, p: Proposed, layouts: Sequence[tuple[str, Layout]], path: Path, today: date) -> Refusal | None:
-        """The first rule one item's label breaks."""
+    def _one(self, p: Proposed, layouts: Sequence[tuple[str, Layout]], path: Path, today: date) -> Refusal | Passed:
+        """The first rule one item's label breaks, or the rules it was checked against."""
         try:
             content = content_for(dict(p.row), p.sku, self._qr_base_url, today)
         except LabelContentError as err:
@@ -137,6 +140,7 @@ class LabelChecks:
         if any(price_text_problem(text) for text in printed):
             return Refusal(price_field, PRICE_NUMERALS, "a price would not print as ¥ and Arabic numerals")
         unit_line = content.unit_price_line()
+        weighed = bool(p.fields & (PRICE_FIELDS | {"unit"})) and content.unit in _WEIGHT_UNITS
         for size, layout in layouts:
             if "name" in p.fields and not drawn_whole(content.name, layout.name, layout.name_style, path):
                 return Refusal("name", NAME_SHOWN, f"品名 does not fit a {size} label whole (cut with '…'): shorten it")
@@ -146,10 +150,10 @@ class LabelChecks:
                     what = "规格" if cut == "spec" else "产地"
                     return Refusal(cut, SPEC_ORIGIN_SHOWN, f"{what} does not fit a {size} label whole (cut with '…');"
                                                            " shorten it, or name_en, which comes first on its line")
-            if p.fields & (PRICE_FIELDS | {"unit"}) and content.unit in _WEIGHT_UNITS \
-                    and not drawn_whole(unit_line, layout.unit_line, layout.small_style, path):
+            if weighed and not drawn_whole(unit_line, layout.unit_line, layout.small_style, path):
                 return Refusal(price_field, UNIT_PRICE_SHOWN, f"the unit-price line ({unit_line}) does not fit a {size} label whole")
-        return None
+        checked = (("name" in p.fields, NAME_SHOWN), (bool(p.fields & _DETAIL_FIELDS), SPEC_ORIGIN_SHOWN), (weighed, UNIT_PRICE_SHOWN))
+        return (RENDERS, PRICE_NUMERALS, *(rule for judged, rule in checked if judged))
 
 
 def catalog_check(config: Config, section: EslSection) -> LabelChecks | None:

@@ -217,10 +217,14 @@ async def test_each_acknowledged_price_is_audited_with_its_command_checks_digest
         rows = list(csv.DictReader(io.StringIO(page["csv"])))
         assert [r["digest"] for r in rows] == [u["digest"] for u in updated]
         first, second = rows
-        assert (first["price"], first["promo_price"], first["sender"], first["checks"]) == ("12.80", "", "hq-pricing", "{}")
+        assert (first["price"], first["promo_price"], first["sender"]) == ("12.80", "", "hq-pricing")
+        assert json.loads(first["checks"]) == dict.fromkeys((  # the label content rules it passed (issue 15 item 2)
+            "pricing_unit", "name_required", "chinese_text", "simplified_chinese", "renders", "price_numerals", "name_shown",
+            "spec_origin_shown", "unit_price_shown", "distinct_names"), "passed")
         assert first["request_id"] and first["history_id"]
         assert (second["promo_price"], second["request_id"], second["sender"]) == ("9.90", "pu-77", "活动中心")
-        assert json.loads(second["checks"]) == {"no_history": "plain"}  # under a day of prices: no 原价 could be proven
+        assert json.loads(second["checks"]) == {"no_history": "plain", **dict.fromkeys(  # under a day of prices: no 原价
+            ("renders", "price_numerals", "unit_price_shown", "distinct_names"), "passed")}
         assert json.loads(second["position"]) == {"run": "A", "bay": 3, "level": 2, "confidence": 0.9, "located_at": "x"}
         assert json.loads(second["planogram"]) == {"run": "A", "bay": 3}
         assert second["label"] == label and second["name"] == PRODUCTS[0]["name"] and second["prev_hash"] == first["hash"]
