@@ -1,16 +1,22 @@
-"""The esl job's part of the demo story: price push with a progress bar, two pick orders, a fridge warming up."""
+"""The esl job's part of the demo story: price push with a progress bar, prices a store can prove (a lawful 原价, unlawful
+promotions refused, a stale label caught by the shelf = catalogue proof), two pick orders, a fridge warming up."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import dataclasses
+import io
+import json
 import shutil
 import time
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from devices.esl import framebuffer
 from devices.esl.led import LedColor
+from edge.demo.story import DemoCheckFailed
 from edge.demo.story_base import DemoContext, Scene
 from edge.demo.words import clock
 from edge.esl.job import EslJob
@@ -20,6 +26,10 @@ from edge.esl.prices.demo_store import catalogue
 
 WARMING_SECTION = "dairy-1"
 SAMPLE_LABELS = 12
+#: The demo's price scenes use products from here on (the earlier ones are the pick and map scenes' samples).
+PRICE_SCENE_FIRST = 10
+#: A whole-store proof of the demo's 306 labels answers within this (the command itself allows 30 s).
+PROOF_TIMEOUT_S = 60.0
 
 
 def _job(ctx: DemoContext) -> EslJob | None:
@@ -75,6 +85,11 @@ async def store_comes_up(ctx: DemoContext) -> None:
     if job is None:
         ctx.say("no simulated [esl] section in this config: skipping the shelf-label scenes")
         return
+    deadline = time.monotonic() + 60
+    while not job.healthy:  # the job loads the demo catalogue and binds the labels before it follows the catalogue
+        if time.monotonic() > deadline:
+            raise TimeoutError("the shelf-label job did not start in time")
+        await asyncio.sleep(0.1)
     total = len(job.backend.labels)
     at_once = job.backend.pushes_at_once or job.config.connections
     ctx.say(f"{total} simulated shelf labels, up to {at_once} updated at once by radio; waiting until every"
@@ -238,9 +253,158 @@ async def store_map(ctx: DemoContext) -> None:
         await ctx.request("pick.cancel", {"order_id": order_id})
 
 
+async def _quiet_until_idle(job: EslJob, timeout: float = 30) -> None:
+    """Wait, without a progress bar, until no push work is queued or in flight."""
+    deadline = time.monotonic() + timeout
+    await asyncio.sleep(0.3)
+    while (push := job.health()["push"])["queued"] or push["in_flight"]:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the label pushes did not finish in time")
+        await asyncio.sleep(0.1)
+
+
+async def _prices(ctx: DemoContext, skus: list[str]) -> dict[str, Decimal]:
+    """The regular price of each of `skus` in the catalogue now."""
+    marks = ",".join("?" * len(skus))
+    rows = await ctx.app.store.read(lambda db: db.execute(f"SELECT sku, price FROM products WHERE sku IN ({marks})", skus).fetchall())
+    return {sku: Decimal(price) for sku, price in rows}
+
+
+async def _labels_of(ctx: DemoContext, sku: str) -> list[str]:
+    """The labels bound to `sku`."""
+    return [r[0] for r in await ctx.app.store.read(lambda db: db.execute("SELECT id FROM esl_labels WHERE sku = ? ORDER BY id", (sku,)).fetchall())]
+
+
+def _refused_rules(result: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """The refused items of a reply by index."""
+    return {r["index"]: r for r in result.get("refused", [])}
+
+
+async def lawful_promotions(ctx: DemoContext) -> None:
+    """Prices a store can prove: a promotion's 原价 comes from the price history; unlawful promotions are refused, the rest applied."""
+    job = _job(ctx)
+    if job is None:
+        return
+    days = ctx.app.config.prices.lookback_days
+    items = catalogue(job.config.demo_store.products, job.config.demo_store.seed)[PRICE_SCENE_FIRST:]
+    promoted = next(i["sku"] for i in items if "promo_price" in i)  # on promotion when the store opened, then marked down
+    plain = [i["sku"] for i in items if "promo_price" not in i][:2]
+    history = (await ctx.request("price.history", {"sku": promoted}))["result"]["intervals"]
+    lowest = min(history, key=lambda i: Decimal(i["charged"]))
+    now = await _prices(ctx, [promoted, *plain])
+    base = Decimal(lowest["charged"])
+    offer = (base * Decimal("0.9")).quantize(Decimal("0.01"))
+    before = len(ctx.hq.events("label.updated"))
+    batch = [
+        {"sku": promoted, "price": f"{now[promoted]:.2f}", "promo_price": f"{offer:.2f}"},
+        {"sku": plain[0], "price": f"{now[plain[0]]:.2f}", "promo_price": f"{now[plain[0]] * Decimal('0.8'):.2f}",
+         "promo_base": f"{now[plain[0]] / Decimal('0.9'):.2f}"},  # the price before the markdown: no longer the lowest
+        {"sku": plain[1], "price": f"{now[plain[1]]:.2f}", "promo_price": f"{now[plain[1]]:.2f}"},  # a "promotion" at the regular price
+    ]
+    result = (await ctx.request("price.update", {"items": batch, "sender": "hq-pricing"}, request_id="demo-promotions"))["result"]
+    refused = _refused_rules(result)
+    if result["applied"] != 1 or {n: r["rule"] for n, r in refused.items()} != {1: "base_above_history", 2: "no_reduction"}:
+        raise DemoCheckFailed(f"the promotion batch was not judged as the rules say: {result}")
+    ctx.say(f"HQ → price.update (sender hq-pricing) with three promotions; the store applied {result['applied']} and refused"
+            f" {result['refused_count']}, each with its rule and field:")
+    product = (await ctx.request("price.history", {"sku": promoted}))["result"]["intervals"][-1]
+    if product["promo_base"] != f"{base:.2f}":
+        raise DemoCheckFailed(f"{promoted}'s 原价 is {product['promo_base']}, not the lowest price in force, {base:.2f}")
+    whence = "its promotion price when the store opened" if lowest["promo_price"] else "its regular price"
+    ctx.say(f"  (a) {promoted}: ¥{offer:.2f} instead of ¥{now[promoted]:.2f}; HQ sent no 原价, the store computed it from its price"
+            f" history: ¥{base:.2f}, the lowest price in force in the {days} days before ({whence}, not simply today's"
+            f" ¥{now[promoted]:.2f}), and its label strikes ¥{base:.2f} through")
+    ctx.say(f"  (a) {plain[0]}: HQ states 原价 ¥{batch[1]['promo_base']} (its price before the markdown): refused,"
+            f" {refused[1]['rule']}: {refused[1]['message']}")
+    ctx.say(f"  (b) {plain[1]}: a \u201cpromotion\u201d at ¥{batch[2]['promo_price']}, its regular price: refused,"
+            f" {refused[2]['rule']}: {refused[2]['message']}; the rest of the batch was applied")
+    labels = await _labels_of(ctx, promoted)
+    shown = await ctx.wait(lambda _: [e["data"] for e in ctx.hq.events("label.updated")[before:]
+                                      if e["data"]["sku"] == promoted and e["data"]["promo_price"] == f"{offer:.2f}"], timeout=30)
+    picture = ctx.output / "esl" / f"promotion-{promoted}.png"
+    picture.parent.mkdir(parents=True, exist_ok=True)
+    image = job.fleet.label(labels[0]).displayed_image(0)  # type: ignore[union-attr]
+    if image is None:
+        raise DemoCheckFailed(f"label {labels[0]} shows nothing")
+    image.convert("RGB").save(picture)
+    page = (await ctx.request("price.audit.export", {"label": shown[0]["label"], "limit": 500}))["result"]
+    audited = list(csv.DictReader(io.StringIO(page["csv"])))[-1]  # the label's newest row: this promotion
+    checks = json.loads(audited["checks"])
+    if (audited["promo_base"], audited["request_id"], audited["sender"], checks.get("base_above_history")) != (
+            f"{base:.2f}", "demo-promotions", "hq-pricing", "passed"):
+        raise DemoCheckFailed(f"the audit trail does not show the promotion as sent and judged: {audited}")
+    ctx.say(f"label {shown[0]['label']} acknowledged it ({picture}); its audit-trail row: ¥{audited['promo_price']} with 原价"
+            f" ¥{audited['promo_base']}, request {audited['request_id']} from {audited['sender']}, {len(checks)} checks passed"
+            f" ({', '.join(sorted(checks))})")
+
+
+async def stale_label_proof(ctx: DemoContext) -> None:
+    """Shelf = catalogue: a label left stale is caught by an inspector's price.audit, re-pushed, and the next proof is clean."""
+    job = _job(ctx)
+    if job is None or job.fleet is None:  # (_job has checked the fleet; this tells the type checker)
+        return
+    items = catalogue(job.config.demo_store.products, job.config.demo_store.seed)[PRICE_SCENE_FIRST:]
+    sku = [i["sku"] for i in items if "promo_price" not in i][2]  # not one the promotion scene used
+    label = (await _labels_of(ctx, sku))[0]
+    tag = job.fleet.label(label)
+    old_image = tag.displayed_bytes(0)
+    old_price = (await _prices(ctx, [sku]))[sku]
+    new_price = (old_price * Decimal("1.1")).quantize(Decimal("0.01"))
+    before = len(ctx.hq.events("label.updated"))
+    await ctx.request("price.update", {"items": [{"sku": sku, "price": f"{new_price:.2f}"}], "sender": "hq-pricing"})
+    await ctx.wait(lambda _: [e for e in ctx.hq.events("label.updated")[before:] if e["data"]["label"] == label], timeout=30)
+    await _quiet_until_idle(job)
+    index = tag.shown[0]
+    if old_image is None or index is None:
+        raise DemoCheckFailed(f"label {label} showed no image")
+    old_digest = framebuffer.content_hash(old_image)
+    tag.slots[index] = old_image  # the virtual label shows its old price again ...
+    await ctx.app.store.write(lambda tx: tx.conn.execute("UPDATE esl_labels SET shown_digest = ? WHERE id = ?", (old_digest, label)))
+    ctx.say(f"HQ raises {sku} to ¥{new_price:.2f} and its label {label} shows it; then a simulated fault: the label falls back to"
+            f" its old image (¥{old_price:.2f}) and the store's record of what it shows with it, as if the update had never"
+            " arrived: no push is pending, the catalogue (and the till) say one price, the shelf another")
+    before = len(ctx.hq.events("label.updated"))
+    proof = await _proof(ctx, job)
+    failures = [f for f in proof["failures"] if f["content"] != "ok" or f["audit"] == "differs"]
+    if [(f["label"], f["content"], f["audit"], f["requeued"]) for f in failures] != [(label, "stale", "differs", True)]:
+        raise DemoCheckFailed(f"the proof did not catch exactly the stale label {label}: {proof['failures']}")
+    ctx.say(f"inspector-7 → price.audit (every bound label): {proof['labels']} labels checked, {proof['ok']} show the catalogue's"
+            f" price where the planogram puts them ({proof['counts']['place']['ok']} checked against it), {proof['failing']}"
+            f" failing: label {label} ({sku}) is {failures[0]['content']}: {failures[0]['reason']}; its audit trail's last"
+            " image differs too; listed and re-pushed")
+    expected = failures[0]["expected_digest"]
+    await ctx.wait(lambda _: [e for e in ctx.hq.events("label.updated")[before:]
+                              if e["data"]["label"] == label and e["data"]["digest"] == expected], timeout=30)
+    shown = tag.displayed_bytes(0)
+    if shown is None or framebuffer.content_hash(shown) != expected:
+        raise DemoCheckFailed(f"label {label} does not display its product's image after the re-push")
+    ready = (await ctx.wait(lambda _: [e["data"] for e in ctx.hq.events("report.ready")
+                                       if e["data"].get("kind") == "price_proof" and e["data"]["proof"] == proof["proof"]]))[0]
+    folder = ctx.output / "esl"
+    folder.mkdir(parents=True, exist_ok=True)
+    for key in ("html", "csv"):
+        shutil.copy(ready[key], folder)
+    again = await _proof(ctx, job)
+    if again["counts"]["content"]["ok"] != again["labels"] or again["counts"]["audit"]["differs"]:
+        raise DemoCheckFailed(f"the second proof is not clean: {again}")
+    ctx.say(f"label {label} acknowledges ¥{new_price:.2f} again (label.updated); inspector-7 → price.audit again:"
+            f" {again['counts']['content']['ok']}/{again['labels']} labels show the catalogue's price, audit trail head"
+            f" #{again['chain']['id']}; the first proof's report: {folder / ready['html'].rsplit('/', 1)[-1]} (and .csv)")
+
+
+async def _proof(ctx: DemoContext, job: EslJob) -> dict[str, Any]:
+    """An on-demand shelf = catalogue proof of every bound label, as an inspector asks for it once no push is under way."""
+    await _quiet_until_idle(job)
+    reply = await asyncio.to_thread(ctx.hq.request, "price.audit", {"sender": "inspector-7"}, None, PROOF_TIMEOUT_S)
+    if not reply["ok"]:
+        raise DemoCheckFailed(f"price.audit failed: {reply['error']}")
+    return dict(reply["result"])
+
+
 def _place(job: EslJob, label: str) -> Place | None:
     """Where positioning puts a label (bay or endcap), from memory."""
     return job.locating.placed(label) if job.locating is not None else None
 
 
-SCENES: list[Scene] = [store_comes_up, price_push, pick_orders, store_map, fridge_warms, write_outputs]
+SCENES: list[Scene] = [store_comes_up, price_push, pick_orders, store_map, lawful_promotions, stale_label_proof, fridge_warms,
+                       write_outputs]
