@@ -8,8 +8,9 @@ from typing import Any
 ENGAGED_FIELDS = ("screen", "at", "distance_m", "viewers")
 AUDIENCE_FIELDS = (
     "screen", "period_start", "period_end", "partial", "passing", "stopping", "engaged", "dwell_s",
-    "max_concurrent", "facing_share",
+    "max_concurrent", "facing_share", "by_content",
 )
+CONTENT_FIELDS = ("content", "playing_s", "ots", "watchers", "attention_s", "stopping", "dwell_s", "engaged")
 
 
 def rfc3339(ts: float) -> str:
@@ -41,4 +42,20 @@ def audience_data(event: dict[str, Any], screen: str, *, partial: bool = False) 
         "dwell_s": {k: dwell[k] for k in ("mean", "median", "max")},
         "max_concurrent": int(event["max_concurrent"]),
         "facing_share": event["facing_share"],
+        "by_content": [content_data(row) for row in event["by_content"]],
+    }
+
+
+def content_data(row: dict[str, Any]) -> dict[str, Any]:
+    """One `by_content` entry: the content id the screen was told, and counts and durations while it played."""
+    attention, dwell = row["attention_s"], row["dwell_s"]
+    return {
+        "content": None if row["content"] is None else str(row["content"]),
+        "playing_s": float(row["playing_s"]),
+        "ots": int(row["ots"]),
+        "watchers": int(row["watchers"]),
+        "attention_s": {k: attention[k] for k in ("total", "mean")},
+        "stopping": int(row["stopping"]),
+        "dwell_s": {k: dwell[k] for k in ("mean", "median", "max")},
+        "engaged": int(row["engaged"]),
     }

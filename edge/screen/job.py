@@ -22,6 +22,7 @@ from devices.camera import Camera, CameraState
 from devices.reconnect import Reconnect, ReconnectEvents
 from edge.component import Supervised, supervise
 from edge.jobs import JobContext
+from edge.screen import content
 from edge.screen.config import ScreenDevice, ScreenSection
 from edge.screen.detector import BLANK_STD, YuNetDetector
 from edge.screen.errors import BlankFrame, DetectorError, FrameError
@@ -87,6 +88,7 @@ class ScreenWorker:
         self.detail = "starting"
         self.error: str | None = None  # a fault that retrying the camera does not cure (model, source spec)
         self.figures = _Figures()
+        self.content = content.ContentSchedule()  # what the screen plays, from `screen.content`
         self._camera: Camera | None = None
         self._pipeline: ScreenPipeline | None = None
         self._seq = 0
@@ -111,6 +113,7 @@ class ScreenWorker:
         loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"screen-{self.spec.id}")
         self._started, self._seq, self.figures = time.monotonic(), 0, _Figures()
+        self.content.replace(await self.ctx.store.read(lambda db: content.rows(db.conn, self.spec.id)))
         try:
             while not await self._open(loop):
                 if await self._stopped_within(self._build.failed(self.error or "start failed")):
@@ -169,7 +172,8 @@ class ScreenWorker:
             min_stop_s=s.min_stop_s, max_gap_s=s.track_timeout_s, period_s=s.period_s,
         )
         self._pipeline = ScreenPipeline(
-            detector, Tracker(max_gap_s=s.track_timeout_s), AudienceMeter(audience, screen=s.id), MotionGate()
+            detector, Tracker(max_gap_s=s.track_timeout_s), AudienceMeter(audience, screen=s.id, playing=self.content),
+            MotionGate(),
         )
         self._camera = make_camera(s.source, name=self.device, fps=s.fps)
         self._camera.start()
@@ -193,7 +197,7 @@ class ScreenWorker:
     def _tick(self, ts: float) -> list[dict[str, Any]]:
         """Advance the tracker and meter to `ts` without a detection."""
         assert self._pipeline is not None
-        update = self._pipeline.tracker.update([], ts)
+        update = self._pipeline.tracker.update([], ts, looked=False)
         return self._pipeline.meter.observe(update, ts, 1)
 
     def _account(self, step: _Step) -> None:
@@ -303,6 +307,9 @@ class ScreenJob:
         self.ctx = ctx
         self.workers = [ScreenWorker(spec, ctx) for spec in section.screens]
         self._tasks: list[asyncio.Task[None]] = []
+        schedules = {w.spec.id: w.content for w in self.workers}
+        ctx.registry.register("screen.content", content.ContentArgs, content.handler(schedules, time.time),
+                              "Tell a screen what it plays (now playing or a schedule of spans)")
 
     async def run(self) -> None:
         """Run every screen and publish a telemetry snapshot every few seconds, until cancelled."""

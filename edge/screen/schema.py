@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edge.screen.content import table_v1
 from edge.store.migrations import Step
 
-STEPS: list[Step] = []
+STEPS: list[Step] = [table_v1]

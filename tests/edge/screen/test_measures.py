@@ -151,12 +151,14 @@ def test_output_holds_nothing_identifying() -> None:
     allowed = {
         "engaged": {"event", "screen", "ts", "distance_m", "viewers"},
         "audience": {"event", "screen", "period_start", "period_end", "passing", "stopping", "engaged", "dwell_s",
-                     "max_concurrent", "facing_share"},
+                     "max_concurrent", "facing_share", "by_content"},
     }
     for event in events:
         assert set(event) == allowed[event["event"]]
-        json.dumps(event)  # plain JSON values only: no arrays, images or boxes
-        assert not any(isinstance(v, (list, tuple, bytes)) for v in event.values())
+        json.dumps(event)  # plain JSON values only: no arrays, images or boxes (by_content: a list of objects)
+        assert not any(isinstance(v, (list, tuple, bytes)) for k, v in event.items() if k != "by_content")
+        for row in event.get("by_content", []):
+            assert not any(isinstance(v, (list, tuple, bytes)) for v in row.values())
         if "distance_m" in event:
             assert event["distance_m"] == round(event["distance_m"], 1)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import time
 from typing import Any
 
 from edge.demo.hq import Hq, unique_in_order
-from edge.screen.events import AUDIENCE_FIELDS, ENGAGED_FIELDS
+from edge.screen.events import AUDIENCE_FIELDS, CONTENT_FIELDS, ENGAGED_FIELDS, rfc3339
 from tests.conftest import wait_online
 
 IMAGE_MAGIC = {
@@ -21,6 +22,7 @@ IMAGE_MAGIC = {
 IMAGE_SIZED = 16 * 1024  # a 64×64 grey crop is 4 KB, a 640×480 frame 900 KB; no record of ours comes near 16 KB
 SCREEN_KINDS = {"engaged": set(ENGAGED_FIELDS), "audience": set(AUDIENCE_FIELDS)}
 DWELL_FIELDS = {"mean", "median", "max"}
+ATTENTION_FIELDS = {"total", "mean"}
 # what boxes, landmarks or track ids would look like in a log line or a JSON document
 PERSONAL = re.compile(
     r"\b(boxe?s?|bbox|landmarks?|track_id|tracks?=|crops?|embeddings?|faces?=)\b|Face\(|\(\s*\d+,\s*\d+,\s*\d+,\s*\d+\s*\)",
@@ -48,6 +50,9 @@ def test_nothing_identifying_leaves_the_screen_job(broker: Any, daemon_factory: 
     daemon = daemon_factory(broker.url, screen={"screens": [screen]}).start()  # log level debug
     hq: Hq = hq_factory(broker.port)
     wait_online(hq, timeout=20)
+    # What plays, so `by_content` names a content (its id is the only text HQ gave; it is not about a person).
+    spans = [{"content": "spring-promo", "start": rfc3339(time.time() - 1)}]
+    assert hq.request("screen.content", {"screen": "entrance", "spans": spans}, timeout=15)["ok"]
 
     # The test must not pass vacuously: the shopper is seen, engages and is counted.
     hq.wait(lambda _: hq.events("engaged"), timeout=20)
@@ -91,6 +96,12 @@ def test_nothing_identifying_leaves_the_screen_job(broker: Any, daemon_factory: 
             assert not numbers_in_lists(data), (kind, data)
         if kind == "audience":
             assert set(data["dwell_s"]) == DWELL_FIELDS
+            for row in data["by_content"]:
+                assert set(row) == set(CONTENT_FIELDS), row
+                assert set(row["dwell_s"]) == DWELL_FIELDS and set(row["attention_s"]) == ATTENTION_FIELDS, row
+                assert row["content"] in ("spring-promo", None), row
+    counted = [r for k, d in events if k == "audience" for r in d["by_content"] if r["ots"]]
+    assert counted and {r["content"] for r in counted} == {"spring-promo"}  # the new fields were exercised
     assert {k for k, _ in events} >= {"engaged", "audience", "device.health"}
     assert any(d["partial"] for k, d in events if k == "audience")  # SIGTERM closed the open period
     telemetry = [json.loads(p) for t, p, _ in hq.messages if t.endswith("/telemetry/screen")]
