@@ -29,7 +29,7 @@ class AudienceConfig:
     zone_far_m: float = 1.5
     min_stop_s: float = 2.0
     min_track_hits: int = 3  # shorter tracks are detector noise, not people
-    max_gap_s: float = 1.0  # longest gap between two sightings still counted as presence
+    max_gap_s: float = 1.0  # longest gap between two sightings still counted as presence, if frames between missed the face
     period_s: float = 300.0
     facing_min_eye_ratio: float = 0.25
     facing_nose_margin: float = 0.25
@@ -168,7 +168,10 @@ class AudienceMeter:
         entering: list[float] = []
         for track in update.seen:
             visit = self._visits.setdefault(track.id, _Visit(last_ts=ts))
-            dt = min(max(0.0, ts - visit.last_ts), self.config.max_gap_s)
+            gap = max(0.0, ts - visit.last_ts)
+            # unseen in analysed frames: presence only up to max_gap_s; no frame analysed in between
+            # (a starved worker) is no sign of absence, the whole gap counts
+            dt = min(gap, self.config.max_gap_s) if track.missed_before else gap
             visit.last_ts, visit.hits = ts, visit.hits + 1
             d = self.distance(track.face, image_width)
             facing = is_facing(track.face, self.config.facing_min_eye_ratio, self.config.facing_nose_margin)

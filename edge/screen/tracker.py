@@ -41,6 +41,7 @@ class Track:
     velocity: tuple[float, float] = (0.0, 0.0)  # px/s of the box centre
     hits: int = 1
     missed: int = 0  # analysed frames since the last sighting in which the detector did not find it
+    missed_before: int = 0  # `missed` just before the latest sighting: 0 means nothing looked in between
 
     def predict(self, ts: float) -> Box:
         """Where the box should be at `ts`, moving at the last velocity."""
@@ -154,7 +155,7 @@ class Tracker:
             track.velocity = (a * vx + (1 - a) * track.velocity[0], a * vy + (1 - a) * track.velocity[1])
         track.box, track.face, track.last_seen = box, face, ts
         track.hits += 1
-        track.missed = 0
+        track.missed_before, track.missed = track.missed, 0
         return track
 
 

@@ -167,6 +167,8 @@ def test_gaps_in_sightings_count_as_presence_only_up_to_max_gap() -> None:
     feed = Feed(AudienceConfig(period_s=100, min_stop_s=0.1, max_gap_s=0.5))
     for ts in (0.0, 0.1, 0.2, 1.0, 1.1):  # a 0.8 s gap (the tracker keeps the track), counted as 0.5 s
         feed.frame(ts, [face_at(1.2)])
+        if ts == 0.2:
+            feed.frame(0.6, [])  # an analysed frame missed the face: the gap is a gap in sightings
     (summary,) = feed.meter.flush(1.2, feed.tracker.close_all())
     assert summary["dwell_s"]["max"] == pytest.approx(0.1 + 0.1 + 0.5 + 0.1, abs=0.01)
 
