@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from onnx import compose, helper, numpy_helper
 import torch
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -25,7 +26,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
-from netdef import EmbeddingNet, load_backbone  # noqa: E402
+from netdef import load_checkpoint  # noqa: E402
 from train import read_list  # noqa: E402
 
 from edge.scale.recognition.gallery import Gallery  # noqa: E402
@@ -52,12 +53,9 @@ class TrainImages(CalibrationDataReader):
         return {"image": x}
 
 
-def export_fp32(ckpt: Path, out: Path, version: str) -> None:
-    """Trace the full network to ONNX opset 17 with a fixed 1x3x224x224 input and version metadata."""
-    meta = torch.load(ckpt, map_location="cpu", weights_only=False)
-    net = EmbeddingNet(load_backbone(meta.get("backbone", "lite0")), meta["first_trainable"], meta["dim"])
-    net.load_state_dict(meta["state_dict"])
-    net.eval()
+def export_fp32(ckpt: Path, out: Path, version: str) -> set[int]:
+    """Trace one trained network to ONNX opset 17 with a fixed 1x3x224x224 input; returns its held-out classes."""
+    net, meta = load_checkpoint(ckpt)
     torch.onnx.export(
         net,
         (torch.zeros(1, 3, 224, 224),),
@@ -67,6 +65,33 @@ def export_fp32(ckpt: Path, out: Path, version: str) -> None:
         input_names=["image"],
         output_names=["embedding"],
     )
+    set_version(out, version)
+    return set(meta["held_out"])
+
+
+def merge_members(members: list[Path], out: Path, version: str) -> None:
+    """One ONNX graph running every member on the same input, their embeddings side by side divided by sqrt(count).
+
+    Each member's output is L2-normalised, so the whole is too, and the cosine of two such vectors is the mean of
+    the members' cosines: the gallery's rules apply unchanged. Members trained separately make different mistakes
+    (measured on val, MODEL_CARD.md). A member is a float32 ONNX file, so an earlier model can be one.
+    """
+    loaded = [compose.add_prefix(onnx.load(str(m)), f"m{i}_", rename_inputs=False) for i, m in enumerate(members)]
+    nodes = [n for m in loaded for n in m.graph.node]
+    inits = [t for m in loaded for t in m.graph.initializer]
+    scale = numpy_helper.from_array(np.array([len(members) ** -0.5], np.float32), "ensemble_scale")
+    nodes += [
+        helper.make_node("Concat", [m.graph.output[0].name for m in loaded], ["ensemble_concat"], axis=1),
+        helper.make_node("Mul", ["ensemble_concat", "ensemble_scale"], ["embedding"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "produce_ensemble", [loaded[0].graph.input[0]],
+        [helper.make_tensor_value_info("embedding", onnx.TensorProto.FLOAT, [1, "dim"])], [*inits, scale],
+    )
+    model = helper.make_model(graph, opset_imports=loaded[0].opset_import)
+    model.ir_version = loaded[0].ir_version
+    onnx.checker.check_model(model)
+    onnx.save(model, str(out))
     set_version(out, version)
 
 
@@ -122,7 +147,8 @@ def build_gallery(model: Path, data: Path, rows: list[tuple[str, int, int]], out
 def main(argv: list[str] | None = None) -> int:
     """Export, quantise and build both galleries."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ckpt", type=Path, default=HERE / "cache/main.pt")
+    p.add_argument("--ckpt", type=Path, nargs="*", default=[HERE / "cache/main.pt"], help="train.py checkpoints (members)")
+    p.add_argument("--member-onnx", type=Path, nargs="*", default=[], help="float32 ONNX members exported earlier (first)")
     p.add_argument("--data", type=Path, default=REPO.parent / "shared/datasets/grocerystore")
     p.add_argument("--out-dir", type=Path, default=HERE)
     p.add_argument("--name", default=MODEL_NAME)
@@ -134,12 +160,21 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(2)
     fp32 = args.out_dir / f"{args.name}.onnx"
     int8 = args.out_dir / f"{args.name}.int8.onnx"
-    export_fp32(args.ckpt, fp32, f"{args.name}-fp32")
+    if len(args.ckpt) + len(args.member_onnx) == 1 and args.ckpt:
+        held_out = export_fp32(args.ckpt[0], fp32, f"{args.name}-fp32")
+    else:  # an ensemble: the earlier members first, then each checkpoint exported beside the output, then merged
+        members, held_out = list(args.member_onnx), set()
+        for i, ckpt in enumerate(args.ckpt):
+            members.append(args.out_dir / f"{args.name}.member{i}.onnx")
+            held_out |= export_fp32(ckpt, members[-1], f"{args.name}-member{i}")
+        merge_members(members, fp32, f"{args.name}-fp32")
+        for member in members[len(args.member_onnx):]:
+            member.unlink()
     train_rows = read_list(args.data, "train.txt")
     quantise(fp32, int8, TrainImages(args.data, train_rows, args.calibration, args.seed), f"{args.name}-int8")
     if args.skip_galleries:
         return 0
-    held = set(torch.load(args.ckpt, weights_only=False)["held_out"]) if args.exclude_held_out else set()
+    held = held_out if args.exclude_held_out else set()
     rows = train_rows + read_list(args.data, "val.txt")
     build_gallery(int8, args.data, rows, args.out_dir / "gallery.npz", held)
     build_gallery(fp32, args.data, rows, args.out_dir / "gallery-fp32.npz", held)

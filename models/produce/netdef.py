@@ -68,3 +68,11 @@ class EmbeddingNet(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Full network, as exported to ONNX."""
         return self.upper(self.trunk(self.backbone, x, self.first))
+
+
+def load_checkpoint(path: str | object) -> tuple[EmbeddingNet, dict]:
+    """A trained net from a train.py checkpoint (and the checkpoint's metadata), in inference mode."""
+    meta = torch.load(path, map_location="cpu", weights_only=False)
+    net = EmbeddingNet(load_backbone(meta.get("backbone", "lite0")), meta["first_trainable"], meta["dim"])
+    net.load_state_dict(meta["state_dict"])
+    return net.eval(), meta
