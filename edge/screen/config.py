@@ -45,6 +45,8 @@ class ScreenDevice(BaseModel):
     period_s: Annotated[float, Field(ge=5, le=86400)] = 300.0
     min_face_px: Annotated[int, Field(ge=16, le=400)] = 40
     score_threshold: Annotated[float, Field(gt=0, le=1)] = 0.85
+    frozen_after_s: Annotated[float, Field(ge=0, le=3600)] = 30.0  # the same picture this long: frozen (0: off)
+    moved_after_s: Annotated[float, Field(ge=0, le=86400)] = 180.0  # the view changed this long: moved (0: off)
     engaged_hook: EngagedHook | None = None
 
     @field_validator("source")
@@ -60,6 +62,14 @@ class ScreenDevice(BaseModel):
             raise ValueError(f"unknown simulated source; known: {', '.join(SIMULATED_SOURCES)}")
         if value.startswith("folder:") and not value.removeprefix("folder:").strip():
             raise ValueError("expected folder:PATH")
+        return value
+
+    @field_validator("frozen_after_s", "moved_after_s")
+    @classmethod
+    def _check_health_time(cls, value: float) -> float:
+        """0 turns a camera-health check off; a shorter time than 1 s would call ordinary pauses a fault."""
+        if 0 < value < 1:
+            raise ValueError("expected 0 (off) or at least 1 s")
         return value
 
     @model_validator(mode="after")

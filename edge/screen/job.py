@@ -23,9 +23,10 @@ from devices.reconnect import Reconnect, ReconnectEvents
 from edge.component import Supervised, supervise
 from edge.jobs import JobContext
 from edge.screen import content
+from edge.screen.camera_health import CameraHealth, HealthLimits, cause_of
 from edge.screen.config import ScreenDevice, ScreenSection
-from edge.screen.detector import BLANK_STD, YuNetDetector
-from edge.screen.errors import BlankFrame, DetectorError, FrameError
+from edge.screen.detector import YuNetDetector
+from edge.screen.errors import DetectorError, FrameError
 from edge.screen.events import audience_data, engaged_data
 from edge.screen.hook import EngagedHook
 from edge.screen.measures import AudienceConfig, AudienceMeter
@@ -37,7 +38,7 @@ from edge.screen.tracker import Tracker
 log = structlog.get_logger("screen")
 
 WAIT_S = 0.1  # longest wait for a frame: bounds how quickly a stop is noticed
-BAD_FRAMES_S = 2.0  # unusable frames (black, covered, corrupt) for this long mean the camera is down
+BAD_FRAMES_S = 2.0  # unusable frames (dark, blinded, covered, corrupt) for this long mean the camera is down
 FPS_WINDOW_S = 5.0
 #: Building the pipeline (model, camera) again after a failure: 5 s, doubling to 5 minutes, reset once it runs.
 BUILD_POLICY = Backoff(initial=5.0, maximum=300.0)
@@ -48,12 +49,13 @@ STOP_TIMEOUT_S = 1.8
 
 @dataclass(frozen=True, slots=True)
 class _Step:
-    """What one round on the worker thread produced: whether a frame was analysed, events, a frame problem."""
+    """What one round on the worker thread produced: whether a frame was analysed, events, a frame or camera problem."""
 
     analysed: bool
     events: list[dict[str, Any]]
     dropped: int = 0
     bad_frame: str | None = None
+    camera: str | None = None  # a frozen or moved camera (edge/screen/camera_health.py), as of this frame
 
 
 @dataclass
@@ -66,6 +68,7 @@ class _Figures:
     last_ok: float | None = None  # monotonic time of the last analysed frame
     bad_since: float | None = None
     bad_reason: str | None = None
+    camera_problem: str | None = None
     recent: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=600))
 
     def fps(self, now: float) -> float:
@@ -93,7 +96,7 @@ class ScreenWorker:
         self._pipeline: ScreenPipeline | None = None
         self._seq = 0
         self._started = time.monotonic()
-        self._reported: bool | None = None
+        self._reported: tuple[bool, str | None] | None = None  # healthy and camera-health cause last emitted
         self.stop_requested = asyncio.Event()
         self._executor: ThreadPoolExecutor | None = None
         self._build = Reconnect(self.device, BUILD_EVENTS, policy=BUILD_POLICY, logger=log.bind(device=self.device))
@@ -171,9 +174,10 @@ class ScreenWorker:
             hfov_deg=s.hfov_deg, calibration=s.calibration, zone_near_m=s.zone_near_m, zone_far_m=s.zone_far_m,
             min_stop_s=s.min_stop_s, max_gap_s=s.track_timeout_s, period_s=s.period_s,
         )
+        health = CameraHealth(HealthLimits(frozen_after_s=s.frozen_after_s, moved_after_s=s.moved_after_s))
         self._pipeline = ScreenPipeline(
             detector, Tracker(max_gap_s=s.track_timeout_s), AudienceMeter(audience, screen=s.id, playing=self.content),
-            MotionGate(),
+            MotionGate(), health,
         )
         self._camera = make_camera(s.source, name=self.device, fps=s.fps)
         self._camera.start()
@@ -187,12 +191,10 @@ class ScreenWorker:
         dropped = frame.seq - self._seq - 1 if self._seq else 0
         self._seq = frame.seq
         try:
-            if float(frame.image[::4, ::4].std()) < BLANK_STD:  # checked here: the motion gate would skip it
-                raise BlankFrame("uniform frame (covered lens, dark or dead sensor)")
             events = self._pipeline.process(frame.image, frame.ts)
         except (FrameError, DetectorError) as err:
-            return _Step(False, self._tick(frame.ts), dropped, bad_frame=str(err))
-        return _Step(True, events, dropped)
+            return _Step(False, self._tick(frame.ts), dropped, bad_frame=str(err), camera=self._pipeline.camera_problem)
+        return _Step(True, events, dropped, camera=self._pipeline.camera_problem)
 
     def _tick(self, ts: float) -> list[dict[str, Any]]:
         """Advance the tracker and meter to `ts` without a detection."""
@@ -205,6 +207,8 @@ class ScreenWorker:
         now = time.monotonic()
         f = self.figures
         f.dropped += step.dropped
+        if step.analysed or step.bad_frame is not None:
+            f.camera_problem = step.camera
         if step.analysed:
             f.analysed += 1
             f.last_ok, f.bad_since, f.bad_reason = now, None, None
@@ -221,22 +225,25 @@ class ScreenWorker:
         now, f = time.monotonic(), self.figures
         camera = self._camera.health
         since_ok = now - (f.last_ok if f.last_ok is not None else self._started)
+        seen = cause_of(f.bad_reason)  # a dark, blinded or covered camera is named as such
         if camera.state is CameraState.RECONNECTING:
             await self._set_up(False, f"camera unavailable: {camera.last_error}")
+        elif f.camera_problem is not None:
+            await self._set_up(False, f.camera_problem, cause_of(f.camera_problem))
         elif f.bad_since is not None and now - f.bad_since >= BAD_FRAMES_S:
-            await self._set_up(False, f"unusable frames for {now - f.bad_since:.0f} s: {f.bad_reason}")
+            await self._set_up(False, f.bad_reason if seen else f"unusable frames for {now - f.bad_since:.0f} s: {f.bad_reason}", seen)
         elif since_ok >= self.stale_s:
             reason = f" ({f.bad_reason})" if f.bad_reason else ""
-            await self._set_up(False, f"no usable frame for {since_ok:.0f} s{reason}")
+            await self._set_up(False, f.bad_reason if seen else f"no usable frame for {since_ok:.0f} s{reason}", seen)
         elif f.last_ok is not None and f.bad_since is None:
             await self._set_up(True, "streaming")
 
-    async def _set_up(self, up: bool, detail: str) -> None:
-        """Record the verdict; on a change (and the first verdict) emit `device.health` with the state."""
+    async def _set_up(self, up: bool, detail: str, cause: str | None = None) -> None:
+        """Record the verdict; on a change of state or camera-health cause (and the first verdict) emit `device.health`."""
         self.up, self.detail = up, detail
-        if up == self._reported:
+        if (up, cause) == self._reported:
             return
-        self._reported = up
+        self._reported = (up, cause)
         (log.info if up else log.warning)("screen.camera.up" if up else "screen.camera.down", device=self.device, detail=detail)
         data = {"device": self.device, "job": "screen", "healthy": up, "detail": detail}
         await self.ctx.store.write(lambda tx: tx.emit("device.health", data))
@@ -277,6 +284,7 @@ class ScreenWorker:
         """Camera state, frame rate achieved and the last error of this screen (no per-person data)."""
         camera = self._camera.health if self._camera is not None else None
         f = self.figures
+        down = self.detail if self.up is False else None  # the reason the status page shows beside the screen
         hook = None
         if self.hook is not None:
             hook = {"sent": self.hook.sent, "failed": self.hook.failed, "last_error": self.hook.last_error}
@@ -291,7 +299,7 @@ class ScreenWorker:
             "bad_frames": f.bad_frames,
             "people_in_view": self._pipeline.people_in_view if self._pipeline is not None else 0,
             "camera_failures": camera.failures if camera else 0,
-            "last_error": self.error or (camera.last_error if camera else None) or f.bad_reason,
+            "last_error": self.error or down or (camera.last_error if camera else None) or f.bad_reason,
             "hook": hook,
         }
 
