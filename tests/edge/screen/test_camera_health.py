@@ -68,6 +68,29 @@ def test_a_frame_nothing_can_be_seen_in_is_named_and_cleared(cause: str, make: o
     assert seen == {None}
 
 
+def test_a_light_level_at_the_border_is_one_verdict_not_one_per_frame() -> None:
+    """Lights flickering around the dark threshold stay `dark` (not dark/covered/None by turns) until clearly lit."""
+    health = CameraHealth(LIMITS)
+    t, _ = feed(health, repeat(lambda: live(SHOP)), 0.0, 3)
+    gains = iter([0.15, 0.18] * 20)  # mean grey about 19 and 22: either side of DARK_MEAN 20
+    t, seen = feed(health, repeat(lambda: live(SHOP, gain=next(gains))), t, 8)
+    assert seen == {"dark"}
+    _, seen = feed(health, repeat(lambda: live(SHOP, gain=0.6)), t, 1)  # lit again (mean about 75)
+    assert seen == {None}
+
+
+def test_detail_at_the_border_is_one_covered_verdict() -> None:
+    """A smear whose detail wavers around COVERED_DETAIL stays `covered` until the picture is clearly sharp."""
+    health = CameraHealth(LIMITS)
+    t, _ = feed(health, repeat(lambda: live(SHOP)), 0.0, 3)
+    smears = [cv2.addWeighted(SHOP, w, np.full_like(SHOP, 128), 1 - w, 0) for w in (0.45, 0.6)]  # detail about 2.7 and 3.6
+    picks = iter([0, 1] * 20)
+    t, seen = feed(health, repeat(lambda: live(smears[next(picks)], sigma=0.5)), t, 8)
+    assert seen == {"covered"}
+    _, seen = feed(health, repeat(lambda: live(SHOP)), t, 1)
+    assert seen == {None}
+
+
 def test_a_repeated_picture_is_frozen_after_frozen_after_s_and_clears_when_frames_live_again() -> None:
     health = CameraHealth(LIMITS)
     t, _ = feed(health, repeat(lambda: live(SHOP)), 0.0, 3)
