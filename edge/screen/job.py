@@ -315,8 +315,8 @@ class ScreenJob:
         self.ctx = ctx
         self.workers = [ScreenWorker(spec, ctx) for spec in section.screens]
         self._tasks: list[asyncio.Task[None]] = []
-        schedules = {w.spec.id: w.content for w in self.workers}
-        ctx.registry.register("screen.content", content.ContentArgs, content.handler(schedules, time.time),
+        self.schedules = {w.spec.id: w.content for w in self.workers}  # also the web part's (edge/screen/web.py)
+        ctx.registry.register("screen.content", content.ContentArgs, content.handler(self.schedules, time.time),
                               "Tell a screen what it plays (now playing or a schedule of spans)")
 
     async def run(self) -> None:

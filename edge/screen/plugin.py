@@ -11,6 +11,7 @@ JOB = JobSpec(
     section=ScreenSection,
     migrations=STEPS,
     build=lazy("edge.screen.job:ScreenJob"),
+    web=lazy("edge.screen.web:web_part"),
     cli=lazy("edge.screen.cli:register"),
     demo=lazy("edge.screen.demo:SCENES"),
 )
