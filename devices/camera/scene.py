@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -116,10 +116,12 @@ class Scene:
         height: int = 480,
         sprite: FaceSprite | None = None,
         seed: int = 0,
+        sprites: Sequence[FaceSprite] = (),
     ) -> None:
         self.scripts = [sorted(s, key=lambda k: k.t) for s in scripts]
         self.width, self.height = width, height
         self.sprite = sprite or astronaut_face()
+        self.sprites = list(sprites) or [self.sprite]  # script i wears sprites[i % len]: different people
         self.background = shop_background(width, height, seed)
 
     @property
@@ -131,16 +133,16 @@ class Scene:
         """The frame at time `t` and the true boxes of the faces visible and facing the camera."""
         img = self.background.copy()
         boxes = []
-        for script in self.scripts:
-            pose = _interpolate(script, t)
+        for i, script in enumerate(self.scripts):
+            pose = pose_at(script, t)
             if pose is not None:
-                box = paste_face(img, self.sprite, pose.cx, pose.cy, pose.width_px, pose.yaw_deg)
+                box = paste_face(img, self.sprites[i % len(self.sprites)], pose.cx, pose.cy, pose.width_px, pose.yaw_deg)
                 if box is not None:
                     boxes.append(box)
         return img, boxes
 
 
-def _interpolate(script: Sequence[Keyframe], t: float) -> Keyframe | None:
+def pose_at(script: Sequence[Keyframe], t: float) -> Keyframe | None:
     """Linear interpolation between keyframes; nobody is there before the first or after the last."""
     if not script or t < script[0].t or t > script[-1].t:
         return None
@@ -163,4 +165,41 @@ def shopper_walk(width: int = 640, height: int = 480, hfov_deg: float = 70.0, t0
         Keyframe(t0 + 9.0, width * 0.5, cy, px(1.2)),
         Keyframe(t0 + 10.0, width * 0.55, cy, px(1.3), 90.0),
         Keyframe(t0 + 13.0, width * 0.9, cy, px(2.5), 90.0),
+    ]
+
+
+def _visit(
+    t_in: float, t_stop: float, t_away: float, t_out: float,
+    x_in: float, x_stop: float, x_out: float, d_in: float, d_stop: float, cy: float,
+    px: Callable[[float], float], *, facing_walk: bool = True,
+) -> list[Keyframe]:
+    """One shopper: walks in (facing or not), stops facing the screen, turns away in 0.1 s and walks out."""
+    walk_yaw = 0.0 if facing_walk else 90.0
+    keys = [Keyframe(t_in, x_in, cy, px(d_in), walk_yaw), Keyframe(t_stop, x_stop, cy, px(d_stop), walk_yaw)]
+    if not facing_walk:
+        keys.append(Keyframe(t_stop + 0.1, x_stop, cy, px(d_stop), 0.0))
+    return keys + [
+        Keyframe(t_away, x_stop, cy, px(d_stop), 0.0),
+        Keyframe(t_away + 0.1, x_stop, cy, px(d_stop), 90.0),
+        Keyframe(t_out, x_out, cy, px(d_in), 90.0),
+    ]
+
+
+def store_visitors(width: int = 640, height: int = 480, hfov_deg: float = 70.0) -> list[list[Keyframe]]:
+    """Six shoppers over 36 s in front of a screen (zone 1.0–1.5 m); the video benchmark's script.
+
+    1 walks up from the left and stops 6 s at 1.2 m; 2 stops 2 s at 1.4 m beside 1 and leaves across
+    in front of 1 (hiding 1 for a moment); 3 walks past at 1.7 m facing the screen, never stopping;
+    4 and 5 arrive together and stop 6 s and 4 s; 6 walks in looking away, faces the screen 0.6 s
+    (engaged, not a watcher) and leaves. The truth of each is a pure function of this script.
+    """
+    px = lambda d: face_width_px(d, width, hfov_deg)  # noqa: E731
+    cy = height * 0.4
+    return [
+        _visit(1.0, 4.0, 10.0, 13.0, -40, width * 0.3, width + 40, 1.6, 1.2, cy, px),
+        _visit(5.0, 7.0, 9.0, 12.0, width + 40, width * 0.65, -40, 1.45, 1.4, cy * 1.1, px),
+        _visit(13.0, 15.0, 15.0, 17.0, -40, width * 0.5, width + 40, 1.7, 1.7, cy, px),
+        _visit(18.0, 20.0, 26.0, 28.0, -40, width * 0.35, -40, 1.6, 1.3, cy, px),
+        _visit(18.5, 20.5, 24.5, 26.5, width + 40, width * 0.7, width + 40, 1.5, 1.1, cy * 1.15, px),
+        _visit(29.0, 31.0, 31.6, 34.0, width + 40, width * 0.5, -40, 1.4, 1.3, cy, px, facing_walk=False),
     ]
