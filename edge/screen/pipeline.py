@@ -1,4 +1,13 @@
-"""One frame through detection, tracking and measures: the blocking unit the screen job runs in an executor."""
+"""One frame through detection, tracking and measures: the blocking unit the screen job runs in an executor.
+
+Cost. A full-frame detection is most of a frame's price, so while people are tracked the pipeline
+looks for them only in small crops around where they should be (edge/screen/nearby.py), and runs
+the full detector again when something moved away from them (the gate, with the column under
+each face masked as that person's body) or `full_every_s` after the last full detection, so a
+new face is found at once when it moves in, and within `full_every_s` at worst. A tracked face
+seen in the last frame whose crop did not change at all is held as it was, not searched again
+(the detector would see the same pixels). `full_every_s=0` detects the full frame every time.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from edge.screen.camera_health import CameraHealth
-from edge.screen.detector import FaceDetector, as_bgr
+from edge.screen.detector import Face, FaceDetector, as_bgr
 from edge.screen.errors import BlankFrame
 from edge.screen.measures import AudienceMeter
-from edge.screen.motion import MotionGate
-from edge.screen.tracker import Tracker
+from edge.screen.motion import MotionGate, Region
+from edge.screen.nearby import crop_region, search_near
+from edge.screen.tracker import Track, Tracker
 
 
 class ScreenPipeline:
@@ -24,13 +34,22 @@ class ScreenPipeline:
         meter: AudienceMeter,
         gate: MotionGate | None = None,
         health: CameraHealth | None = None,
+        *,
+        full_every_s: float = 1.0,
+        crop_margin: float = 1.0,
+        crop_face_px: float = 48.0,
     ) -> None:
         self.detector = detector
         self.tracker = tracker
         self.meter = meter
         self.gate = gate
         self.health = health
-        self.detections = 0
+        self.full_every_s = full_every_s
+        self.crop_margin = crop_margin
+        self.crop_face_px = crop_face_px
+        self.detections = 0  # full-frame detections
+        self.searches = 0  # frames searched only near tracks
+        self._last_full = float("-inf")
 
     def process(self, image: np.ndarray, ts: float) -> list[dict[str, Any]]:
         """Analyse one frame taken at `ts`; returns `engaged` and `audience` events. Raises `FrameError`.
@@ -43,15 +62,45 @@ class ScreenPipeline:
             problem = self.health.observe(image, ts, people=bool(self.tracker.tracks))
             if problem is not None:
                 raise BlankFrame(problem)
-        if self.health is not None and self.health.frozen:
-            faces = []
-        elif self.gate is None or self.gate.needs_detection(image, ts, tracking=bool(self.tracker.tracks)):
-            faces = self.detector.detect(image)
-            self.detections += 1
-        else:
-            faces = []
+        faces = [] if self.health is not None and self.health.frozen else self._faces(image, ts)
         update = self.tracker.update(faces, ts)
         return self.meter.observe(update, ts, image.shape[1])
+
+    def _faces(self, image: np.ndarray, ts: float) -> list[Face]:
+        """The faces of this frame: a full detection, a search near the tracks, or none (idle, unchanged)."""
+        tracks = self.tracker.tracks
+        if not tracks:
+            if self.gate is not None and not self.gate.needs_detection(image, ts, tracking=False):
+                return []
+            return self._full(image, ts)
+        shape = image.shape
+        predicted = [t.predict(ts) for t in tracks]
+        crops = [crop_region(b, shape[1], shape[0], self.crop_margin) for b in predicted]
+        change = self.gate.change(image) if self.gate is not None else None
+        due = self.full_every_s <= 0 or ts - self._last_full >= self.full_every_s
+        if due or (self.gate is not None and (change is None or self.gate.moved_outside(change, self._bodies(tracks, crops, shape), shape))):
+            return self._full(image, ts)
+        self.searches += 1
+        held, search = [], []
+        for track, box, crop in zip(tracks, predicted, crops):
+            still = change is not None and track.missed == 0 and not self.gate.moved_inside(change, crop, shape)  # type: ignore[union-attr]
+            (held if still else search).append(track.face if still else box)
+        return held + search_near(self.detector, image, search, margin=self.crop_margin, face_px=self.crop_face_px)
+
+    def _full(self, image: np.ndarray, ts: float) -> list[Face]:
+        """Detect over the whole frame."""
+        self.detections += 1
+        self._last_full = ts
+        return self.detector.detect(image)
+
+    def _bodies(self, tracks: list[Track], crops: list[Region], shape: tuple[int, ...]) -> list[Region]:
+        """Where tracked people are and move: the crop around each face, as predicted and as last seen, down to the frame's foot."""
+        h, w = shape[:2]
+        regions = []
+        for track, (x0, y0, x1, _) in zip(tracks, crops):
+            lx0, ly0, lx1, _ = crop_region(track.box, w, h, self.crop_margin)
+            regions += [(x0, y0, x1, h), (lx0, ly0, lx1, h)]
+        return regions
 
     @property
     def camera_problem(self) -> str | None:

@@ -36,3 +36,17 @@ def test_open_tracks_force_detection() -> None:
     shop = shop_background(320, 240)
     gate.needs_detection(shop, 0.0, tracking=False)
     assert gate.needs_detection(shop, 0.1, tracking=True)
+
+
+def test_change_inside_the_tracked_regions_is_not_motion_outside() -> None:
+    gate = MotionGate()
+    before = Scene([[Keyframe(0, 160, 200, 70)]], seed=3).render(0)[0]
+    after = Scene([[Keyframe(0, 190, 200, 70)]], seed=3).render(0)[0]  # the tracked shopper moved
+    assert gate.change(before) is None  # nothing to compare the first frame with
+    change = gate.change(after)
+    assert change is not None
+    around = [(40, 60, 320, 480)]
+    assert gate.moved_inside(change, around[0], after.shape)
+    assert not gate.moved_outside(change, around, after.shape)
+    newcomer = Scene([[Keyframe(0, 190, 200, 70)], [Keyframe(0, 500, 200, 70)]], seed=3).render(0)[0]
+    assert gate.moved_outside(gate.change(newcomer), around, newcomer.shape)
