@@ -1,4 +1,6 @@
-"""Face detector benchmark: accuracy on the shared set, recall by distance, FPS on one core, idle CPU share.
+"""Face detector benchmark: accuracy on the shared set, recall by distance, FPS on one core, idle CPU share,
+and the video benchmark: the screen pipeline against OpenCV's FaceDetectorYN detecting every frame on a
+scripted scene of six shoppers, frames per CPU-second and the counts and dwell of each against the script.
 
 Run from the repository root:  .venv/bin/python benchmarks/bench_faces.py
 Reads ../shared beside the repository (data set, and OpenCV's YuNet ONNX for comparison only); the product never loads either.
@@ -19,12 +21,13 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from devices.camera.scene import (  # noqa: E402
-    FaceSprite, Scene, astronaut_face, face_width_px, paste_face, shop_background, shopper_walk,
+    FaceSprite, Scene, astronaut_face, face_width_px, focal_px, paste_face, pose_at, shop_background,
+    shopper_walk, store_visitors,
 )
 from devices.camera.simulated import scene_camera  # noqa: E402
-from edge.screen.detector import MODEL_MIN_FACE_PX, YuNetDetector  # noqa: E402
+from edge.screen.detector import MODEL_MIN_FACE_PX, Face, YuNetDetector  # noqa: E402
 from edge.screen.evaluation import load_ground_truth, loose_match, score, strict_match  # noqa: E402
-from edge.screen.measures import AudienceMeter  # noqa: E402
+from edge.screen.measures import AudienceConfig, AudienceMeter  # noqa: E402
 from edge.screen.motion import MotionGate  # noqa: E402
 from edge.screen.pipeline import ScreenPipeline  # noqa: E402
 from edge.screen.tracker import Tracker  # noqa: E402
@@ -124,7 +127,7 @@ def fps_table(seconds: float) -> dict:
     if ONNX.is_file():
         for scale in (0.6, 1.0):
             size = (round(W * scale), round(H * scale))
-            yn = cv2.FaceDetectorYN.create(str(ONNX), "", size, 0.85, 0.3, 50)
+            yn = cv2.FaceDetectorYN.create(str(ONNX), "", size, 0.85, 0.3)  # top_k at its default 5000
 
             def step(f, n, yn=yn, size=size):
                 """One OpenCV detection, resized like ours when scale < 1."""
@@ -154,16 +157,123 @@ def idle_cpu(fps: float, seconds: float, gated: bool) -> dict:
             "cpu_share_of_one_core": round(cpu / wall, 3)}
 
 
+class OpenCVYuNet:
+    """OpenCV's FaceDetectorYN behind `FaceDetector`, shrinking frames like ours: the comparison, never shipped."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+        self.size = (round(W * scale), round(H * scale))
+        self.yn = cv2.FaceDetectorYN.create(str(ONNX), "", self.size, 0.85, 0.3)  # top_k at its default 5000
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Faces in frame pixels, landmarks in yuface's order (right eye, left eye, nose, mouth corners)."""
+        small = image if self.scale == 1.0 else cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        _, rows = self.yn.detect(small)
+        k = 1.0 / self.scale
+        return [
+            Face(tuple(round(float(v) * k) for v in r[:4]), float(r[14]),  # type: ignore[arg-type]
+                 tuple((round(float(r[4 + 2 * i]) * k), round(float(r[5 + 2 * i]) * k)) for i in range(5)))
+            for r in (rows if rows is not None else [])
+        ]
+
+
+def script_truth(scene: Scene, config: AudienceConfig, step: float = 0.01) -> dict:
+    """What a perfect meter reports for the scene: the script sampled every `step` s.
+
+    A person is in view while facing the camera (yaw under 45°) with the whole face inside the frame;
+    in the zone while in view at an estimated distance within the zone.
+    """
+    focal = focal_px(scene.width, config.hfov_deg)
+    people = []
+    for script in scene.scripts:
+        view = zone = 0.0
+        for t in np.arange(script[0].t, script[-1].t, step):
+            k = pose_at(script, float(t))
+            if k is None or abs(k.yaw_deg) >= 45 or k.cx - k.width_px / 2 < 0 or k.cx + k.width_px / 2 > scene.width:
+                continue
+            view += step
+            zone += step if config.zone_near_m <= focal * config.face_width_m / k.width_px <= config.zone_far_m else 0.0
+        people.append((view, zone))
+    dwell = [z for _, z in people if z >= config.min_stop_s]
+    watched = [v for v, _ in people if v >= config.min_watch_s]
+    return {
+        "passing": len(people), "stopping": len(dwell), "engaged": sum(z > 0 for _, z in people),
+        "watchers": len(watched), "attention_total_s": round(sum(watched), 1),
+        "dwell_s": {"mean": round(float(np.mean(dwell)), 1), "median": round(float(np.median(dwell)), 1),
+                    "max": round(max(dwell), 1)},
+    }
+
+
+def video(fps: float, repeat: int) -> dict:
+    """The screen pipeline vs OpenCV detecting every frame, on the same frames of the scripted scene, in one run.
+
+    Each variant is a full pipeline (detector, tracker, meter); CPU time is the thread time of its
+    `process` calls only (rendering excluded). The counts are the meter's one audience period.
+    """
+    scene = Scene(store_visitors(W, H, HFOV), width=W, height=H, sprites=sprites())
+    config = AudienceConfig(hfov_deg=HFOV, period_s=300)
+    truth = script_truth(scene, config)
+    ours = YuNetDetector
+    variants = {"opencv_every_frame_384x288": lambda: ScreenPipeline(OpenCVYuNet(0.6), Tracker(), AudienceMeter(config), full_every_s=0)}
+    if not ONNX.is_file():
+        variants = {}
+    variants |= {
+        "yuface_every_frame": lambda: ScreenPipeline(ours(), Tracker(), AudienceMeter(config), MotionGate(), full_every_s=0),
+        "near_tracks_only_full_every_1s_no_gate": lambda: ScreenPipeline(ours(), Tracker(), AudienceMeter(config), full_every_s=1.0),
+        "gate_full_every_0.5s_crop_face_64px": lambda: ScreenPipeline(ours(), Tracker(), AudienceMeter(config), MotionGate(), full_every_s=0.5, crop_face_px=64),
+        "gate_full_every_0.5s": lambda: ScreenPipeline(ours(), Tracker(), AudienceMeter(config), MotionGate(), full_every_s=0.5),
+        "pipeline_default (gate, full every 1s, crop face 48px)": lambda: ScreenPipeline(ours(), Tracker(), AudienceMeter(config), MotionGate()),
+    }
+    runs = []
+    for _ in range(repeat):
+        pipes = {name: make() for name, make in variants.items()}
+        cpu = dict.fromkeys(pipes, 0.0)
+        events: dict[str, list] = {name: [] for name in pipes}
+        n = int(scene.duration * fps) + 1
+        t0 = 3000.0
+        for i in range(n):
+            frame = scene.render(i / fps)[0]
+            for name, pipe in pipes.items():
+                c = time.thread_time()
+                events[name] += pipe.process(frame, t0 + i / fps)
+                cpu[name] += time.thread_time() - c
+        run = {}
+        for name, pipe in pipes.items():
+            (summary,) = [e for e in events[name] + pipe.close(t0 + n / fps) if e["event"] == "audience"]
+            (content,) = summary["by_content"]
+            got = {"passing": summary["passing"], "stopping": summary["stopping"], "engaged": summary["engaged"],
+                   "watchers": content["watchers"], "attention_total_s": content["attention_s"]["total"],
+                   "dwell_s": summary["dwell_s"]}
+            run[name] = {
+                "fps_per_cpu_s": round(n / cpu[name], 1), "full_detections": pipe.detections, "near_searches": pipe.searches,
+                "counts_equal_script": all(got[k] == truth[k] for k in ("passing", "stopping", "engaged", "watchers")),
+                **got,
+                "dwell_error_s": round(max(abs((got["dwell_s"][k] or 0) - truth["dwell_s"][k]) for k in truth["dwell_s"]), 1),
+                "attention_error_s": round(got["attention_total_s"] - truth["attention_total_s"], 1),
+            }
+        base = run.get("opencv_every_frame_384x288", {}).get("fps_per_cpu_s")
+        for row in run.values():
+            row["ratio_to_opencv"] = round(row["fps_per_cpu_s"] / base, 2) if base else None
+        runs.append(run)
+    return {"scene": {"people": len(scene.scripts), "seconds": scene.duration, "fps": fps, "frames": n,
+                      "sprites": len(scene.sprites)}, "script_truth": truth, "runs": runs}
+
+
 def main() -> int:
     """Run every part and print one JSON object per part."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each FPS / CPU run")
-    parser.add_argument("--fps", type=float, default=10.0, help="camera frame rate for the idle CPU run")
+    parser.add_argument("--fps", type=float, default=10.0, help="camera frame rate for the idle CPU and video runs")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the video benchmark")
+    parser.add_argument("--video-only", action="store_true", help="run only the video benchmark")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core for every thread
     print(json.dumps({"setup": {"cores": sorted(os.sched_getaffinity(0)), "cv2_threads": cv2.getNumThreads(),
                                 "OMP_NUM_THREADS_env": os.environ.get("OMP_NUM_THREADS")}}))
+    print(json.dumps({"video_pipeline_vs_opencv": video(args.fps, args.repeat)}))
+    if args.video_only:
+        return 0
     if FACES.is_dir():
         print(json.dumps({"accuracy_shared_set": accuracy()}))
     else:
