@@ -23,7 +23,10 @@ noise); grey levels are 0…255. The thresholds and why:
   under `FROZEN_CHANGED_SHARE` 2 % of those bytes changed at all repeats the last one; a run of
   such frames for `frozen_after_s` is a frozen camera (stuck driver, paused RTSP resending the last
   frame). Live sensor noise (σ ≥ 0.7 grey levels) changes over half the pixels of every frame; a
-  camera's on-screen clock still ticking over a stuck picture changes about 1 %.
+  camera's on-screen clock still ticking over a stuck picture changes about 1 %. A compressed stream
+  (H.264 over RTSP) of a still scene can repeat most pixels between key frames, but every key frame
+  (each 1–10 s on IP cameras) brings fresh sensor noise and ends the run, so `frozen_after_s` must be
+  longer than the stream's key-frame interval (the default 30 s is).
 - Moved: a background model (running average of the thumbnails of frames with nobody tracked,
   time constant `moved_after_s` / 12, at most `BACKGROUND_TAU_MAX_S` 10 s, so a shopper walking
   through in seconds barely shows) is compared with a reference taken once it has learned for
