@@ -29,12 +29,14 @@ class MotionGate:
     _reference: np.ndarray | None = field(default=None, repr=False)
     _last_check: float = float("-inf")
     _previous: np.ndarray | None = field(default=None, repr=False)
+    changed: np.ndarray | None = field(default=None, repr=False)  # the cells' change when the last decision was motion
 
     def needs_detection(self, image: np.ndarray, ts: float, tracking: bool) -> bool:
         """True when the frame must be analysed; remembers analysed frames as the new reference."""
         thumb = thumbnail(image)
         self._previous = thumb
         changed = self._reference is None or int(np.abs(thumb - self._reference).max()) >= self.threshold
+        self.changed = np.abs(thumb - self._reference) if changed and self._reference is not None else None
         if tracking or changed or ts - self._last_check >= self.recheck_s:
             self._reference, self._last_check = thumb, ts
             return True
@@ -58,6 +60,17 @@ class MotionGate:
         for region in regions:
             rest[_cells(region, shape)] = 0
         return int(rest.max()) >= self.threshold
+
+    def moving_region(self, change: np.ndarray, shape: tuple[int, ...], ignore: Iterable[Region] = ()) -> Region | None:
+        """The frame region (x0, y0, x1, y1) covering every changed cell outside `ignore`, None if none changed."""
+        rest = change.copy()
+        for region in ignore:
+            rest[_cells(region, shape)] = 0
+        rows, cols = np.nonzero(rest >= self.threshold)
+        if rows.size == 0:
+            return None
+        cw, ch = shape[1] / THUMB[0], shape[0] / THUMB[1]
+        return (round(cols.min() * cw), round(rows.min() * ch), round((cols.max() + 1) * cw), round((rows.max() + 1) * ch))
 
 
 def _cells(region: Region, shape: tuple[int, ...]) -> tuple[slice, slice]:

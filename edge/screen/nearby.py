@@ -1,4 +1,4 @@
-"""Looking for known faces only where they should be: a crop around each track, analysed at a small size.
+"""Looking for faces only where they can be: a crop around each track analysed at a small size, or a moving region.
 
 Between two full-frame detections the pipeline searches each tracked face in a crop of
 `1 + 2·margin` face widths around its predicted box, shrunk so the face is about `face_px` wide.
@@ -34,19 +34,23 @@ def search_near(
     h, w = image.shape[:2]
     found: list[Face] = []
     for box in boxes:
-        x0, y0, x1, y1 = crop_region(box, w, h, margin)
-        crop = image[y0:y1, x0:x1]
-        scale = min(1.0, face_px / max(box[2], 1.0))  # shrink large faces, never enlarge small ones
-        if scale < 1.0:
-            size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
-            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
-        try:
-            faces = detector.detect(np.ascontiguousarray(crop))
-        except FrameError:  # a crop clipped to a sliver at the edge, or a uniform patch: nothing to find
-            continue
-        sx, sy = (x1 - x0) / crop.shape[1], (y1 - y0) / crop.shape[0]
-        found += [_moved(f, x0, y0, sx, sy) for f in faces]
-    return _unique(found)
+        found += detect_in(detector, image, crop_region(box, w, h, margin), min(1.0, face_px / max(box[2], 1.0)))
+    return unique(found)
+
+
+def detect_in(detector: FaceDetector, image: np.ndarray, region: tuple[int, int, int, int], scale: float = 1.0) -> list[Face]:
+    """Faces in `region` (x0, y0, x1, y1) of `image`, shrunk by `scale` first (never enlarged), in `image` pixels."""
+    x0, y0, x1, y1 = region
+    crop = image[y0:y1, x0:x1]
+    if scale < 1.0:
+        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+        crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+    try:
+        faces = detector.detect(np.ascontiguousarray(crop))
+    except FrameError:  # a crop clipped to a sliver at the edge, or a uniform patch: nothing to find
+        return []
+    sx, sy = (x1 - x0) / crop.shape[1], (y1 - y0) / crop.shape[0]
+    return [_moved(f, x0, y0, sx, sy) for f in faces]
 
 
 def _moved(face: Face, x0: int, y0: int, sx: float, sy: float) -> Face:
@@ -57,7 +61,7 @@ def _moved(face: Face, x0: int, y0: int, sx: float, sy: float) -> Face:
     return Face(box, face.score, marks)
 
 
-def _unique(faces: list[Face]) -> list[Face]:
+def unique(faces: list[Face]) -> list[Face]:
     """Drop faces that overlap a better-scored one by more than `DUPLICATE_IOU`."""
     kept: list[Face] = []
     for face in sorted(faces, key=lambda f: f.score, reverse=True):

@@ -50,3 +50,15 @@ def test_change_inside_the_tracked_regions_is_not_motion_outside() -> None:
     assert not gate.moved_outside(change, around, after.shape)
     newcomer = Scene([[Keyframe(0, 190, 200, 70)], [Keyframe(0, 500, 200, 70)]], seed=3).render(0)[0]
     assert gate.moved_outside(gate.change(newcomer), around, newcomer.shape)
+
+
+def test_the_moving_region_covers_what_changed_outside_the_ignored_regions() -> None:
+    gate = MotionGate()
+    empty = Scene([], seed=4).render(0)[0]
+    person = Scene([[Keyframe(0, 480, 200, 60)]], seed=4).render(0)[0]
+    gate.change(empty)
+    change = gate.change(person)
+    x0, y0, x1, y1 = gate.moving_region(change, person.shape)
+    assert x0 <= 450 and x1 >= 510 and y0 <= 170 and y1 >= 230 and (x1 - x0) * (y1 - y0) < 0.1 * 640 * 480
+    assert gate.moving_region(change, person.shape, ignore=[(400, 100, 560, 320)]) is None
+    assert gate.moving_region(gate.change(person), person.shape) is None  # nothing changed since

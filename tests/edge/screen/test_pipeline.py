@@ -61,7 +61,7 @@ def _audience(pipeline: ScreenPipeline, scene: Scene, seconds: float, fps: float
 
 def test_the_cheap_pipeline_finds_the_people_detecting_every_frame_finds(detector: YuNetDetector) -> None:
     scene = Scene(store_visitors()[:2], width=640, height=480)
-    every = ScreenPipeline(detector, Tracker(), AudienceMeter(), MotionGate(), full_every_s=0)
+    every = ScreenPipeline(detector, Tracker(), AudienceMeter(), full_every_s=0)
     cheap = ScreenPipeline(detector, Tracker(), AudienceMeter(), MotionGate())  # the defaults the job uses
     full, fast = _audience(every, scene, 14.0), _audience(cheap, scene, 14.0)
     assert fast["passing"] == full["passing"] == 2 and fast["stopping"] == full["stopping"] == 2
@@ -103,3 +103,14 @@ def test_a_still_shopper_is_held_not_searched_again(detector: YuNetDetector) -> 
     summary = _audience(pipeline, scene, 6.0)
     assert summary["passing"] == 1 and 5.5 <= summary["dwell_s"]["max"] <= 6.1
     assert pipeline.detections <= 7  # one full detection a second; the frames between hold the face
+
+
+def test_with_nobody_tracked_only_the_region_that_moved_is_searched(detector: YuNetDetector) -> None:
+    scene = Scene([[Keyframe(1.05, 450, 200, 60), Keyframe(10, 450, 200, 60)]], width=640, height=480)
+    pipeline = ScreenPipeline(detector, Tracker(), AudienceMeter(), MotionGate())
+    for i in range(11):
+        pipeline.process(scene.render(i / 10)[0], i / 10)
+    assert pipeline.detections == 1 and pipeline.people_in_view == 0  # the first frame; the shop is still
+    pipeline.process(scene.render(1.1)[0], 1.1)
+    assert pipeline.people_in_view == 1  # found in the frame it appeared in
+    assert pipeline.detections == 1 and pipeline.searches == 1  # by a search of the changed region only
