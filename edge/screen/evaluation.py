@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +29,12 @@ def load_ground_truth(path: str | Path) -> dict[str, list[Box]]:
                 if all(f in ("", None) for f in fields):
                     continue
                 try:
-                    boxes.append(tuple(float(f) for f in fields))  # type: ignore[arg-type]
+                    box = tuple(float(f) for f in fields)  # type: ignore[arg-type]
                 except (TypeError, ValueError) as err:
                     raise GroundTruthError(f"{path}:{n}: bad box {fields}") from err
+                if not all(math.isfinite(v) for v in box) or box[2] <= 0 or box[3] <= 0:
+                    raise GroundTruthError(f"{path}:{n}: box needs finite values and a positive size, got {fields}")
+                boxes.append(box)  # type: ignore[arg-type]
     except (OSError, KeyError, csv.Error, UnicodeDecodeError) as err:
         raise GroundTruthError(f"cannot read ground truth {path}: {err}") from err
     return truth
@@ -76,19 +80,26 @@ class Score:
                 "fp": self.fp, "fn": self.fn}
 
 
-def match(detections: Sequence[Box], truths: Sequence[Box], rule: Rule) -> int:
-    """Number of one-to-one matches, pairing the most overlapping boxes first."""
-    pairs = sorted(
+def pairs(detections: Sequence[Box], truths: Sequence[Box], rule: Rule) -> list[tuple[int, int]]:
+    """One-to-one (detection, truth) index pairs, pairing the most overlapping boxes first."""
+    candidates = sorted(
         ((iou(d, t), di, ti) for di, d in enumerate(detections) for ti, t in enumerate(truths) if rule(d, t)),
         reverse=True,
     )
     used_d: set[int] = set()
     used_t: set[int] = set()
-    for _, di, ti in pairs:
+    out = []
+    for _, di, ti in candidates:
         if di not in used_d and ti not in used_t:
             used_d.add(di)
             used_t.add(ti)
-    return len(used_d)
+            out.append((di, ti))
+    return out
+
+
+def match(detections: Sequence[Box], truths: Sequence[Box], rule: Rule) -> int:
+    """Number of one-to-one matches, pairing the most overlapping boxes first."""
+    return len(pairs(detections, truths, rule))
 
 
 def score(detections: Mapping[str, Sequence[Box]], truth: Mapping[str, Sequence[Box]], rule: Rule) -> Score:
@@ -99,3 +110,28 @@ def score(detections: Mapping[str, Sequence[Box]], truth: Mapping[str, Sequence[
         hits = match(found, truths, rule)
         tp, fp, fn = tp + hits, fp + len(found) - hits, fn + len(truths) - hits
     return Score(tp, fp, fn)
+
+
+BANDS: tuple[tuple[str, float, float], ...] = (("<24", 0.0, 24.0), ("24-48", 24.0, 48.0), (">=48", 48.0, math.inf))
+
+
+def band_of(box: Box) -> str:
+    """Size band of a box by its width in pixels: `<24`, `24-48` or `>=48`."""
+    return next(name for name, low, high in BANDS if low <= box[2] < high)
+
+
+def by_band(
+    detections: Mapping[str, Sequence[Box]], truth: Mapping[str, Sequence[Box]], rule: Rule
+) -> dict[str, Score]:
+    """Scores per face-width band: a hit or miss counts in its true face's band, a false face in its own band."""
+    counts = {name: [0, 0, 0] for name, _, _ in BANDS}
+    for image, truths in truth.items():
+        found = detections.get(image, [])
+        matched = pairs(found, truths, rule)
+        hit_d, hit_t = {d for d, _ in matched}, {t for _, t in matched}
+        for ti, box in enumerate(truths):
+            counts[band_of(box)][0 if ti in hit_t else 2] += 1
+        for di, box in enumerate(found):
+            if di not in hit_d:
+                counts[band_of(box)][1] += 1
+    return {name: Score(*c) for name, c in counts.items()}

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from edge.screen.evaluation import GroundTruthError, load_ground_truth, loose_match, match, score, strict_match
+from edge.screen.evaluation import (
+    GroundTruthError,
+    band_of,
+    by_band,
+    load_ground_truth,
+    loose_match,
+    match,
+    score,
+    strict_match,
+)
 
 
 def test_loads_boxes_and_negatives(tmp_path: Path) -> None:
@@ -16,7 +25,14 @@ def test_loads_boxes_and_negatives(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["image,x,y,w,h,annotation\na.jpg,1,two,3,4,x\n", "name,left\na.jpg,1\n"], ids=["bad-number", "bad-header"]
+    "text",
+    [
+        "image,x,y,w,h,annotation\na.jpg,1,two,3,4,x\n",
+        "name,left\na.jpg,1\n",
+        "image,x,y,w,h,annotation\na.jpg,1,2,-3,4,x\n",
+        "image,x,y,w,h,annotation\na.jpg,1,2,nan,4,x\n",
+    ],
+    ids=["bad-number", "bad-header", "negative-width", "nan-width"],
 )
 def test_malformed_truth_is_a_typed_error(tmp_path: Path, text: str) -> None:
     path = tmp_path / "gt.csv"
@@ -48,3 +64,19 @@ def test_matching_is_one_to_one() -> None:
 def test_empty_sets_score_perfectly() -> None:
     result = score({}, {"neg.jpg": []}, loose_match)
     assert result.precision == 1.0 and result.recall == 1.0
+
+
+def test_band_edges_follow_face_width() -> None:
+    assert [band_of((0, 0, w, w)) for w in (10, 23.9, 24, 47.9, 48, 300)] == [
+        "<24", "<24", "24-48", "24-48", ">=48", ">=48"]
+
+
+def test_bands_count_hits_and_misses_by_true_width_and_false_faces_by_their_own() -> None:
+    truth = {"a": [(0, 0, 20, 20), (100, 0, 30, 30), (200, 0, 60, 60)], "b": []}
+    found = {"a": [(1, 1, 20, 20), (201, 1, 60, 60)], "b": [(0, 0, 40, 40), (50, 50, 10, 10)]}
+    bands = by_band(found, truth, loose_match)
+    assert (bands["<24"].tp, bands["<24"].fp, bands["<24"].fn) == (1, 1, 0)
+    assert (bands["24-48"].tp, bands["24-48"].fp, bands["24-48"].fn) == (0, 1, 1)
+    assert (bands[">=48"].tp, bands[">=48"].fp, bands[">=48"].fn) == (1, 0, 0)
+    total = score(found, truth, loose_match)
+    assert sum(b.tp for b in bands.values()) == total.tp and sum(b.fp for b in bands.values()) == total.fp
