@@ -11,8 +11,15 @@ import cv2
 import numpy as np
 import pytest
 
-from devices.camera.scene import Scene, face_width_px, shop_background, Keyframe
-from edge.screen.detector import MODEL_MIN_FACE_PX, YuNetDetector, as_bgr, load_yuface
+from devices.camera.scene import Keyframe, Scene, face_width_px, shop_background
+from edge.screen.detector import (
+    MODEL_MIN_FACE_PX,
+    Face,
+    YuNetDetector,
+    as_bgr,
+    load_yuface,
+    plausible,
+)
 from edge.screen.errors import BlankFrame, FrameError
 from edge.screen.evaluation import load_ground_truth, loose_match
 from edge.screen.tracker import iou
@@ -54,7 +61,7 @@ def test_detects_the_synthetic_shopper_in_the_engagement_range(detector: YuNetDe
     faces = detector.detect(image)
     assert len(faces) == 1
     assert iou(faces[0].box, truth) >= 0.5
-    assert 0.85 <= faces[0].score <= 1.0
+    assert detector.score_threshold <= faces[0].score <= 1.0
     x, y, w, h = faces[0].box
     for lx, ly in faces[0].landmarks:  # landmarks mapped back to full-frame pixels, inside the face
         assert x <= lx <= x + w and y <= ly <= y + h
@@ -154,3 +161,50 @@ def test_detection_runs_on_one_thread() -> None:
     """OpenMP would start a worker per core on the first detection; loaded our way it starts none."""
     assert _extra_threads("ours") == 0
     assert _extra_threads("library-default") >= 1  # the probe can see the difference
+
+
+@pytest.mark.parametrize("width", [14, 18])
+def test_the_2x_pass_finds_faces_below_20_px(width: int) -> None:
+    image, (truth,) = Scene([[Keyframe(0, 300, 220, width)]], seed=2).render(0)
+    assert YuNetDetector(min_face_px=MODEL_MIN_FACE_PX, score_threshold=0.85, upscale=False).detect(image) == []
+    faces = YuNetDetector(min_face_px=MODEL_MIN_FACE_PX, score_threshold=0.85, upscale=True).detect(image)
+    assert len(faces) == 1 and loose_match(faces[0].box, truth) and faces[0].score >= 0.85
+
+
+def test_the_2x_pass_adds_no_second_box_for_a_large_face() -> None:
+    image, truth = Scene([[Keyframe(0, 300, 220, 90)], [Keyframe(0, 520, 120, 18)]], seed=1).render(0)
+    faces = YuNetDetector(min_face_px=MODEL_MIN_FACE_PX, upscale=True).detect(image)
+    assert len(faces) == 2
+    assert all(any(loose_match(f.box, t) for f in faces) for t in truth)
+
+
+def _face(marks: tuple[tuple[int, int], ...]) -> Face:
+    """A 100×120 face at the origin with the given landmarks."""
+    return Face((0, 0, 100, 120), 0.9, marks)
+
+
+UPRIGHT = ((30, 45), (70, 45), (50, 70), (35, 95), (65, 95))
+
+
+@pytest.mark.parametrize(
+    "marks",
+    [
+        ((30, 95), (70, 95), (50, 70), (35, 45), (65, 45)),  # mouth above the eyes
+        ((48, 45), (52, 45), (50, 70), (35, 95), (65, 95)),  # eyes on top of each other
+        ((30, 45), (70, 45), (50, 100), (35, 95), (65, 95)),  # nose below the mouth
+        ((30, 45), (70, 45), (50, 70), (35, 95), (165, 95)),  # a mouth corner outside the box
+    ],
+    ids=["upside-down", "one-eye", "nose-low", "outside"],
+)
+def test_implausible_landmarks_are_rejected(marks: tuple[tuple[int, int], ...]) -> None:
+    assert plausible(_face(UPRIGHT))
+    assert not plausible(_face(marks))
+
+
+def test_real_detections_pass_the_landmark_check(faces_dataset: Path) -> None:
+    raw = YuNetDetector(min_face_px=MODEL_MIN_FACE_PX, check_landmarks=False)
+    truth = load_ground_truth(faces_dataset / "ground_truth.csv")
+    for name, boxes in truth.items():
+        for face in raw.detect(cv2.imread(str(faces_dataset / "images" / name))):
+            if any(loose_match(face.box, b) for b in boxes):
+                assert plausible(face), (name, face)

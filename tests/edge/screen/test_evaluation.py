@@ -53,6 +53,11 @@ def test_loose_rule_accepts_a_tight_box_inside_a_large_one() -> None:
     assert not loose_match((0, 0, 10, 10), (50, 50, 10, 10))
 
 
+def test_loose_rule_accepts_either_centre_inside_the_other_box() -> None:
+    small, big = (60, 60, 10, 10), (0, 0, 100, 100)  # IoU 0.01; only the small box's centre is inside the big one
+    assert loose_match(small, big) and loose_match(big, small)
+
+
 def test_matching_is_one_to_one() -> None:
     truth = [(0, 0, 10, 10)]
     assert match([(0, 0, 10, 10), (1, 1, 10, 10)], truth, strict_match) == 1
