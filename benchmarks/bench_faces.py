@@ -218,11 +218,13 @@ def video(fps: float, repeat: int) -> dict:
     if not ONNX.is_file():
         variants = {}
     variants |= {
-        "yuface_every_frame": lambda: ScreenPipeline(ours(), Tracker(), AudienceMeter(config), MotionGate(), full_every_s=0),
+        "yuface_every_frame": lambda: ScreenPipeline(ours(), Tracker(), AudienceMeter(config), full_every_s=0),
         "near_tracks_only_full_every_1s_no_gate": lambda: ScreenPipeline(ours(), Tracker(), AudienceMeter(config), full_every_s=1.0),
-        "gate_full_every_0.5s_crop_face_64px": lambda: ScreenPipeline(ours(), Tracker(), AudienceMeter(config), MotionGate(), full_every_s=0.5, crop_face_px=64),
-        "gate_full_every_0.5s": lambda: ScreenPipeline(ours(), Tracker(), AudienceMeter(config), MotionGate(), full_every_s=0.5),
-        "pipeline_default (gate, full every 1s, crop face 48px)": lambda: ScreenPipeline(ours(), Tracker(), AudienceMeter(config), MotionGate()),
+        "motion_detects_full_frame_crop_face_64px": lambda: ScreenPipeline(
+            ours(), Tracker(), AudienceMeter(config), MotionGate(), crop_face_px=64, max_region_share=0),
+        "motion_detects_full_frame": lambda: ScreenPipeline(ours(), Tracker(), AudienceMeter(config), MotionGate(), max_region_share=0),
+        "default_but_full_every_0.5s": lambda: ScreenPipeline(ours(), Tracker(), AudienceMeter(config), MotionGate(), full_every_s=0.5),
+        "pipeline_default": lambda: ScreenPipeline(ours(), Tracker(), AudienceMeter(config), MotionGate()),
     }
     runs = []
     for _ in range(repeat):
