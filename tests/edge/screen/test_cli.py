@@ -11,6 +11,7 @@ import pytest
 
 from devices.camera.scene import Keyframe, Scene, shop_background
 from edge.cli import main
+from edge.screen.detector import DEFAULT_THRESHOLD
 from edge.screen.evaluation import loose_match
 from tests.conftest import SHARED
 
@@ -54,7 +55,7 @@ def test_detect_prints_one_json_line_per_image(photo_set, capsys) -> None:
         expected = truth[Path(line["image"]).name]
         assert len(line["faces"]) == len(expected)
         for x, y, w, h, score in line["faces"]:
-            assert any(loose_match((x, y, w, h), t) for t in expected) and 0.85 <= score <= 1.0
+            assert any(loose_match((x, y, w, h), t) for t in expected) and DEFAULT_THRESHOLD <= score <= 1.0
 
 
 def test_unreadable_images_get_an_error_line_and_a_failing_exit(photo_set, capsys, tmp_path: Path) -> None:
@@ -99,3 +100,37 @@ def test_eval_on_the_shared_face_set(capsys) -> None:
     result = json.loads(capsys.readouterr().out)
     assert result["n_images"] == 32
     assert result["loose"]["precision"] >= 0.95 and result["loose"]["recall"] >= 0.9
+
+
+def test_eval_reports_precision_and_recall_by_face_size(photo_set, capsys) -> None:
+    gt, images, _ = photo_set
+    image, small = Scene([[Keyframe(0, 200, 200, 18)], [Keyframe(0, 420, 260, 34)]], seed=4).render(0)
+    cv2.imwrite(str(images / "small.png"), image)
+    with open(gt, "a", newline="") as fh:
+        csv.writer(fh).writerows(["small.png", *box, "synthetic"] for box in small)
+    assert main(["faces", "eval", "--truth", str(gt), "--images", str(images)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    bands = result["bands"]
+    assert list(bands) == ["<24", "24-48", ">=48"]
+    assert (bands["<24"]["tp"], bands["<24"]["fn"]) == (1, 0)  # the 18 px face: found by the 2x pass
+    assert (bands["24-48"]["tp"], bands[">=48"]["tp"]) == (1, 3)
+    assert sum(b["tp"] for b in bands.values()) == result["loose"]["tp"] and result["upscale"] is True
+
+
+def test_eval_without_the_2x_pass_misses_the_smallest_face(photo_set, capsys) -> None:
+    gt, images, _ = photo_set
+    image, small = Scene([[Keyframe(0, 200, 200, 16)]], seed=4).render(0)
+    cv2.imwrite(str(images / "small.png"), image)
+    with open(gt, "a", newline="") as fh:
+        csv.writer(fh).writerow(["small.png", *small[0], "synthetic"])
+    assert main(["faces", "eval", "--no-upscale", "--threshold", "0.85", "--truth", str(gt), "--images", str(images)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["upscale"] is False and result["bands"]["<24"]["fn"] == 1
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "nan", "high"])
+def test_a_bad_threshold_is_a_usage_error(photo_set, capsys, value: str) -> None:
+    _, images, _ = photo_set
+    with pytest.raises(SystemExit) as exc:
+        main(["faces", "detect", "--threshold", value, str(images / "one.jpg")])
+    assert exc.value.code == 2 and "(0, 1]" in capsys.readouterr().err
