@@ -47,6 +47,8 @@ class ScreenDevice(BaseModel):
     score_threshold: Annotated[float, Field(gt=0, le=1)] = 0.85
     frozen_after_s: Annotated[float, Field(ge=0, le=3600)] = 30.0  # the same picture this long: frozen (0: off)
     moved_after_s: Annotated[float, Field(ge=0, le=86400)] = 180.0  # the view changed this long: moved (0: off)
+    # between full-frame detections, faces are searched near their tracks and where the picture moved (0: every frame)
+    full_detect_every_s: Annotated[float, Field(ge=0, le=10)] = 1.0
     engaged_hook: EngagedHook | None = None
 
     @field_validator("source")

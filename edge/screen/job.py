@@ -177,7 +177,7 @@ class ScreenWorker:
         health = CameraHealth(HealthLimits(frozen_after_s=s.frozen_after_s, moved_after_s=s.moved_after_s))
         self._pipeline = ScreenPipeline(
             detector, Tracker(max_gap_s=s.track_timeout_s), AudienceMeter(audience, screen=s.id, playing=self.content),
-            MotionGate(), health,
+            MotionGate(), health, full_every_s=s.full_detect_every_s,
         )
         self._camera = make_camera(s.source, name=self.device, fps=s.fps)
         self._camera.start()

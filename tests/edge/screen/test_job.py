@@ -179,6 +179,19 @@ def health_reports(hq: Hq, device: str) -> list[dict[str, Any]]:
     return [e["data"] for e in unique_in_order(hq.events("device.health")) if e["data"]["device"] == device]
 
 
+async def test_full_detect_every_s_reaches_the_pipeline(running: Any) -> None:
+    """0 turns the search near tracks off: every frame with someone tracked is a full detection, as before issue 16."""
+    app = await running([
+        {"id": "every", "source": "simulated:shopper", "fps": 10, "full_detect_every_s": 0},
+        {"id": "cheap", "source": "simulated:shopper", "fps": 10},
+    ])
+    every, cheap = screen_job(app).workers
+    await until(lambda: min(every.figures.analysed, cheap.figures.analysed) >= 80, 30, "frames not analysed")
+    assert every._pipeline is not None and cheap._pipeline is not None
+    assert every._pipeline.full_every_s == 0 and cheap._pipeline.full_every_s == 1.0
+    assert every._pipeline.detections >= 2 * cheap._pipeline.detections, (every._pipeline.detections, cheap._pipeline.detections)
+
+
 @pytest.mark.parametrize(
     ("screen", "message"),
     [
@@ -187,6 +200,7 @@ def health_reports(hq: Hq, device: str) -> list[dict[str, Any]]:
         ({"id": "a", "source": 0, "fps": 0}, "screen.screens[0].fps: Input should be greater than 0"),
         ({"id": "a", "source": 0, "engaged_hook": {"url": "ftp://player"}}, "screen.screens[0].engaged_hook.url"),
         ({"id": "a", "source": 0, "zone_far": 2}, "screen.screens[0].zone_far: unknown key"),
+        ({"id": "a", "source": 0, "full_detect_every_s": -1}, "screen.screens[0].full_detect_every_s"),
     ],
 )
 def test_bad_screen_config_is_a_readable_error(screen: dict[str, Any], message: str) -> None:
