@@ -1,4 +1,5 @@
-"""Face detector benchmark: accuracy on the shared set, recall by distance, FPS on one core, idle CPU share,
+"""Face detector benchmark: precision/recall by face size band on the shared set and the synthetic set
+(benchmarks/faces_accuracy.py), recall by distance, FPS on one core, idle CPU share, camera-health cost,
 and the video benchmark: the screen pipeline against OpenCV's FaceDetectorYN detecting every frame on a
 scripted scene of six shoppers, frames per CPU-second and the counts and dwell of each against the script.
 
@@ -26,7 +27,9 @@ from devices.camera.scene import (  # noqa: E402
 )
 from devices.camera.simulated import scene_camera  # noqa: E402
 from edge.screen.detector import MODEL_MIN_FACE_PX, Face, YuNetDetector  # noqa: E402
-from edge.screen.evaluation import load_ground_truth, loose_match, score, strict_match  # noqa: E402
+from benchmarks.faces_accuracy import accuracy_parts  # noqa: E402
+from edge.screen.camera_health import CameraHealth  # noqa: E402
+from edge.screen.evaluation import load_ground_truth, loose_match  # noqa: E402
 from edge.screen.measures import AudienceConfig, AudienceMeter  # noqa: E402
 from edge.screen.motion import MotionGate  # noqa: E402
 from edge.screen.pipeline import ScreenPipeline  # noqa: E402
@@ -36,20 +39,6 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 FACES = SHARED / "datasets/faces"
 ONNX = SHARED / "models/faces/face_detection_yunet_2023mar.onnx"
 W, H, HFOV = 640, 480, 70.0
-
-
-def accuracy() -> dict:
-    """Precision/recall on the shared set at the CLI's settings (full resolution up to 960 px)."""
-    truth = load_ground_truth(FACES / "ground_truth.csv")
-    det = YuNetDetector(min_face_px=MODEL_MIN_FACE_PX)
-    found, times = {}, []
-    for name in truth:
-        image = cv2.imread(str(FACES / "images" / name))
-        t = time.perf_counter()
-        found[name] = [f.box for f in det.detect(image)]
-        times.append(time.perf_counter() - t)
-    s, lo = score(found, truth, strict_match), score(found, truth, loose_match)
-    return {"n_images": len(truth), "strict": s.as_dict(), "loose": lo.as_dict(), "mean_ms": round(1000 * np.mean(times), 1)}
 
 
 def sprites() -> list[FaceSprite]:
@@ -261,6 +250,24 @@ def video(fps: float, repeat: int) -> dict:
                       "sprites": len(scene.sprites)}, "script_truth": truth, "runs": runs}
 
 
+def camera_health_cost(seconds: float) -> dict:
+    """µs per 640×480 frame of the camera-health check (every verdict, the moved comparison learned), on live-like frames."""
+    scene = Scene([shopper_walk(W, H, HFOV)], width=W, height=H)
+    rng = np.random.default_rng(3)
+    frames = [np.clip(scene.render(t)[0] + rng.normal(0, 2, (H, W, 3)), 0, 255).astype(np.uint8)
+              for t in np.arange(0, 13, 0.5)]
+    health, ts, times = CameraHealth(), 0.0, []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        for image in frames:
+            t = time.perf_counter()
+            health.observe(image, ts, people=False)
+            times.append(time.perf_counter() - t)
+            ts += 0.5  # 2 fps of scene time: the reference is learned after 60 frames, compared from then on
+    us = np.array(times[60:]) * 1e6
+    return {"frames": len(us), "median_us": round(float(np.median(us)), 1), "p99_us": round(float(np.percentile(us, 99)), 1)}
+
+
 def main() -> int:
     """Run every part and print one JSON object per part."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -277,14 +284,16 @@ def main() -> int:
     if args.video_only:
         return 0
     if FACES.is_dir():
-        print(json.dumps({"accuracy_shared_set": accuracy()}))
+        for label, figures in accuracy_parts():  # the CLI's defaults (2x pass), loose rule, by size band
+            print(json.dumps({"accuracy_by_band": {label: figures}}))
     else:
-        print(json.dumps({"accuracy_shared_set": "skipped: ../shared absent"}))
+        print(json.dumps({"accuracy_by_band": "skipped: ../shared absent"}))
     print(json.dumps({"recall_by_distance_default_min_face_40": recall_by_distance(40)}))
     print(json.dumps({"recall_by_distance_full_res_min_face_24": recall_by_distance(MODEL_MIN_FACE_PX)}))
     print(json.dumps({"fps_640x480_one_core": fps_table(args.seconds)}))
     for gated in (False, True):
         print(json.dumps({"idle_cpu": idle_cpu(args.fps, args.seconds * 2, gated)}))
+    print(json.dumps({"camera_health_640x480": camera_health_cost(args.seconds)}))
     return 0
 
 
