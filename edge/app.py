@@ -8,16 +8,18 @@ with its WAN down must still run its shelves and scales.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
 import time
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from edge import __version__, catalog
+from edge import __version__, catalog, fleet
 from edge.component import Component, Supervised, supervise
 from edge.config import Config
 from edge.config_files import open_beyond_loopback
@@ -76,6 +78,7 @@ class App:
         self.jobs: list[Component] = [job for _, job in self._built]
         self._supervised: list[Supervised] = []
         self.web: WebServer | None = None
+        self._cpu = fleet.CpuMeter()
         self._stopping = asyncio.Event()
 
     @classmethod
@@ -105,6 +108,7 @@ class App:
             await self.store.aclose()
             raise
         self.scheduler.every("inbox.purge", 3600, self._purge_inbox)
+        self.scheduler.every("telemetry.health", self.config.telemetry.health_interval_s, self._send_health)
         self.scheduler.start()
         await self.link.refresh_depth()
         for component in [self.link, *self.jobs]:
@@ -134,7 +138,7 @@ class App:
             token = http.token()
         except OSError as err:
             raise StartupError(f"http.token_file: {err}", exit_status=2) from None
-        sources = Sources(self.status, self.store, self._web_parts())
+        sources = Sources(self.status, self.store, self._web_parts(), self.fleet_health)
         self.web = WebServer(build_app(sources, token), http.host, http.port, max_connections=http.max_connections)
         try:
             await self.web.start()
@@ -193,6 +197,21 @@ class App:
         removed = await self.store.write(lambda tx: purge_inbox(tx, days))
         if removed:
             log.info("inbox.purged", removed=removed)
+
+    async def _send_health(self) -> None:
+        """`telemetry/health` through the link's latest-wins telemetry (sent now if connected, else once back)."""
+        self.link.set_telemetry("health", await self.fleet_health())
+
+    async def fleet_health(self) -> dict[str, Any]:
+        """The `telemetry/health` figures (also behind `/metrics`): `status` reused, plus host, outbox age and the jobs' hooks."""
+        status = await self.status()
+        host = await asyncio.to_thread(fleet.host, self._cpu, self.config.data.dir)
+        oldest = await self.store.read(
+            lambda db: db.execute("SELECT ts FROM outbox WHERE seq = (SELECT min(seq) FROM outbox)").fetchone())
+        hooks = [(spec.name, functools.partial(spec.fleet, job)) for spec, job in self._built if spec.fleet is not None]
+        jobs = await fleet.job_figures(hooks)
+        return {"sampled_at": utc_now(),
+                **fleet.message(status, host, fleet.oldest_age_s(oldest[0] if oldest else None, datetime.now(UTC)), jobs)}
 
     async def status(self) -> dict[str, Any]:
         """What `store-edge status` shows: jobs, devices, outbox depth, last sync."""

@@ -170,6 +170,12 @@ class HttpSection(_Section):
         return None if self.token_file is None else read_secret(self.token_file)
 
 
+class TelemetrySection(_Section):
+    """`[telemetry]`: how often the fleet health figures (`telemetry/health`) go to headquarters."""
+
+    health_interval_s: Annotated[float, Field(ge=5, le=3600)] = 60.0  # QoS 0, latest wins while offline
+
+
 class PricesSection(_Section):
     """`[prices]`: how a promotion's original price is proven (the history it is judged on and how long that is kept),
     and which label content rules a product's label must pass."""
@@ -198,6 +204,7 @@ class Config(_Section):
     log: LogSection = LogSection()
     http: HttpSection = HttpSection()
     prices: PricesSection = PricesSection()
+    telemetry: TelemetrySection = TelemetrySection()
 
     @property
     def database_path(self) -> Path:

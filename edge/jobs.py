@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -74,6 +74,9 @@ class JobSpec:
     - `catalog_check(config, section)`: the job's part of the label content rules (edge/prices/rules.py), if any:
       a check the catalogue runs on every product and price item before accepting it (e.g. what the job's label
       layout would show), or None for the configured rule set. Called when the catalogue is built, for enabled jobs.
+    - `fleet(job)`: the job's small part of `telemetry/health` and `/metrics` (edge/fleet.py), if any: an awaitable
+      dict with any of `devices` ({device id: state}), `labels` ({state: count}), `low_batteries`, `open_alerts`
+      (counts) and `models` ({name: version}); counts, never lists of labels, and nothing about a person.
     """
 
     name: str
@@ -84,6 +87,7 @@ class JobSpec:
     cli: Callable[[argparse._SubParsersAction], None] | None = None  # type: ignore[type-arg]
     demo: Callable[[], Sequence[Scene]] | None = None
     catalog_check: Callable[[Config, Any], Check | None] | None = None
+    fleet: Callable[[Any], Awaitable[dict[str, Any]]] | None = None
 
     def __post_init__(self) -> None:
         """A job's name is a TOML table, a migration owner and a topic segment: keep it simple."""

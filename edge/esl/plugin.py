@@ -14,5 +14,6 @@ JOB = JobSpec(
     web=lazy("edge.esl.web:web_part"),
     cli=lazy("edge.esl.cli:register"),
     demo=lazy("edge.esl.demo:SCENES"),
+    fleet=lazy("edge.esl.fleet:figures"),
     catalog_check=lazy("edge.esl.prices.content_rules:catalog_check"),
 )

@@ -14,4 +14,5 @@ JOB = JobSpec(
     web=lazy("edge.scale.web:web_part"),
     cli=lazy("edge.scale.cli:register"),
     demo=lazy("edge.scale.demo:SCENES"),
+    fleet=lazy("edge.scale.fleet:figures"),
 )

@@ -14,4 +14,5 @@ JOB = JobSpec(
     web=lazy("edge.screen.web:web_part"),
     cli=lazy("edge.screen.cli:register"),
     demo=lazy("edge.screen.demo:SCENES"),
+    fleet=lazy("edge.screen.fleet:figures"),
 )

@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from edge.web import status_routes
+from edge.web import metrics, status_routes
 from edge.web.connections import AcceptErrors, Gate, connection_cap
 from edge.web.params import MAX_BODY_BYTES, BadBody, BadQuery
 from edge.web.sources import Sources
@@ -129,6 +129,8 @@ def build_app(sources: Sources, token: str | None, live_interval_s: float = 1.0)
 
     app.on_shutdown.append(on_shutdown)
     status_routes.add(app, sources, closing, live_interval_s, ASSETS)
+    if sources.health is not None:
+        metrics.add(app, sources.health)
     for part in sources.parts:
         part.add_routes(app, closing)
         if part.assets is not None:

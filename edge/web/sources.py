@@ -12,8 +12,9 @@ from edge.web.parts import WebPart
 
 @dataclass(frozen=True)
 class Sources:
-    """The daemon status, the store (read-only use) and each running job's web part."""
+    """The daemon status, the store (read-only use), each running job's web part and the fleet health figures (`/metrics`)."""
 
     status: Callable[[], Awaitable[dict[str, Any]]]
     store: Store | None = None
     parts: Sequence[WebPart] = field(default_factory=tuple)
+    health: Callable[[], Awaitable[dict[str, Any]]] | None = None

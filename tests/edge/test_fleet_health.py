@@ -1,0 +1,142 @@
+"""Fleet health: `telemetry/health` reaches HQ with the documented fields and is coalesced while offline; `/metrics` parses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from edge import fleet
+from edge.web.metrics import render
+from tests.conftest import wait_online
+
+INTERVAL_S = 5
+
+
+def _health(hq) -> list[dict]:  # noqa: ANN001
+    """Every `telemetry/health` message headquarters got."""
+    return [json.loads(p) for t, p, _ in list(hq.messages) if t.endswith("/telemetry/health")]
+
+
+def _port(daemon) -> int:  # noqa: ANN001
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        found = re.search(r"event=web.listening host=\S+ port=(\d+)", daemon.log())
+        if found:
+            return int(found.group(1))
+        time.sleep(0.1)
+    raise AssertionError(daemon.log())
+
+
+def _get(url: str, token: str | None = "s3cret") -> tuple[int, str]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(errors="replace")
+
+
+def _daemon(tmp_path, broker, daemon_factory):  # noqa: ANN001, ANN202
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    token.chmod(0o600)
+    return daemon_factory(broker.url, http={"listen": "127.0.0.1:0", "token_file": str(token)},
+                          telemetry={"health_interval_s": INTERVAL_S}).start()
+
+
+def test_health_reaches_hq_with_the_documented_fields(tmp_path, broker, daemon_factory, hq_factory):
+    daemon = _daemon(tmp_path, broker, daemon_factory)
+    hq = hq_factory(broker.port)
+    wait_online(hq)
+    body = hq.wait(lambda _: (found := _health(hq)) and found[-1], timeout=INTERVAL_S + 10)
+    assert set(body) >= {"ts", "sampled_at", "store_id", "version", "uptime_s", "cpu", "memory", "disk", "outbox", "link", "jobs"}
+    assert body["store_id"] == "s1" and body["link"]["state"] == "connected"
+    assert body["memory"]["rss_bytes"] > 10_000_000 and body["memory"]["system_available_bytes"] > 0
+    assert body["disk"]["data_free_bytes"] > 0 and body["cpu"]["process_pct"] >= 0
+    assert body["outbox"]["depth"] == 0 and body["outbox"]["oldest_age_s"] is None
+    retained = [r for t, _, r in hq.messages if t.endswith("/telemetry/health")]
+    assert not any(retained)
+    daemon.terminate()
+
+
+def test_health_is_coalesced_while_the_broker_is_down(tmp_path, broker, daemon_factory, hq_factory):
+    daemon = _daemon(tmp_path, broker, daemon_factory)
+    hq = hq_factory(broker.port, client_id="hq-health")
+    wait_online(hq)
+    broker.stop()
+    down_at = datetime.now().astimezone()
+    time.sleep(INTERVAL_S * 2.6)  # two or three samples taken while offline
+    broker.start()
+    up_at = datetime.now().astimezone()
+    late = hq.wait(lambda _: [h for h in _health(hq) if datetime.fromisoformat(h["ts"]) > up_at] or None, timeout=20)
+    taken_offline = [h for h in _health(hq) if down_at < datetime.fromisoformat(h["sampled_at"]) < up_at]
+    assert len(taken_offline) == 1, taken_offline  # only the latest of the offline samples arrived
+    assert late[0]["sampled_at"] == taken_offline[0]["sampled_at"]
+    assert (up_at - datetime.fromisoformat(taken_offline[0]["sampled_at"])).total_seconds() < INTERVAL_S + 1
+    daemon.terminate()
+
+
+def test_metrics_parse_carry_the_figures_and_survive_odd_requests(tmp_path, broker, daemon_factory, hq_factory):
+    daemon = _daemon(tmp_path, broker, daemon_factory)
+    hq = hq_factory(broker.port)
+    wait_online(hq)
+    url = f"http://127.0.0.1:{_port(daemon)}/metrics"
+    assert _get(url, token=None)[0] == 401
+    status, text = _get(url)
+    assert status == 200
+    samples = {s.name: s for family in text_string_to_metric_families(text) for s in family.samples}
+    assert samples["store_edge_info"].labels == {"store_id": "s1", "version": samples["store_edge_info"].labels["version"]}
+    assert samples["store_edge_outbox_depth"].value == 0
+    assert samples["store_edge_link_connected"].value == 1
+    assert samples["store_edge_process_resident_memory_bytes"].value > 10_000_000
+    assert samples["store_edge_data_disk_free_bytes"].value > 0
+    assert "store_edge_events_sent_total" in samples
+    assert _get(url + "?" + "x" * 20_000)[0] in (200, 400, 414, 431)  # a huge request line: refused or ignored
+    assert _get(url + "?name[]=%00%ff&name[]=" + "%C3%A9" * 50)[0] == 200
+    assert _get(url)[0] == 200  # and the daemon keeps serving
+    daemon.terminate()
+
+
+async def test_a_raising_or_hanging_hook_does_not_stop_the_others(monkeypatch):
+    monkeypatch.setattr(fleet, "HOOK_TIMEOUT_S", 0.2)
+
+    async def raises() -> dict:
+        raise RuntimeError("radio gone")
+
+    async def hangs() -> dict:
+        await asyncio.sleep(10)
+        return {}
+
+    async def works() -> dict:
+        return {"devices": {f"d{i}": "ok" for i in range(1000)}, "labels": {"ok": 3, "failed": "x"}, "open_alerts": -1,
+                "low_batteries": 2, "models": {"produce": "v2"}, "image": b"no"}
+
+    found = await fleet.job_figures([("a", raises), ("b", hangs), ("c", works)])
+    assert found["a"] == {"error": "RuntimeError: radio gone"} and found["b"] == {"error": "timed out"}
+    c = found["c"]
+    assert len(c["devices"]) == fleet.MAX_DEVICES and c["devices_total"] == 1000
+    assert c["labels"] == {"ok": 3, "failed": 0} and c["open_alerts"] == 0 and c["low_batteries"] == 2 and "image" not in c
+
+    jobs = {name: {"healthy": True, "restarts": 0, **figures} for name, figures in found.items()}
+    text = render(_snapshot(jobs)).decode()
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+    failed = {s.labels["job"]: s.value for s in samples if s.name == "store_edge_job_health_failed"}
+    assert failed == {"a": 1.0, "b": 1.0, "c": 0.0}
+    assert {s.labels["model"]: s.labels["version"] for s in samples if s.name == "store_edge_model_info"} == {"produce": "v2"}
+    assert sum(1 for s in samples if s.name == "store_edge_device_state") == fleet.MAX_DEVICES
+
+
+def _snapshot(jobs: dict) -> dict:
+    """A health body as `App.fleet_health` builds it."""
+    status = {"store_id": "s1", "version": "0.1.0", "uptime_s": 1.0, "components": {},
+              "link": {"outbox_depth": 0, "disk_full": False, "state": "connected", "events_sent": 0, "commands_handled": 0}}
+    body = fleet.message(status, {"cpu": {"process_pct": 1.0, "system_pct": None}, "memory": {"rss_bytes": 1, "system_available_bytes": None},
+                                  "disk": {"data_free_bytes": 1}}, None, {})
+    return {**body, "jobs": jobs}
