@@ -9,12 +9,15 @@ import time
 import urllib.error
 import urllib.request
 from datetime import datetime
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from edge import fleet
 from edge.web.metrics import render
 from tests.conftest import wait_online
+
+REPO = Path(__file__).resolve().parents[2]
 
 INTERVAL_S = 5
 
@@ -61,6 +64,11 @@ def test_health_reaches_hq_with_the_documented_fields(tmp_path, broker, daemon_f
     assert body["memory"]["rss_bytes"] > 10_000_000 and body["memory"]["system_available_bytes"] > 0
     assert body["disk"]["data_free_bytes"] > 0 and body["cpu"]["process_pct"] >= 0
     assert body["outbox"]["depth"] == 0 and body["outbox"]["oldest_age_s"] is None
+    documented = json.loads(re.search(r"### Telemetry `telemetry/health`.*?```json\n(.*?)\n```", (REPO / "docs/mqtt-api.md").read_text(),
+                                      re.S).group(1))
+    assert set(body) == set(documented)  # the page's example has every field, and only those
+    for key in ("cpu", "memory", "disk", "outbox", "link"):
+        assert set(body[key]) == set(documented[key]), key
     retained = [r for t, _, r in hq.messages if t.endswith("/telemetry/health")]
     assert not any(retained)
     daemon.terminate()
