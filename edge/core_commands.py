@@ -1,17 +1,23 @@
-"""Commands every store answers whatever its jobs: `ping`, `config.get`, and the `link.test` diagnostic."""
+"""Commands every store answers whatever its jobs: `ping`, `config.get`, `logs.fetch`, and the `link.test` diagnostic."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import Annotated, Any
+from datetime import timedelta
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from edge import __version__
+from edge import __version__, log_ring
 from edge.config import Config
+from edge.jobs import installed_jobs
 from edge.store import Tx
-from edge.sync.commands import Args, CommandRegistry, NoArgs
-from edge.sync.fields import Printable
+from edge.sync.commands import Args, CommandError, CommandRegistry, NoArgs
+from edge.sync.fields import Printable, Timestamp
+
+#: `logs.fetch` without `since` starts this long before `until`.
+LOGS_DEFAULT_WINDOW = timedelta(hours=1)
 
 
 class LinkTestArgs(Args):
@@ -19,6 +25,34 @@ class LinkTestArgs(Args):
 
     count: Annotated[int, Field(ge=1, le=10_000)] = 1
     tag: Annotated[str, Field(max_length=64), Printable] = ""
+
+
+class LogsFetchArgs(Args):
+    """`logs.fetch`: the daemon's recent log lines from `since` to `until` at `level` or worse, of one `job` or all, from `cursor` on."""
+
+    since: Timestamp | None = None
+    until: Timestamp | None = None
+    level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    job: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
+    cursor: Annotated[str, Field(pattern=r"^[0-9]{1,15}$")] | None = None
+
+
+def _read_logs(args: LogsFetchArgs) -> log_ring.Chunk:
+    """Check the job, then filter and compress the ring (blocking: runs on a worker thread)."""
+    jobs = sorted(spec.name for spec in installed_jobs())
+    if args.job is not None and args.job not in jobs:
+        raise CommandError("invalid_argument", f"job: unknown job {args.job!r}; installed jobs: {', '.join(jobs)}")
+    if args.since is not None and args.until is not None and args.until < args.since:
+        raise CommandError("invalid_argument", "until: must not be before since")
+    until = args.until.timestamp() if args.until is not None else time.time()
+    since = args.since.timestamp() if args.since is not None else until - LOGS_DEFAULT_WINDOW.total_seconds()
+    after = int(args.cursor) if args.cursor is not None else 0
+    return log_ring.RING.chunk(since, until, log_ring.LEVELS[args.level], args.job, after)
+
+
+async def _fetch_logs(args: LogsFetchArgs) -> log_ring.Chunk:
+    """The prepare phase of `logs.fetch` (effect-free, off the event loop)."""
+    return await asyncio.to_thread(_read_logs, args)
 
 
 def register_core_commands(registry: CommandRegistry, config: Config, started: float) -> None:
@@ -39,4 +73,12 @@ def register_core_commands(registry: CommandRegistry, config: Config, started: f
 
     registry.register("ping", NoArgs, ping)
     registry.register("config.get", NoArgs, config_get)
+    def logs_fetch(tx: Tx, args: LogsFetchArgs, chunk: log_ring.Chunk) -> dict[str, Any]:
+        """Recent log lines, gzip-compressed JSON lines in base64, one bounded chunk per reply (`next`: the cursor for the rest)."""
+        return {
+            "encoding": "gzip+base64", "format": "jsonl", "data": chunk.data, "lines": chunk.lines,
+            "first_seq": chunk.first_seq, "last_seq": chunk.last_seq, "next": chunk.next_cursor, "oldest_seq": chunk.oldest_seq,
+        }
+
     registry.register("link.test", LinkTestArgs, link_test)
+    registry.register("logs.fetch", LogsFetchArgs, logs_fetch, prepare=_fetch_logs)

@@ -8,6 +8,8 @@ import sys
 
 import structlog
 
+from edge.log_ring import capture
+
 #: No value in a log line is longer than this: a sender's 10 MB field must not become a 10 MB journald line.
 MAX_VALUE_CHARS = 2_000
 #: A traceback may be longer (it is ours, not a sender's), but bounded too.
@@ -38,6 +40,7 @@ def configure(level: str = "info", fmt: str = "logfmt") -> None:
         processors.append(structlog.processors.TimeStamper(fmt="iso", utc=True))
     processors.append(structlog.processors.format_exc_info)
     processors.append(clip_values)
+    processors.append(capture)  # the recent lines `logs.fetch` returns (edge/log_ring.py)
     if fmt == "json":
         processors.append(structlog.processors.JSONRenderer(ensure_ascii=False))
     elif fmt == "console":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import re
 import sqlite3
@@ -29,6 +31,9 @@ PERSONAL = re.compile(
     re.IGNORECASE,
 )
 
+# the same as JSON keys, the shape `logs.fetch` lines have (`"tracks":` where the text log says `tracks=`)
+PERSONAL_KEYS = re.compile(r'"(tracks?|faces?|track_ids?|boxe?s?|bbox|landmarks?|crops?|embeddings?|image|frame)"\s*:', re.IGNORECASE)
+
 
 def no_image_bytes(blob: bytes, where: str) -> None:
     """Fail if `blob` holds the signature of an image or array format."""
@@ -45,6 +50,19 @@ def numbers_in_lists(value: Any) -> bool:
     return False
 
 
+def fetched_logs(hq: Hq, **args: Any) -> bytes:
+    """Every log line `logs.fetch` returns for `args` (all chunks, following `next`), as the bytes HQ would store."""
+    out, cursor = b"", None
+    for _ in range(100):
+        reply = hq.request("logs.fetch", {"level": "debug", **args, **({"cursor": cursor} if cursor else {})}, timeout=15)
+        assert reply["ok"], reply
+        out += gzip.decompress(base64.b64decode(reply["result"]["data"]))
+        cursor = reply["result"]["next"]
+        if cursor is None:
+            return out
+    raise AssertionError("logs.fetch never ended")
+
+
 def test_nothing_identifying_leaves_the_screen_job(broker: Any, daemon_factory: Any, hq_factory: Any) -> None:
     screen = {"id": "entrance", "source": "simulated:shopper", "fps": 10, "period_s": 5}
     daemon = daemon_factory(broker.url, screen={"screens": [screen]}).start()  # log level debug
@@ -57,6 +75,13 @@ def test_nothing_identifying_leaves_the_screen_job(broker: Any, daemon_factory: 
     # The test must not pass vacuously: the shopper is seen, engages and is counted.
     hq.wait(lambda _: hq.events("engaged"), timeout=20)
     hq.wait(lambda _: sum(e["data"]["passing"] for e in unique_in_order(hq.events("audience"))) >= 1, timeout=20)
+    # Logs on request (logs.fetch, issue 17 item 4): the same rule holds for what HQ can fetch.
+    for fetched, where in ((fetched_logs(hq), "logs.fetch"), (fetched_logs(hq, job="screen"), "logs.fetch job=screen")):
+        no_image_bytes(fetched, where)
+        assert b'"event":"screen.' in fetched, where  # the screen job's lines are there
+        text = fetched.decode(errors="replace")
+        found = PERSONAL.search(text) or PERSONAL_KEYS.search(text)
+        assert found is None, f"identifying-looking text in {where}: {found.group(0)!r}"
     daemon.terminate()
     data_dir = daemon.config.parent / "d-data"
 
