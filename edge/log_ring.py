@@ -28,6 +28,8 @@ LINE_BYTES = 16 * 1024
 CHUNK_BYTES = 512 * 1024
 #: At most this many lines in one chunk (the rest comes with `cursor`).
 CHUNK_LINES = 10_000
+#: Raw text tried for one chunk before compressing (log lines compress about 15x; fewer are kept when they do not).
+CHUNK_RAW_BYTES = 8 * CHUNK_BYTES
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 
 
@@ -95,7 +97,7 @@ class LogRing:
         for line in lines:
             if line.seq <= after or not since <= line.ts <= until or line.level < level or not _about(line, job):
                 continue
-            if len(picked) >= CHUNK_LINES or raw + len(line.text) > 2 * CHUNK_BYTES:
+            if len(picked) >= CHUNK_LINES or raw + len(line.text) > CHUNK_RAW_BYTES:
                 more = True
                 break
             picked.append(line)
