@@ -10,12 +10,17 @@ import urllib.error
 import urllib.request
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from edge import fleet
+from edge import catalog, fleet
+from edge.esl import fleet as esl_fleet
+from edge.jobs import schemas
+from edge.store import Store, Tx
 from edge.web.metrics import render
 from tests.conftest import wait_online
+from tests.edge.sync.test_delivery import emit_from_job
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -148,3 +153,51 @@ def _snapshot(jobs: dict) -> dict:
     body = fleet.message(status, {"cpu": {"process_pct": 1.0, "system_pct": None}, "memory": {"rss_bytes": 1, "system_available_bytes": None},
                                   "disk": {"data_free_bytes": 1}}, None, {})
     return {**body, "jobs": jobs}
+
+
+async def test_the_esl_counts_come_from_a_real_store_with_labels_and_alerts(tmp_path):
+    store = await asyncio.to_thread(Store, tmp_path / "s.db", schemas={"catalog": catalog.STEPS, **schemas()})
+
+    def seed(tx: Tx) -> None:
+        """Six labels in four states (two batteries below 2.6 V, one unread) and two fridge alerts, one cleared."""
+        labels = [("ok", 2.9), ("ok", 2.4), ("ok", None), ("pending", 2.7), ("failed", 2.5), ("unbound", 2.6)]
+        for n, (state, volts) in enumerate(labels):
+            tx.db["esl_labels"].insert({"id": f"F0:00:00:00:00:0{n}", "esl_group": 0, "esl_id": n, "state": state, "battery_v": volts})
+        tx.db["esl_alerts"].insert_all([{"section": "dairy", "raised_at": 1.0, "cleared_at": 2.0, "peak_c": 9.5, "reason": "warm"},
+                                        {"section": "meat", "raised_at": 3.0, "cleared_at": None, "peak_c": 7.1, "reason": "warm"}])
+
+    await store.write(seed)
+    job = SimpleNamespace(ctx=SimpleNamespace(store=store))
+    found = await esl_fleet.figures(job)
+    assert found == {"labels": {"ok": 3, "pending": 1, "failed": 1, "unbound": 1}, "low_batteries": 2, "open_alerts": 1}
+    checked = await fleet.job_figures([("esl", lambda: esl_fleet.figures(job))])  # and the core's bounds let it through
+    assert checked["esl"] == found
+    await store.aclose()
+
+
+def test_outbox_age_grows_while_events_wait(tmp_path, broker, daemon_factory, hq_factory):
+    daemon = _daemon(tmp_path, broker, daemon_factory)
+    hq = hq_factory(broker.port, client_id="hq-age")
+    wait_online(hq)
+    url = f"http://127.0.0.1:{_port(daemon)}/metrics"
+    broker.stop()
+    emit_from_job(tmp_path / "d-data" / "store-edge.db", "job.test", 5)
+    time.sleep(3)
+
+    def outbox() -> dict[str, float]:
+        """The outbox figures `/metrics` shows now."""
+        text = _get(url)[1]
+        return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name.startswith("store_edge_outbox")}
+
+    waiting = outbox()
+    assert waiting["store_edge_outbox_depth"] == 5 and 3 <= waiting["store_edge_outbox_oldest_age_seconds"] < 30, waiting
+    time.sleep(1.5)
+    assert outbox()["store_edge_outbox_oldest_age_seconds"] >= waiting["store_edge_outbox_oldest_age_seconds"] + 1  # it grows
+    time.sleep(INTERVAL_S - 3)  # offline for over one health interval after the events were queued
+    broker.start()
+    offline = hq.wait(lambda _: [h for h in _health(hq) if h["outbox"]["depth"] == 5] or None, timeout=20)[-1]
+    assert offline["outbox"]["oldest_age_s"] > 0  # the sample taken offline says how long they had waited
+    hq.wait(lambda _: len(hq.events("job.test")) >= 5, timeout=20)
+    drained = hq.wait(lambda _: (m := outbox())["store_edge_outbox_depth"] == 0 and m, timeout=10)
+    assert "store_edge_outbox_oldest_age_seconds" not in drained  # nothing waits: the age is unknown, not 0
+    daemon.terminate()
