@@ -189,7 +189,7 @@ class GalleryCommands:
         }
 
     def _counts(self, tx: Tx, args: GalleryArgs) -> dict[str, Any]:
-        """Examples per product: shipped (base) and learned/enrolled (stored)."""
+        """Examples per product: shipped (base) and learned/enrolled/imported (stored); imported ones per store they came from."""
         version, base = self._worker.model_version, self._worker.base
         counted = stored.counts(tx.db, version)
         skus = [args.sku] if args.sku else sorted({*base, *counted})
@@ -199,5 +199,6 @@ class GalleryCommands:
         names = {r[0]: r[1] for r in tx.conn.execute("SELECT sku, name FROM products")}
         return {
             "model_version": version,
+            "imported": stored.origins(tx.db, version),
             "products": [{"sku": s, "name": names.get(s), "base": len(base.get(s, ())), "stored": counted.get(s, 0)} for s in skus],
         }

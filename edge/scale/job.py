@@ -29,6 +29,7 @@ from edge.scale.recognition.model import UNRECOGNISED_SCORE, is_unrecognised, is
 from edge.scale.recognition.produce_map import CATEGORIES
 from edge.scale.recognition.worker import TOP_K, RecognitionWorker
 from edge.scale.screen import Screen
+from edge.scale.sharing import SharedLearning
 from edge.scale.web.pictures import iconic_index
 from edge.scale.weighing.devices import build_devices
 from edge.scale.weighing.session import PriceRefused, Sale, SessionError, Weighing
@@ -75,6 +76,7 @@ class ScaleJob:
         }
         self.weighings = 0
         GalleryCommands(self.recognition, self.cfg.learning).register(ctx.registry)
+        SharedLearning(self.recognition, self.cfg.learning, ctx.config.store.id).register(ctx.registry)
         ctx.scheduler.every("scale.telemetry", 30, self._telemetry)
 
     @property

@@ -31,4 +31,12 @@ def _v2(db: sqlite_utils.Database) -> None:
     db["scale_gallery"].add_column("from_id", int)
 
 
-STEPS: list[Step] = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    """Shared learning: an imported example names the store it came from (`origin`), when it was learned there and its content hash (replays add nothing)."""
+    db["scale_gallery"].add_column("origin", str)
+    db["scale_gallery"].add_column("learned_at", str)
+    db["scale_gallery"].add_column("hash", str)
+    db["scale_gallery"].create_index(["model_version", "hash"])
+
+
+STEPS: list[Step] = [_v1, _v2, _v3]

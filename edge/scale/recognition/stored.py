@@ -157,3 +157,90 @@ def finish_reembed(tx: Tx, model_version: str) -> dict[str, int]:
     }
     tx.conn.execute("DELETE FROM scale_gallery WHERE model_version != ?", (model_version,))
     return summary
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """A learned example as one store exports it and another imports it."""
+
+    id: int
+    sku: str
+    source: str
+    embedding: np.ndarray
+    learned_at: str
+    crop: bytes | None
+
+
+def exportable(db: sqlite_utils.Database, model_version: str, since: str, after: int, limit: int) -> list[Shared]:
+    """This store's own examples (never imported ones) of `model_version`, learned at or after `since`, id > `after`, by id."""
+    rows = db.execute(
+        "SELECT id, sku, source, embedding, created_at, crop FROM scale_gallery WHERE model_version = ? AND origin IS NULL "
+        "AND created_at >= ? AND id > ? ORDER BY id LIMIT ?",
+        (model_version, since, after, limit),
+    ).fetchall()
+    return [Shared(int(r[0]), r[1], r[2], np.frombuffer(r[3], dtype=np.float32).copy(), r[4], None if r[5] is None else bytes(r[5]))
+            for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One checked example of an import: its unit embedding, crop (or None), when it was learned and its content hash."""
+
+    sku: str
+    embedding: np.ndarray
+    crop: bytes | None
+    learned_at: str
+    hash: str
+
+
+def add_imported(
+    tx: Tx, model_version: str, origin: str, items: Sequence[Incoming], *, max_per_product: int, dedupe_cosine: float
+) -> tuple[int, int]:
+    """Store imported examples with their provenance: one already here by hash, or a near-duplicate, is skipped; the per-product bound applies.
+
+    Returns (added, duplicates).
+    """
+    added = duplicates = 0
+    now = utc_now()
+    skus = list(dict.fromkeys(item.sku for item in items))
+    for sku in skus:
+        kept = [e for _, e in examples(tx.db, model_version, sku)]
+        for item in (i for i in items if i.sku == sku):
+            seen = tx.conn.execute(
+                "SELECT 1 FROM scale_gallery WHERE model_version = ? AND hash = ?", (model_version, item.hash)
+            ).fetchone()
+            e = _unit(item.embedding)
+            if seen is not None or (kept and float(np.max(np.stack(kept) @ e)) > dedupe_cosine):
+                duplicates += 1
+                continue
+            tx.conn.execute(
+                "INSERT INTO scale_gallery (sku, model_version, source, embedding, created_at, crop, origin, learned_at, hash) "
+                "VALUES (?, ?, 'import', ?, ?, ?, ?, ?, ?)",
+                (sku, model_version, e.tobytes(), now, item.crop, origin, item.learned_at, item.hash),
+            )
+            kept.append(e)
+            added += 1
+        tx.conn.execute(
+            "DELETE FROM scale_gallery WHERE model_version = ? AND sku = ? AND id NOT IN "
+            "(SELECT id FROM scale_gallery WHERE model_version = ? AND sku = ? ORDER BY created_at DESC, id DESC LIMIT ?)",
+            (model_version, sku, model_version, sku, max_per_product),
+        )
+    return added, duplicates
+
+
+def origins(db: sqlite_utils.Database, model_version: str) -> dict[str, int]:
+    """Imported examples kept, per store they came from."""
+    rows = db.execute(
+        "SELECT origin, count(*) FROM scale_gallery WHERE model_version = ? AND origin IS NOT NULL GROUP BY origin", [model_version]
+    ).fetchall()
+    return {row[0]: int(row[1]) for row in rows}
+
+
+def remove_imported(tx: Tx, origin: str, sku: str | None = None) -> list[str]:
+    """Delete every example imported from `origin` (of one product when `sku` is given); the products that lost examples."""
+    where, params = "origin = ?", [origin]
+    if sku is not None:
+        where, params = where + " AND sku = ?", [origin, sku]
+    skus = [r[0] for r in tx.conn.execute(f"SELECT DISTINCT sku FROM scale_gallery WHERE {where}", params)]
+    tx.conn.execute(f"DELETE FROM scale_gallery WHERE {where}", params)
+    return skus

@@ -98,6 +98,32 @@ class RecognitionWorker:
         for sku in skus:
             self.gallery.replace(sku, self.base.get(sku, ()), (e for s, e in stored if s == sku))
 
+    @property
+    def dim(self) -> int:
+        """Length of this model's embeddings (the base gallery's; 256 for the shipped models when it has none)."""
+        return next((int(e.shape[1]) for e in self.base.values()), 256)
+
+    async def guard(self, items: Sequence[tuple[str, np.ndarray]]) -> list[str | None]:
+        """For each (sku, unit embedding): None when it is closest to its own product's prototype, else why it is refused."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._guard, items)
+
+    def _guard(self, items: Sequence[tuple[str, np.ndarray]]) -> list[str | None]:
+        """Worker thread: the live gallery's prototypes against each example (the rule of docs/mqtt-api/scale.md, shared learning)."""
+        if not len(self.gallery):
+            return ["no_prototype"] * len(items)
+        ids, protos = self.gallery.prototypes()
+        row = {p: i for i, p in enumerate(ids)}
+        out: list[str | None] = []
+        for sku, embedding in items:
+            if sku not in row:
+                out.append("no_prototype")
+                continue
+            sims = protos @ embedding
+            own = float(sims[row[sku]])
+            sims[row[sku]] = -np.inf
+            out.append(None if len(ids) == 1 or own > float(sims.max()) else "closer_to_other_product")
+        return out
+
     # ----- recognition --------------------------------------------------------------------
     @property
     def unsure_score(self) -> float:

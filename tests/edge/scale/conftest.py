@@ -37,8 +37,8 @@ def camera_folder(folder: Path, images: list[Path]) -> Path:
     return folder
 
 
-def scale_config(data: Path, broker_url: str, camera: Path | None, **scale: Any) -> Any:
-    """A config with one simulated scale (mt-sics, folder camera, simulated printer) and the demo produce file."""
+def scale_config(data: Path, broker_url: str, camera: Path | None, store: str = "s1", **scale: Any) -> Any:
+    """A config of store `store` with one simulated scale (mt-sics, folder camera, simulated printer) and the demo produce file."""
     section: dict[str, Any] = {
         "produce_file": str(PRODUCE),
         "seed_products": True,
@@ -46,7 +46,7 @@ def scale_config(data: Path, broker_url: str, camera: Path | None, **scale: Any)
         **scale,
     }
     return parse_config(
-        {"store": {"id": "s1"}, "data": {"dir": str(data)}, "broker": {"url": broker_url}, "http": {"enabled": False},
+        {"store": {"id": store}, "data": {"dir": str(data)}, "broker": {"url": broker_url}, "http": {"enabled": False},
          "log": {"level": "warning"}, "scale": section},
         env={},
     )
