@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +180,40 @@ def test_imports_keep_the_per_product_bound_and_skip_replays() -> None:
     assert stored.add_imported(tx, "m1", "s2", items[-5:], max_per_product=32, dedupe_cosine=0.98) == (0, 5)
     assert stored.origins(db, "m1") == {"s2": 32}
     assert stored.remove_imported(tx, "s2") == ["P-KIWI"] and stored.counts(db, "m1") == {}
+
+
+_KILLED_MID_IMPORT = """
+import hashlib, os, signal, sys
+import numpy as np, sqlite_utils
+from edge.scale.recognition import stored
+from edge.scale.schema import STEPS
+from edge.store import Tx
+
+db = sqlite_utils.Database(sys.argv[1])
+db.conn.execute("PRAGMA journal_mode=WAL")
+for step in STEPS:
+    step(db)
+rng = np.random.default_rng(1)
+items = [stored.Incoming("P-KIWI", v / np.linalg.norm(v), b"\\xff\\xd8" * 4000, "2026-11-25T10:00:00.000Z", hashlib.sha256(v.tobytes()).hexdigest())
+         for v in rng.standard_normal((30, 512)).astype(np.float32)]
+inserts = 0
+def trace(sql):
+    global inserts
+    if sql.startswith("INSERT INTO scale_gallery"):
+        inserts += 1
+        if inserts == 12:
+            os.kill(os.getpid(), signal.SIGKILL)  # kill -9 in the middle of the import's transaction
+db.conn.set_trace_callback(trace)
+db.conn.execute("BEGIN IMMEDIATE")  # as the store runs every command: one write transaction
+stored.add_imported(Tx(db), "m1", "s2", items, max_per_product=32, dedupe_cosine=0.98)
+db.conn.execute("COMMIT")
+"""
+
+
+def test_kill_9_mid_import_leaves_nothing(tmp_path: Path) -> None:
+    """An import is one SQLite transaction: killed after 12 of its 30 rows, the reopened database holds none of them."""
+    path = tmp_path / "store.db"
+    done = subprocess.run([sys.executable, "-c", _KILLED_MID_IMPORT, str(path)], capture_output=True, timeout=60, check=False)
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
+    db = sqlite_utils.Database(path)
+    assert db["scale_gallery"].count == 0 and stored.origins(db, "m1") == {}
