@@ -69,6 +69,8 @@ class BrokerSection(_Section):
     """The MQTT broker at headquarters (or the store's local bridge)."""
 
     url: str = "mqtt://127.0.0.1:1883"
+    #: MQTT protocol version: "5" (reason codes, session expiry) or "3.1.1" for brokers without MQTT 5 (docs/brokers.md).
+    protocol: Literal["5", "3.1.1"] = "5"
     topic_prefix: str = "store-edge/v1"
     client_id: str | None = None
     username: str | None = None

@@ -239,6 +239,7 @@ class SyncLink:
             ca_file=str(b.ca_file) if b.ca_file else None,
             cert_file=str(b.cert_file) if b.cert_file else None,
             key_file=str(b.key_file) if b.key_file else None,
+            protocol=b.protocol,
         )
         drain = _Drain(window=self._config.outbox.inflight)
         commands: asyncio.Queue[Incoming] = asyncio.Queue()

@@ -1,7 +1,8 @@
 """One MQTT connection driven by the asyncio loop: paho's socket callbacks wired to add_reader/add_writer.
 
 Why not aiomqtt: the outbox must know, per message, whether the broker *accepted* it
-(MQTT 5 PUBACK reason codes: 0x87 "not authorized" means keep the event), and must
+(MQTT 5 PUBACK reason codes: 0x87 "not authorized" means keep the event; under MQTT 3.1.1
+a PUBACK carries no code, so paho reports success and a refusal can only be a disconnect), and must
 acknowledge commands only after they are committed (paho's manual ack). aiomqtt hides
 both behind per-message awaits. Everything here runs on the event loop thread except
 the blocking TCP/TLS connect, which runs in an executor (as aiomqtt does).
@@ -14,7 +15,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -46,6 +47,12 @@ class SessionSettings:
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
+    protocol: Literal["5", "3.1.1"] = "5"  # docs/brokers.md: what 3.1.1 loses)
+
+    @property
+    def v5(self) -> bool:
+        """Whether this connection speaks MQTT 5 (reason codes, session expiry, Receive Maximum)."""
+        return self.protocol == "5"
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,9 @@ class MqttSession:
         client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
-            protocol=mqtt.MQTTv5,
+            protocol=mqtt.MQTTv5 if settings.v5 else mqtt.MQTTv311,
+            # 3.1.1 keeps the session with clean_session=False (no expiry: the broker's own setting decides).
+            clean_session=None if settings.v5 else False,
             reconnect_on_failure=False,
             manual_ack=True,
         )
@@ -115,7 +124,7 @@ class MqttSession:
         # in flight on each PUBACK (its _update_inflight), a third of the loop's time per event.
         client.max_inflight_messages_set(0)
         client.max_queued_messages_set(0)
-        self.receive_maximum = 65535  # the broker's, from CONNACK (MQTT 5: 65535 when it names none)
+        self.receive_maximum = 65535  # the broker's, from CONNACK (MQTT 5: 65535 when it names none; 3.1.1 has none)
         if settings.username is not None:
             client.username_pw_set(settings.username, settings.password)
         if settings.tls:
@@ -136,14 +145,18 @@ class MqttSession:
 
     async def connect(self, timeout: float) -> None:
         """Open TCP/TLS, send CONNECT with a persistent session, and wait for a successful CONNACK."""
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self._settings.session_expiry_s
         s = self._settings
+        if s.v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = s.session_expiry_s
+            options: dict[str, Any] = {"clean_start": False, "properties": props}
+        else:
+            options = {}  # clean_session=False was given to the client; 3.1.1 has no CONNECT properties
         try:
             await asyncio.wait_for(
                 self._loop.run_in_executor(
                     None,
-                    lambda: self._client.connect(s.host, s.port, s.keepalive_s, clean_start=False, properties=props),
+                    lambda: self._client.connect(s.host, s.port, s.keepalive_s, **options),
                 ),
                 timeout,
             )
