@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from edge.store import Store
 from tests.conftest import wait_online
 from edge.demo.hq import Hq, unique_in_order
@@ -29,8 +31,13 @@ def assert_exactly_once_in_order(hq: Hq, kind: str, expected: list[int], timeout
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
 
 
-def test_broker_restart_loses_nothing(tmp_path, broker, daemon_factory):
-    daemon = daemon_factory(broker.url).start()
+#: The session-level tests run in both protocol modes (docs/brokers.md): the outbox must not depend on MQTT 5.
+PROTOCOLS = pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+
+
+@PROTOCOLS
+def test_broker_restart_loses_nothing(tmp_path, broker, daemon_factory, protocol):
+    daemon = daemon_factory(broker.url, broker={"protocol": protocol}).start()
     hq = Hq(broker.port, "s1", client_id="hq-restart")
     wait_online(hq)
     emit_from_job(daemon_dir(daemon) / "store-edge.db", "job.test", 20)
@@ -45,9 +52,10 @@ def test_broker_restart_loses_nothing(tmp_path, broker, daemon_factory):
     daemon.terminate()
 
 
-def test_killed_daemon_with_unreachable_broker_delivers_after_restart(broker, daemon_factory, hq_factory):
+@PROTOCOLS
+def test_killed_daemon_with_unreachable_broker_delivers_after_restart(broker, daemon_factory, hq_factory, protocol):
     proxy = CuttableProxy(broker.port)
-    daemon = daemon_factory(f"mqtt://127.0.0.1:{proxy.port}").start()
+    daemon = daemon_factory(f"mqtt://127.0.0.1:{proxy.port}", broker={"protocol": protocol}).start()
     hq = hq_factory(broker.port, client_id="hq-kill")
     wait_online(hq)
 

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from edge.demo.hq import Hq
 from tests.conftest import wait_online
 from tests.helpers.daemon import DaemonProcess
@@ -67,9 +69,10 @@ def test_each_poison_gets_an_error_reply_and_the_next_command_is_answered(broker
     daemon.terminate()
 
 
-def test_poison_queued_while_offline_does_not_make_the_link_reconnect(broker, daemon_factory, hq_factory):
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])  # bad input in 3.1.1 mode as in 5 (docs/brokers.md)
+def test_poison_queued_while_offline_does_not_make_the_link_reconnect(broker, daemon_factory, hq_factory, protocol):
     """The field report's case: one poison message waiting in the session made ~95 reconnects per 15 s."""
-    daemon = daemon_factory(broker.url).start()
+    daemon = daemon_factory(broker.url, broker={"protocol": protocol}).start()
     hq = hq_factory(broker.port)
     wait_online(hq)
     daemon.terminate()  # the persistent session keeps what is sent meanwhile
