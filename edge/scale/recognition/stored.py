@@ -1,6 +1,6 @@
 """The gallery's learned and enrolled examples in SQLite: bounded per product, de-duplicated, per model version.
 
-Each row holds an embedding (256 float32 numbers) and the version of the model that made it:
+Each row holds an embedding (512 float32 numbers for the shipped model) and the version of the model that made it:
 embeddings of one model version are meaningless to another. A confirmed weighing's row also keeps
 the model's own input crop of the frame (the 224x224 platter view as a JPEG of a few kB, `crop`),
 so a new model can re-embed what the store learned (edge/scale/recognition/upgrade.py); a row
