@@ -74,6 +74,10 @@ async def test_round_trip_a_to_hq_to_b_raises_b_score_and_refuses_poison(tmp_pat
         exported = [e for p in pages for e in p["examples"]]
         assert len(pages) == 2 and len(exported) == 6 and {p["store"] for p in pages} == {"sa"}
         assert all(e["sku"] == "P-KIWI" and e["crop"] and e["source"] == "enroll" for e in exported)
+        later = await _ask(hq_a, "scale.gallery.export", {"model_version": version, "since": "2099-01-01T00:00:00Z"})
+        assert later["ok"] and later["result"]["examples"] == [] and later["result"]["more"] is False  # nothing learned since then
+        other = await _ask(hq_a, "scale.gallery.export", {"model_version": "produce-other-v9"})
+        assert other["ok"] and other["result"]["examples"] == []  # no example of another model version
 
         before = await _kiwi_score(job_b, query)
         body = {"model_version": version, "store": "sa", "examples": exported}
