@@ -1,4 +1,4 @@
-"""Fleet health: `telemetry/health` reaches HQ with the documented fields and is coalesced while offline; `/metrics` parses."""
+"""Fleet health: `telemetry/health` reaches HQ with the documented fields and is coalesced while offline; `/metrics` parses; the esl counts and the outbox age are true."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from edge.store import Store, Tx
 from edge.web.metrics import render
 from tests.conftest import wait_online
 from tests.edge.sync.test_delivery import emit_from_job
+from tests.helpers.proxy import CuttableProxy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,11 +52,12 @@ def _get(url: str, token: str | None = "s3cret") -> tuple[int, str]:
         return err.code, err.read().decode(errors="replace")
 
 
-def _daemon(tmp_path, broker, daemon_factory):  # noqa: ANN001, ANN202
+def _daemon(tmp_path, broker, daemon_factory, url: str | None = None):  # noqa: ANN001, ANN202
+    """A daemon with the web server and a short health interval, on `url` (default: the broker itself)."""
     token = tmp_path / "token"
     token.write_text("s3cret\n")
     token.chmod(0o600)
-    return daemon_factory(broker.url, http={"listen": "127.0.0.1:0", "token_file": str(token)},
+    return daemon_factory(url or broker.url, http={"listen": "127.0.0.1:0", "token_file": str(token)},
                           telemetry={"health_interval_s": INTERVAL_S}).start()
 
 
@@ -79,14 +81,17 @@ def test_health_reaches_hq_with_the_documented_fields(tmp_path, broker, daemon_f
     daemon.terminate()
 
 
-def test_health_is_coalesced_while_the_broker_is_down(tmp_path, broker, daemon_factory, hq_factory):
-    daemon = _daemon(tmp_path, broker, daemon_factory)
+def test_health_is_coalesced_while_the_link_is_down(tmp_path, broker, daemon_factory, hq_factory):
+    # Only the daemon's path is cut (HQ stays subscribed: a restarted broker would race HQ's own resubscription against
+    # the daemon's first QoS 0 sample, and lose it now and then under load).
+    proxy = CuttableProxy(broker.port)
+    daemon = _daemon(tmp_path, broker, daemon_factory, f"mqtt://127.0.0.1:{proxy.port}")
     hq = hq_factory(broker.port, client_id="hq-health")
     wait_online(hq)
-    broker.stop()
+    proxy.reset(refuse=True)
     down_at = datetime.now().astimezone()
     time.sleep(INTERVAL_S * 2.6)  # two or three samples taken while offline
-    broker.start()
+    proxy.restore()
     up_at = datetime.now().astimezone()
     late = hq.wait(lambda _: [h for h in _health(hq) if datetime.fromisoformat(h["ts"]) > up_at] or None, timeout=20)
     taken_offline = [h for h in _health(hq) if down_at < datetime.fromisoformat(h["sampled_at"]) < up_at]
@@ -94,6 +99,7 @@ def test_health_is_coalesced_while_the_broker_is_down(tmp_path, broker, daemon_f
     assert late[0]["sampled_at"] == taken_offline[0]["sampled_at"]
     assert (up_at - datetime.fromisoformat(taken_offline[0]["sampled_at"])).total_seconds() < INTERVAL_S + 1
     daemon.terminate()
+    proxy.close()
 
 
 def test_metrics_parse_carry_the_figures_and_survive_odd_requests(tmp_path, broker, daemon_factory, hq_factory):
@@ -176,11 +182,12 @@ async def test_the_esl_counts_come_from_a_real_store_with_labels_and_alerts(tmp_
 
 
 def test_outbox_age_grows_while_events_wait(tmp_path, broker, daemon_factory, hq_factory):
-    daemon = _daemon(tmp_path, broker, daemon_factory)
+    proxy = CuttableProxy(broker.port)  # only the daemon's path is cut, as above
+    daemon = _daemon(tmp_path, broker, daemon_factory, f"mqtt://127.0.0.1:{proxy.port}")
     hq = hq_factory(broker.port, client_id="hq-age")
     wait_online(hq)
     url = f"http://127.0.0.1:{_port(daemon)}/metrics"
-    broker.stop()
+    proxy.reset(refuse=True)
     emit_from_job(tmp_path / "d-data" / "store-edge.db", "job.test", 5)
     time.sleep(3)
 
@@ -194,10 +201,11 @@ def test_outbox_age_grows_while_events_wait(tmp_path, broker, daemon_factory, hq
     time.sleep(1.5)
     assert outbox()["store_edge_outbox_oldest_age_seconds"] >= waiting["store_edge_outbox_oldest_age_seconds"] + 1  # it grows
     time.sleep(INTERVAL_S - 3)  # offline for over one health interval after the events were queued
-    broker.start()
+    proxy.restore()
     offline = hq.wait(lambda _: [h for h in _health(hq) if h["outbox"]["depth"] == 5] or None, timeout=20)[-1]
     assert offline["outbox"]["oldest_age_s"] > 0  # the sample taken offline says how long they had waited
     hq.wait(lambda _: len(hq.events("job.test")) >= 5, timeout=20)
     drained = hq.wait(lambda _: (m := outbox())["store_edge_outbox_depth"] == 0 and m, timeout=10)
     assert "store_edge_outbox_oldest_age_seconds" not in drained  # nothing waits: the age is unknown, not 0
     daemon.terminate()
+    proxy.close()
