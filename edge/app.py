@@ -15,6 +15,7 @@ import signal
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -25,6 +26,7 @@ from edge.config import Config
 from edge.config_files import open_beyond_loopback
 from edge.core_commands import register_core_commands
 from edge.jobs import JobContext, JobSpec, enabled_sections, schemas
+from edge.remote_config import running_identity
 from edge.scheduler import Scheduler
 from edge.store import Store
 from edge.store.db import utc_now
@@ -55,8 +57,10 @@ class App:
     running loop use `await App.create(config)`, which does it on a worker thread.
     """
 
-    def __init__(self, config: Config, notifier: Notifier | None = None) -> None:
+    def __init__(self, config: Config, notifier: Notifier | None = None, config_path: Path | None = None) -> None:
         self.config = config
+        self.config_path = config_path  # the file it was read from (None in-process): where `config.set` writes
+        self.identity = running_identity(config, config_path)
         self.started = time.monotonic()
         self.notifier = notifier or Notifier()
         try:
@@ -67,7 +71,7 @@ class App:
         except StoreError as err:  # missing, empty, damaged, another store's: one line, no restart loop (edge/store/identity.py)
             raise StartupError(str(err), exit_status=getattr(err, "exit_status", 1)) from None
         self.registry = CommandRegistry()
-        register_core_commands(self.registry, config, self.started)
+        register_core_commands(self.registry, config, self.started, self.identity)
         self.scheduler = Scheduler(config.database_path)
         catalog.Catalog(self.store, self.scheduler, config).register(self.registry)
         self.link = SyncLink(config, self.store, Dispatcher(self.registry, self.store), __version__)
@@ -82,9 +86,9 @@ class App:
         self._stopping = asyncio.Event()
 
     @classmethod
-    async def create(cls, config: Config, notifier: Notifier | None = None) -> App:
+    async def create(cls, config: Config, notifier: Notifier | None = None, config_path: Path | None = None) -> App:
         """Build the App off the event loop (opening the store and the devices blocks)."""
-        return await asyncio.to_thread(cls, config, notifier)
+        return await asyncio.to_thread(cls, config, notifier, config_path)
 
     def job(self, name: str) -> Component | None:
         """The running job called `name`, if it is enabled."""
@@ -230,6 +234,7 @@ class App:
             "store_id": self.config.store.id,
             "timezone": self.config.store.timezone,
             "version": __version__,
+            "config": self.identity.as_json(),
             "now": utc_now(),
             "uptime_s": round(time.monotonic() - self.started, 1),
             "schema_versions": self.store.schema_versions,
@@ -247,8 +252,8 @@ def _jsonable(value: Any) -> Any:
         return str(value)
 
 
-async def run_daemon(config: Config) -> None:
+async def run_daemon(config: Config, config_path: Path | None = None) -> None:
     """Entry point of `store-edge run`."""
-    app = await App.create(config)
+    app = await App.create(config, config_path=config_path)
     await app.run()
 

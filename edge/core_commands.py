@@ -12,6 +12,7 @@ from pydantic import Field
 from edge import __version__, log_ring
 from edge.config import Config
 from edge.jobs import installed_jobs
+from edge.remote_config import Identity, running_identity
 from edge.store import Tx
 from edge.sync.commands import Args, CommandError, CommandRegistry, NoArgs
 from edge.sync.fields import Printable, Timestamp
@@ -55,16 +56,18 @@ async def _fetch_logs(args: LogsFetchArgs) -> log_ring.Chunk:
     return await asyncio.to_thread(_read_logs, args)
 
 
-def register_core_commands(registry: CommandRegistry, config: Config, started: float) -> None:
-    """Add the always-present commands."""
+def register_core_commands(registry: CommandRegistry, config: Config, started: float, identity: Identity | None = None) -> None:
+    """Add the always-present commands; `identity` is the running configuration's version and hash (local when not given)."""
+    identity = identity or running_identity(config, None)
 
     def ping(tx: Tx, args: NoArgs) -> dict[str, Any]:
         """Liveness and version."""
         return {"version": __version__, "uptime_s": round(time.monotonic() - started, 3)}
 
     def config_get(tx: Tx, args: NoArgs) -> dict[str, Any]:
-        """The running configuration, secrets removed (only the paths of secret files appear)."""
-        return config.redacted()
+        """The running configuration, secrets removed (only the paths of secret files appear), with its version and hash."""
+        return {**config.redacted(), "config_version": identity.version, "config_sha256": identity.sha256,
+                "config_source": identity.source}
 
     def link_test(tx: Tx, args: LinkTestArgs) -> dict[str, Any]:
         """Queue numbered `link.test` events through the durable outbox, like any job's events."""

@@ -68,7 +68,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     configure(config.log.level, config.log.format)
     try:
-        asyncio.run(run_daemon(config))
+        asyncio.run(run_daemon(config, args.config))
     except StartupError as err:
         print(f"store-edge: cannot start: {err}", file=sys.stderr)
         return err.exit_status
