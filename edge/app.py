@@ -26,7 +26,7 @@ from edge.config import Config
 from edge.config_files import open_beyond_loopback
 from edge.core_commands import register_core_commands
 from edge.jobs import JobContext, JobSpec, enabled_sections, schemas
-from edge.remote_config import running_identity
+from edge.remote_config import RESTART_EXIT_STATUS, RolledBack, running_identity
 from edge.scheduler import Scheduler
 from edge.store import Store
 from edge.store.db import utc_now
@@ -40,6 +40,8 @@ from edge.web import Sources, WebPart, WebServer, build_app
 log = structlog.get_logger("app")
 
 STOP_TIMEOUT_S = 5.0
+#: After `config.set` replied, the daemon stops this long later (the reply is out; were it cut, the inbox re-sends it after the restart).
+RESTART_DELAY_S = 1.0
 
 
 class StartupError(Exception):
@@ -57,8 +59,11 @@ class App:
     running loop use `await App.create(config)`, which does it on a worker thread.
     """
 
-    def __init__(self, config: Config, notifier: Notifier | None = None, config_path: Path | None = None) -> None:
+    def __init__(self, config: Config, notifier: Notifier | None = None, config_path: Path | None = None,
+                 rolled_back: RolledBack | None = None) -> None:
         self.config = config
+        self.exit_status = 0  # RESTART_EXIT_STATUS after config.set: systemd starts the daemon again with the new file
+        self.rolled_back = rolled_back  # the start fell back to the last good configuration: said by an event once running
         self.config_path = config_path  # the file it was read from (None in-process): where `config.set` writes
         self.identity = running_identity(config, config_path)
         self.started = time.monotonic()
@@ -71,7 +76,7 @@ class App:
         except StoreError as err:  # missing, empty, damaged, another store's: one line, no restart loop (edge/store/identity.py)
             raise StartupError(str(err), exit_status=getattr(err, "exit_status", 1)) from None
         self.registry = CommandRegistry()
-        register_core_commands(self.registry, config, self.started, self.identity)
+        register_core_commands(self.registry, config, self.started, self.identity, config_path, self.request_restart)
         self.scheduler = Scheduler(config.database_path)
         catalog.Catalog(self.store, self.scheduler, config).register(self.registry)
         self.link = SyncLink(config, self.store, Dispatcher(self.registry, self.store), __version__)
@@ -86,9 +91,10 @@ class App:
         self._stopping = asyncio.Event()
 
     @classmethod
-    async def create(cls, config: Config, notifier: Notifier | None = None, config_path: Path | None = None) -> App:
+    async def create(cls, config: Config, notifier: Notifier | None = None, config_path: Path | None = None,
+                     rolled_back: RolledBack | None = None) -> App:
         """Build the App off the event loop (opening the store and the devices blocks)."""
-        return await asyncio.to_thread(cls, config, notifier, config_path)
+        return await asyncio.to_thread(cls, config, notifier, config_path, rolled_back)
 
     def job(self, name: str) -> Component | None:
         """The running job called `name`, if it is enabled."""
@@ -98,9 +104,14 @@ class App:
         """Begin a clean stop (SIGTERM, SIGINT, or the demo ending)."""
         self._stopping.set()
 
+    def request_restart(self) -> None:
+        """A controlled restart (`config.set`, from its worker thread): stop cleanly shortly after the reply, with RESTART_EXIT_STATUS."""
+        self.exit_status = RESTART_EXIT_STATUS
+        self._loop.call_soon_threadsafe(self._loop.call_later, RESTART_DELAY_S, self.request_stop)
+
     async def run(self) -> None:
         """Start everything, serve until asked to stop, then drain and stop within a few seconds."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
                 loop.add_signal_handler(sig, self.request_stop)
@@ -120,13 +131,23 @@ class App:
             entry.task = asyncio.create_task(supervise(entry), name=f"component-{component.name}")
             self._supervised.append(entry)
         self.notifier.send(READY=1, STATUS="running")
-        log.info("daemon.ready", store_id=self.config.store.id, version=__version__, jobs=[j.name for j in self.jobs])
+        log.info("daemon.ready", store_id=self.config.store.id, version=__version__, jobs=[j.name for j in self.jobs],
+                 config_version=self.identity.version, config_sha256=self.identity.sha256)
+        if self.rolled_back is not None:
+            await self._say_rolled_back(self.rolled_back)
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
         try:
             await self._stopping.wait()
         finally:
             watchdog.cancel()
             await self._stop()
+
+    async def _say_rolled_back(self, back: RolledBack) -> None:
+        """`config.rolled_back`: the configuration headquarters set could not start, the last good one runs."""
+        data = {"from_version": back.from_version, "to_version": back.to_version, "problems": back.problems[:20],
+                "sha256": self.identity.sha256}
+        await self.store.write(lambda tx: tx.emit("config.rolled_back", data))
+        log.warning("config.rolled_back", **data)
 
     async def _start_web(self) -> None:
         """The web server, if enabled: warn (or refuse, with `require_token_beyond_loopback`) when it is open to the network without a token."""
@@ -252,8 +273,9 @@ def _jsonable(value: Any) -> Any:
         return str(value)
 
 
-async def run_daemon(config: Config, config_path: Path | None = None) -> None:
-    """Entry point of `store-edge run`."""
-    app = await App.create(config, config_path=config_path)
+async def run_daemon(config: Config, config_path: Path | None = None, rolled_back: RolledBack | None = None) -> int:
+    """Entry point of `store-edge run`; returns the exit status (RESTART_EXIT_STATUS when a new configuration waits)."""
+    app = await App.create(config, config_path=config_path, rolled_back=rolled_back)
     await app.run()
+    return app.exit_status
 

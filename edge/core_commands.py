@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -12,7 +14,14 @@ from pydantic import Field
 from edge import __version__, log_ring
 from edge.config import Config
 from edge.jobs import installed_jobs
-from edge.remote_config import Identity, running_identity
+from edge.remote_config import (
+    ConfigSetArgs,
+    Desired,
+    Identity,
+    desired_config,
+    running_identity,
+    write_desired,
+)
 from edge.store import Tx
 from edge.sync.commands import Args, CommandError, CommandRegistry, NoArgs
 from edge.sync.fields import Printable, Timestamp
@@ -56,9 +65,35 @@ async def _fetch_logs(args: LogsFetchArgs) -> log_ring.Chunk:
     return await asyncio.to_thread(_read_logs, args)
 
 
-def register_core_commands(registry: CommandRegistry, config: Config, started: float, identity: Identity | None = None) -> None:
-    """Add the always-present commands; `identity` is the running configuration's version and hash (local when not given)."""
-    identity = identity or running_identity(config, None)
+def register_core_commands(
+    registry: CommandRegistry, config: Config, started: float, identity: Identity | None = None,
+    config_path: Path | None = None, restart: Callable[[], None] | None = None,
+) -> None:
+    """Add the always-present commands; `identity` is the running configuration's version and hash (local when not given).
+
+    `config.set` writes `config_path` and calls `restart` (a controlled restart) once it replied.
+    """
+    running = identity or running_identity(config, None)
+
+    async def check_desired(args: ConfigSetArgs) -> Desired:
+        """The prepare phase of `config.set`: validate as `store-edge check` does (effect-free, off the event loop)."""
+        if config_path is None:
+            raise CommandError("invalid_argument", "config: this daemon was not started from a configuration file")
+        return await asyncio.to_thread(desired_config, config_path, running, args)
+
+    def config_set(tx: Tx, args: ConfigSetArgs, desired: Desired) -> dict[str, Any]:
+        """Write the desired configuration (keeping the last good one) and restart to apply it; the same version again is a no-op."""
+        done = {"version": desired.identity.version, "sha256": desired.identity.sha256}
+        if desired.identity.version == running.version and desired.identity.sha256 == running.sha256:
+            return {**done, "changed": [], "apply": "none"}
+        assert config_path is not None and restart is not None
+        try:
+            write_desired(config_path, running, desired)
+        except OSError as err:
+            raise CommandError("busy", f"config: cannot write {config_path} ({err.strerror}); nothing changed") from None
+        tx.emit("config.applied", {**done, "previous_version": running.version, "changed": desired.changed, "apply": "restart"})
+        restart()
+        return {**done, "changed": desired.changed, "apply": "restart"}
 
     def ping(tx: Tx, args: NoArgs) -> dict[str, Any]:
         """Liveness and version."""
@@ -66,8 +101,8 @@ def register_core_commands(registry: CommandRegistry, config: Config, started: f
 
     def config_get(tx: Tx, args: NoArgs) -> dict[str, Any]:
         """The running configuration, secrets removed (only the paths of secret files appear), with its version and hash."""
-        return {**config.redacted(), "config_version": identity.version, "config_sha256": identity.sha256,
-                "config_source": identity.source}
+        return {**config.redacted(), "config_version": running.version, "config_sha256": running.sha256,
+                "config_source": running.source}
 
     def link_test(tx: Tx, args: LinkTestArgs) -> dict[str, Any]:
         """Queue numbered `link.test` events through the durable outbox, like any job's events."""
@@ -76,6 +111,7 @@ def register_core_commands(registry: CommandRegistry, config: Config, started: f
 
     registry.register("ping", NoArgs, ping)
     registry.register("config.get", NoArgs, config_get)
+    registry.register("config.set", ConfigSetArgs, config_set, prepare=check_desired)
     def logs_fetch(tx: Tx, args: LogsFetchArgs, chunk: log_ring.Chunk) -> dict[str, Any]:
         """Recent log lines, gzip-compressed JSON lines in base64, one bounded chunk per reply (`next`: the cursor for the rest)."""
         return {

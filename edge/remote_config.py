@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+import stat
+import tempfile
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from edge.config import Config
+from pydantic import Field, model_validator
+
+from edge.config import Config, ConfigError, parse_config, resolve_paths
+from edge.config_files import check_files
+from edge.sync.commands import Args, CommandError
 
 #: Beside the configuration file: `{"version", "sha256"}` of the configuration headquarters last set (`config.set`).
 APPLIED_SUFFIX = ".applied"
@@ -57,3 +66,148 @@ def _read_applied(path: Path | None) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return found if isinstance(found, dict) else None
+
+
+#: Beside the configuration file: the file as it was before the last `config.set`, and its `.applied` record.
+LAST_GOOD_SUFFIX = ".last-good"
+#: `store-edge run` exits with this status to have systemd start it again with a new configuration (EX_TEMPFAIL).
+RESTART_EXIT_STATUS = 75
+#: A key whose value would be a secret itself (only `*_file` paths to secrets may be sent).
+_SECRET_KEY = re.compile(r"pass(word|wd|phrase)?|secret|token|api_?key|private_?key|credential", re.IGNORECASE)
+_PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+
+
+class ConfigSetArgs(Args):
+    """`config.set`: a whole desired configuration or an RFC 7386 merge patch over the running file, with headquarters' version."""
+
+    version: Annotated[int, Field(ge=1, le=2**53)]
+    config: dict[str, Any] | None = None
+    patch: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ConfigSetArgs:
+        """Exactly one of `config` and `patch`."""
+        if (self.config is None) == (self.patch is None):
+            raise ValueError("give exactly one of config (a whole configuration) and patch (a merge patch)")
+        return self
+
+
+@dataclass(frozen=True)
+class Desired:
+    """A validated desired configuration, ready to be written: its TOML text, identity and the sections that differ."""
+
+    text: str
+    identity: Identity
+    changed: list[str]
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON Merge Patch: objects merge key by key, `null` removes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def secret_paths(value: Any, path: str = "") -> list[str]:
+    """Key paths in a document that would carry a secret itself: a password/token-like key not ending `_file`, or a PEM private key."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if _SECRET_KEY.search(str(key)) and not str(key).endswith("_file"):
+                found.append(where)
+            else:
+                found += secret_paths(item, where)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += secret_paths(item, f"{path}[{i}]")
+    elif isinstance(value, str) and _PEM_KEY.search(value):
+        found.append(path)
+    return found
+
+
+def desired_config(path: Path, running: Identity, args: ConfigSetArgs) -> Desired:
+    """Check a `config.set` as `store-edge check` checks a file (blocking: reads the file and the files it names)."""
+    secrets = secret_paths(args.config if args.config is not None else args.patch)
+    if secrets:
+        raise CommandError("invalid_argument", "; ".join(
+            f"{p}: secrets are never sent in a command; put the secret in a file on the store and name it with a *_file key"
+            for p in secrets))
+    import tomli_w  # type: ignore[import-not-found]  # only config.set writes TOML (see the report: a runtime dependency)
+
+    current = tomllib.loads(path.read_text(encoding="utf-8"))
+    raw = args.config if args.config is not None else merge_patch(current, args.patch)
+    try:
+        text = tomli_w.dumps(raw)
+    except (TypeError, ValueError) as err:
+        raise CommandError("invalid_argument", f"config: not a TOML document ({err})") from None
+    try:
+        config: Config = resolve_paths(parse_config(tomllib.loads(text), "config"), path.absolute().parent)
+    except ConfigError as err:
+        raise CommandError("invalid_argument", "; ".join(err.problems)) from None
+    found = check_files(config, path)
+    if found.problems:
+        raise CommandError("invalid_argument", "; ".join(found.problems))
+    digest = config_hash(config)
+    if args.version < running.version or (args.version == running.version and digest != running.sha256):
+        raise CommandError("invalid_argument",
+                           f"version: {args.version} is not newer than the running version {running.version}")
+    changed = sorted(k for k in set(raw) | set(current) if raw.get(k) != current.get(k))
+    return Desired(text, Identity(args.version, digest, "hq"), changed)
+
+
+def write_desired(path: Path, running: Identity, desired: Desired) -> None:
+    """Keep the running file as last-good, then replace the file atomically (temp file, fsync, rename) and record the version."""
+    last_good = Path(f"{path}{LAST_GOOD_SUFFIX}")
+    _write_atomically(last_good, path.read_bytes())
+    _write_atomically(Path(f"{last_good}{APPLIED_SUFFIX}"), json.dumps(running.as_json()).encode())
+    _write_atomically(path, desired.text.encode())
+    _write_atomically(Path(f"{path}{APPLIED_SUFFIX}"), json.dumps(desired.identity.as_json()).encode())
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write beside, fsync, rename over, fsync the folder: a reader sees the old file or the new one, never half of one."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if path.exists():
+            os.chmod(temp, stat.S_IMODE(path.stat().st_mode))
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    """A start that fell back to the last good configuration: from which version to which, and why."""
+
+    from_version: int
+    to_version: int
+    problems: list[str]
+
+
+def roll_back(path: Path, problems: list[str]) -> RolledBack | None:
+    """Put the last good file back when the one `config.set` wrote cannot start; None when there is nothing to go back to."""
+    applied, last_good = _read_applied(path), Path(f"{path}{LAST_GOOD_SUFFIX}")
+    if applied is None or not last_good.exists():
+        return None  # not written by config.set: a local mistake stays the administrator's to fix
+    previous = _read_applied(last_good) or {}
+    _write_atomically(path, last_good.read_bytes())
+    _write_atomically(Path(f"{path}{APPLIED_SUFFIX}"), json.dumps(previous).encode())
+    last_good.unlink()
+    return RolledBack(int(applied.get("version", 0)), int(previous.get("version", LOCAL_VERSION)), problems)

@@ -55,7 +55,8 @@ def test_unit_keeps_what_the_devices_need():
     text = UNIT.read_text()
     for line in ("Type=notify", "WatchdogSec=", "Restart=on-failure", "User=store-edge", "StateDirectory=store-edge",
                  "ConfigurationDirectory=store-edge", "ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes",
-                 "SupplementaryGroups=dialout video bluetooth", "AF_BLUETOOTH"):
+                 "SupplementaryGroups=dialout video bluetooth", "AF_BLUETOOTH",
+                 "RestartForceExitStatus=75", "ReadWritePaths=/etc/store-edge"):  # config.set's controlled restart and its write
         assert line in text, line
 
 

@@ -11,6 +11,7 @@ from edge.cli._options import config_command
 from edge.cli._status import show_status
 from edge.config import Config, ConfigError, load_config
 from edge.config_files import check_files
+from edge.remote_config import roll_back
 
 DEFAULT_CONFIG = Path("/etc/store-edge/store-edge.toml")
 
@@ -61,18 +62,31 @@ def _run(args: argparse.Namespace) -> int:
     from edge.app import StartupError, run_daemon
     from edge.logs import configure
 
-    config = load_or_exit(args.config, one_line=True)
-    found = check_files(config, args.config)
-    if found.problems:
-        print(_one_line(str(args.config), found.problems), file=sys.stderr)
+    problems = _problems(args.config)
+    rolled_back = roll_back(args.config, problems) if problems else None
+    if rolled_back is not None:
+        print(f"store-edge: {args.config}: version {rolled_back.from_version} cannot start ({'; '.join(problems)}); "
+              f"rolled back to the last good configuration (version {rolled_back.to_version})", file=sys.stderr)
+        problems = _problems(args.config)
+    if problems:
+        print(_one_line(str(args.config), problems), file=sys.stderr)
         return 2
+    config = load_or_exit(args.config, one_line=True)
     configure(config.log.level, config.log.format)
     try:
-        asyncio.run(run_daemon(config, args.config))
+        return asyncio.run(run_daemon(config, args.config, rolled_back))
     except StartupError as err:
         print(f"store-edge: cannot start: {err}", file=sys.stderr)
         return err.exit_status
-    return 0
+
+
+def _problems(path: Path) -> list[str]:
+    """What stops a configuration file from starting: its validation and its files, as `check` finds them."""
+    try:
+        config = load_config(path)
+    except ConfigError as err:
+        return err.problems
+    return check_files(config, path).problems
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -64,3 +64,80 @@ def test_config_get_and_status_carry_version_and_hash(broker: Any, daemon_factor
         status = json.load(answer)
     assert status["config"] == {"version": 0, "sha256": expected, "source": "local"}
     daemon.terminate()
+
+
+def _files(config: Path) -> dict[str, bytes]:
+    """The configuration file and everything config.set keeps beside it."""
+    return {p.name: p.read_bytes() for p in sorted(config.parent.iterdir()) if p.name.startswith(config.name)}
+
+
+def _wait_exit(daemon: Any, timeout: float = 15.0) -> int:
+    """The daemon's exit status once it stopped by itself."""
+    code = daemon.proc.wait(timeout)
+    daemon.proc = None
+    return int(code)
+
+
+def test_config_set_refuses_bad_values_and_secrets_and_writes_nothing(broker: Any, daemon_factory: Any, hq_factory: Any) -> None:
+    daemon = daemon_factory(broker.url).start()
+    hq: Hq = hq_factory(broker.port)
+    wait_online(hq)
+    before = _files(daemon.config)
+    bad = hq.request("config.set", {"version": 2, "patch": {"outbox": {"inflight": 0}, "http": {"listen": "nowhere"}}})
+    assert bad["error"]["code"] == "invalid_argument", bad
+    assert "outbox.inflight:" in bad["error"]["message"] and "http.listen:" in bad["error"]["message"]
+    typo = hq.request("config.set", {"version": 2, "patch": {"broker": {"urll": "mqtt://x"}}})
+    assert "broker.urll: unknown key; did you mean 'url'?" in typo["error"]["message"]
+    secret = hq.request("config.set", {"version": 2, "patch": {"broker": {"password": "hunter2"}}})
+    assert secret["error"]["code"] == "invalid_argument" and secret["error"]["message"].startswith("broker.password: secrets are never")
+    assert "hunter2" not in secret["error"]["message"]
+    missing = hq.request("config.set", {"version": 2, "patch": {"broker": {"password_file": "/nonexistent/pw"}}})
+    assert "broker.password_file: /nonexistent/pw does not exist" in missing["error"]["message"]  # the files, as `check` does
+    both = hq.request("config.set", {"version": 2, "config": {}, "patch": {}})
+    assert both["error"]["code"] == "invalid_argument"
+    old = hq.request("config.set", {"version": 0, "patch": {}})
+    assert old["error"]["code"] == "invalid_argument" and "version" in old["error"]["message"]
+    assert _files(daemon.config) == before  # nothing written, no last-good
+    assert hq.request("ping", {})["ok"]  # and the daemon keeps serving
+    daemon.terminate()
+
+
+def test_config_set_patch_restarts_with_the_new_version_and_a_broken_start_rolls_back(
+    broker: Any, daemon_factory: Any, hq_factory: Any,
+) -> None:
+    daemon = daemon_factory(broker.url).start()
+    hq: Hq = hq_factory(broker.port)
+    wait_online(hq)
+    local_hash = hq.request("config.get", {})["result"]["config_sha256"]
+    original = daemon.config.read_bytes()
+    reply = hq.request("config.set", {"id": "cs-1", "version": 5, "patch": {"store": {"name": "Store One"}, "outbox": {"inflight": 50}}},
+                       request_id="cs-1")
+    assert reply["ok"], reply
+    result = reply["result"]
+    assert result["apply"] == "restart" and result["changed"] == ["outbox", "store"] and result["version"] == 5
+    assert _wait_exit(daemon) == 75  # the controlled restart: systemd's Restart=on-failure starts it again
+    assert Path(f"{daemon.config}.last-good").read_bytes() == original
+    assert not [p for p in daemon.config.parent.iterdir() if p.name.startswith(f".{daemon.config.name}")]  # no temp file left
+    written = load_config(daemon.config)
+    assert written.store.name == "Store One" and written.outbox.inflight == 50 and config_hash(written) == result["sha256"]
+
+    daemon.start()  # what systemd does
+    wait_online(hq, count=2)
+    got = hq.request("config.get", {})["result"]
+    assert (got["config_version"], got["config_sha256"], got["config_source"]) == (5, result["sha256"], "hq")
+    assert got["outbox"]["inflight"] == 50
+    again = hq.request("config.set", {"version": 5, "patch": {"store": {"name": "Store One"}, "outbox": {"inflight": 50}}})
+    assert again["ok"] and again["result"]["apply"] == "none"  # same version, same configuration: nothing done
+    conflict = hq.request("config.set", {"version": 5, "patch": {"store": {"name": "Other"}}})
+    assert conflict["error"]["code"] == "invalid_argument" and "not newer" in conflict["error"]["message"]
+    daemon.terminate()
+
+    daemon.config.write_text(daemon.config.read_text().replace("inflight = 50", "inflight = 0"))  # broken (by hand or disk)
+    daemon.start()
+    back = hq.wait(lambda _: hq.events("config.rolled_back"), timeout=20)[0]
+    assert back["data"]["from_version"] == 5 and back["data"]["to_version"] == 0
+    assert any(p.startswith("outbox.inflight:") for p in back["data"]["problems"])
+    assert back["data"]["sha256"] == local_hash and daemon.config.read_bytes() == original
+    got = hq.request("config.get", {})["result"]
+    assert (got["config_version"], got["config_sha256"]) == (0, local_hash)
+    daemon.terminate()
