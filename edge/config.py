@@ -9,12 +9,13 @@ import os
 import stat
 import tomllib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from edge.jobs import JobSpec, installed_jobs
 
@@ -65,10 +66,44 @@ class DataSection(_Section):
     dir: Path = Path("/var/lib/store-edge")
 
 
+MAX_BROKER_URLS = 16  # a failover list longer than this is a mistake (the whole fleet pasted in), not a cluster
+
+
+def _check_broker_url(value: str) -> str:
+    """One broker URL: mqtt:// or mqtts://, a host, and a port that parses."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError("expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
+    try:
+        parts.port
+    except ValueError as err:
+        raise ValueError(f"bad port: {err}") from None
+    return value
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    """One broker node to try, as the session needs it (host, port, TLS) plus its URL for logs."""
+
+    url: str
+    host: str
+    port: int
+    tls: bool
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        """From a URL already checked by `_check_broker_url`; the port defaults by scheme."""
+        parts = urlsplit(url)
+        tls = parts.scheme == "mqtts"
+        return cls(url, parts.hostname or "", parts.port or (8883 if tls else 1883), tls)
+
+
 class BrokerSection(_Section):
-    """The MQTT broker at headquarters (or the store's local bridge)."""
+    """The MQTT broker at headquarters (or the store's local bridge); `urls` lists the nodes of a cluster to fail over between."""
 
     url: str = "mqtt://127.0.0.1:1883"
+    #: Broker nodes tried in order, one per reconnect attempt (docs/brokers.md); set `url` or `urls`, not both.
+    urls: Annotated[list[Annotated[str, AfterValidator(_check_broker_url)]], Field(min_length=1, max_length=MAX_BROKER_URLS)] | None = None
     #: MQTT protocol version: "5" (reason codes, session expiry) or "3.1.1" for brokers without MQTT 5 (docs/brokers.md).
     protocol: Literal["5", "3.1.1"] = "5"
     topic_prefix: str = "store-edge/v1"
@@ -86,29 +121,47 @@ class BrokerSection(_Section):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError("expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
-        try:
-            parts.port
-        except ValueError as err:
-            raise ValueError(f"bad port: {err}") from None
+        """The one broker of a single-node configuration."""
+        return _check_broker_url(value)
+
+    @field_validator("urls")
+    @classmethod
+    def _check_urls(cls, value: list[str] | None) -> list[str] | None:
+        """No node twice, and all TLS or none (a failover must not downgrade to plain text); each URL is checked on its own above."""
+        if value is None:
+            return None
+        if len(set(value)) != len(value):
+            raise ValueError("a broker URL is listed twice")
+        if len({urlsplit(url).scheme for url in value}) > 1:
+            raise ValueError("mixes mqtt:// and mqtts://; every node must use TLS or none (a failover must not drop TLS)")
         return value
+
+    @model_validator(mode="after")
+    def _one_of_url_and_urls(self) -> BrokerSection:
+        """`url` and `urls` together are ambiguous (which comes first?): refuse rather than guess."""
+        if self.urls is not None and "url" in self.model_fields_set:
+            raise ValueError("set broker.url (one broker) or broker.urls (a list of nodes), not both")
+        return self
+
+    @property
+    def addresses(self) -> list[BrokerAddress]:
+        """The nodes in the order they are tried: `urls`, or the one `url`."""
+        return [BrokerAddress.parse(url) for url in self.urls or [self.url]]
 
     @property
     def tls(self) -> bool:
-        """mqtts:// means TLS, whatever the port."""
-        return urlsplit(self.url).scheme == "mqtts"
+        """mqtts:// means TLS, whatever the port (every node alike: checked above)."""
+        return self.addresses[0].tls
 
     @property
     def host(self) -> str:
-        """Broker host name from the URL."""
-        return urlsplit(self.url).hostname or ""
+        """The first node's host name (the one broker of a single-node configuration)."""
+        return self.addresses[0].host
 
     @property
     def port(self) -> int:
-        """Broker port from the URL, defaulting by scheme."""
-        return urlsplit(self.url).port or (8883 if self.tls else 1883)
+        """The first node's port, defaulting by scheme."""
+        return self.addresses[0].port
 
     def password(self) -> str | None:
         """Secrets come from a file (readable only by the service user), never from the config itself."""
@@ -288,7 +341,12 @@ def _apply_env(raw: dict[str, Any], env: dict[str, str]) -> None:
     """Environment overrides win over the file, so one file serves many stores and test runs (a relative data dir is the working directory's)."""
     for var, (section, key) in ENV_OVERRIDES.items():
         if env.get(var):
-            raw.setdefault(section, {})[key] = str(Path(env[var]).absolute()) if var == "STORE_EDGE_DATA_DIR" else env[var]
+            table = raw.setdefault(section, {})
+            if not isinstance(table, dict):
+                continue  # a malformed section: validation reports it with its key path
+            table[key] = str(Path(env[var]).absolute()) if var == "STORE_EDGE_DATA_DIR" else env[var]
+            if var == "STORE_EDGE_BROKER":
+                table.pop("urls", None)  # the one broker named in the environment replaces the file's list
 
 
 def _known_keys(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:

@@ -19,7 +19,7 @@ import structlog
 
 from devices.backoff import Backoff
 from devices.reconnect import Reconnect, ReconnectEvents, ReconnectState
-from edge.config import Config
+from edge.config import BrokerAddress, Config
 from edge.store import Store, Tx
 from edge.store.db import DISK_TOPIC, get_meta, outbox_depth, save_birth, set_meta, utc_now
 from edge.store.errors import DiskFull
@@ -128,8 +128,12 @@ class SyncLink:
         self.topics = Topics(config.broker.topic_prefix, config.store.id)
         b = config.broker
         self._reconnect = Reconnect(
-            "mqtt", EVENTS, policy=Backoff(b.reconnect_min_s, b.reconnect_max_s), logger=log.bind(broker=b.url)
+            "mqtt", EVENTS, policy=Backoff(b.reconnect_min_s, b.reconnect_max_s),
+            logger=log.bind(brokers=",".join(a.url for a in b.addresses)),
         )
+        self._addresses = b.addresses
+        # The node the next attempt tries: every failed attempt and every lost session moves to the next one.
+        self._node = 0
         self._session: MqttSession | None = None
         self._connected_since: str | None = None
         self._events_sent = 0
@@ -212,11 +216,29 @@ class SyncLink:
                            "disk_full": self._store.disk_full}).encode()
 
     async def _open(self) -> MqttSession:
-        """Connect with a persistent session and a last will, subscribe to commands, announce `online`.
+        """Connect to this attempt's broker node (docs/brokers.md: the list is tried in order, wrapping round)."""
+        address = self._addresses[self._node]
+        try:
+            session = await self._connect(address)
+        except BaseException:
+            self._next_node()
+            raise
+        self._session = session
+        log.info("link.connected", broker=address.url, birth=self._birth)
+        return session
+
+    def _next_node(self) -> None:
+        """Try the next broker node in the list (wrapping round) on the next attempt; one node stays itself."""
+        self._node = (self._node + 1) % len(self._addresses)
+
+    async def _connect(self, address: BrokerAddress) -> MqttSession:
+        """Connect to one node with a persistent session and a last will, subscribe to commands, announce `online`.
 
         `birth` counts connections, not attempts: the will names the birth this connection will
         have, and the counter moves to it only once the broker accepted the session (an attempt
         the broker refused or never answered leaves no will behind, so its number is reused).
+
+        Every node gets the same client id, so that a cluster sharing sessions keeps the store's session.
         """
         b = self._config.broker
         stored = await self._store.read(lambda db: int(get_meta(db, "birth") or 0))
@@ -226,8 +248,8 @@ class SyncLink:
         except OSError as err:
             raise MqttError(f"cannot read broker.password_file: {err}") from err
         settings = SessionSettings(
-            host=b.host,
-            port=b.port,
+            host=address.host,
+            port=address.port,
             client_id=b.client_id or f"store-edge-{self._config.store.id}",
             keepalive_s=b.keepalive_s,
             session_expiry_s=b.session_expiry_s,
@@ -235,7 +257,7 @@ class SyncLink:
             will_payload=self._status_payload("offline", birth),
             username=b.username,
             password=password,
-            tls=b.tls,
+            tls=address.tls,
             ca_file=str(b.ca_file) if b.ca_file else None,
             cert_file=str(b.cert_file) if b.cert_file else None,
             key_file=str(b.key_file) if b.key_file else None,
@@ -244,7 +266,10 @@ class SyncLink:
         drain = _Drain(window=self._config.outbox.inflight)
         commands: asyncio.Queue[Incoming] = asyncio.Queue()
         session = MqttSession(settings, commands.put_nowait, lambda mid, rc: self._on_puback(drain, mid, rc))
-        await session.connect(CONNECT_TIMEOUT_S)
+        try:
+            await session.connect(CONNECT_TIMEOUT_S)
+        except MqttError as err:
+            raise MqttError(f"{address.url}: {err}") from err
         # The broker says how many QoS 1 messages it takes unacknowledged (MQTT 5 Receive Maximum).
         drain.window = max(1, min(drain.window, session.receive_maximum - RESERVED_INFLIGHT))
         self._birth = birth  # the broker took the session (and its will): this connection is `birth`
@@ -258,11 +283,9 @@ class SyncLink:
         except BaseException:
             session.abort()
             raise
-        self._session = session
         self._pending = (drain, commands)
         self._connected_since = utc_now()
         self._last_sync = self._connected_since
-        log.info("link.connected", broker=b.url, birth=self._birth)
         return session
 
     async def _save_birth(self) -> None:
@@ -278,14 +301,16 @@ class SyncLink:
 
     async def _serve(self, session: MqttSession) -> str:
         """Run drain, acks, commands and telemetry until the session ends; returns why it ended."""
+        url = self._addresses[self._node].url
         try:
             reason = await self._serve_session(session)
         finally:
             self._session = None
             self._connected_since = None
+            self._next_node()  # this node went away: the next attempt tries the next one
         if session.disconnect_reason == SESSION_TAKEN_OVER:
             # Someone connected with this store's client id: a security signal, logged every time.
-            log.warning("link.session.taken_over", client_id=session.client_id, broker=self._config.broker.url,
+            log.warning("link.session.taken_over", client_id=session.client_id, broker=url,
                         hint="another connection used this client id; see docs/mqtt-api.md (client id = username)")
             return "session taken over by another connection with the same client id (DISCONNECT 0x8E)"
         return reason
