@@ -11,7 +11,7 @@ from edge.cli._options import config_command
 from edge.cli._status import show_status
 from edge.config import Config, ConfigError, load_config
 from edge.config_files import check_files
-from edge.remote_config import roll_back
+from edge.remote_config import RolledBack, roll_back
 
 DEFAULT_CONFIG = Path("/etc/store-edge/store-edge.toml")
 
@@ -58,26 +58,40 @@ def _one_line(source: str, problems: list[str]) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Check as `check` does, then run until SIGTERM; a configuration that cannot work is exit status 2, not a crash loop."""
+    """Check as `check` does, then run until SIGTERM; a configuration that cannot work is exit status 2, not a crash loop.
+
+    A file `config.set` wrote that fails the checks or the start (a port taken, a store refused) is rolled back
+    to its last good copy once, and the daemon starts with that (`config.rolled_back` says so).
+    """
     from edge.app import StartupError, run_daemon
     from edge.logs import configure
 
-    problems = _problems(args.config)
-    rolled_back = roll_back(args.config, problems) if problems else None
-    if rolled_back is not None:
-        print(f"store-edge: {args.config}: version {rolled_back.from_version} cannot start ({'; '.join(problems)}); "
-              f"rolled back to the last good configuration (version {rolled_back.to_version})", file=sys.stderr)
+    rolled_back: RolledBack | None = None
+    while True:
         problems = _problems(args.config)
-    if problems:
-        print(_one_line(str(args.config), problems), file=sys.stderr)
-        return 2
-    config = load_or_exit(args.config, one_line=True)
-    configure(config.log.level, config.log.format)
-    try:
-        return asyncio.run(run_daemon(config, args.config, rolled_back))
-    except StartupError as err:
-        print(f"store-edge: cannot start: {err}", file=sys.stderr)
-        return err.exit_status
+        if problems and rolled_back is None and (rolled_back := _roll_back(args.config, problems)) is not None:
+            continue
+        if problems:
+            print(_one_line(str(args.config), problems), file=sys.stderr)
+            return 2
+        config = load_or_exit(args.config, one_line=True)
+        configure(config.log.level, config.log.format)
+        try:
+            return asyncio.run(run_daemon(config, args.config, rolled_back))
+        except StartupError as err:
+            if rolled_back is None and (rolled_back := _roll_back(args.config, [str(err)])) is not None:
+                continue
+            print(f"store-edge: cannot start: {err}", file=sys.stderr)
+            return err.exit_status
+
+
+def _roll_back(path: Path, problems: list[str]) -> RolledBack | None:
+    """Put the last good configuration back, saying so on stderr (journald), when config.set wrote the one that fails."""
+    back = roll_back(path, problems)
+    if back is not None:
+        print(f"store-edge: {path}: version {back.from_version} cannot start ({'; '.join(problems)}); "
+              f"rolled back to the last good configuration (version {back.to_version})", file=sys.stderr)
+    return back
 
 
 def _problems(path: Path) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import socket
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,25 @@ def test_config_set_patch_restarts_with_the_new_version_and_a_broken_start_rolls
     got = hq.request("config.get", {})["result"]
     assert (got["config_version"], got["config_sha256"]) == (0, local_hash)
     daemon.terminate()
+
+
+def test_a_configuration_that_fails_to_start_is_rolled_back(broker: Any, daemon_factory: Any, hq_factory: Any) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()  # valid for `check`, refused at start: the daemon never reaches READY with it
+    daemon = daemon_factory(broker.url).start()
+    hq: Hq = hq_factory(broker.port)
+    wait_online(hq)
+    local_hash = hq.request("config.get", {})["result"]["config_sha256"]
+    listen = f"127.0.0.1:{taken.getsockname()[1]}"
+    reply = hq.request("config.set", {"version": 3, "patch": {"http": {"listen": listen}}})
+    assert reply["ok"] and reply["result"]["apply"] == "restart", reply
+    assert _wait_exit(daemon) == 75
+    daemon.start()
+    back = hq.wait(lambda _: hq.events("config.rolled_back"), timeout=20)[0]["data"]
+    assert (back["from_version"], back["to_version"], back["sha256"]) == (3, 0, local_hash)
+    assert listen in back["problems"][0] and "cannot listen" in back["problems"][0]
+    assert hq.request("config.get", {})["result"]["http"]["listen"] == "127.0.0.1:0"
+    assert not Path(f"{daemon.config}.last-good").exists()  # used up: a second failure is the administrator's
+    daemon.terminate()
+    taken.close()
