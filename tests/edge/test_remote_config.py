@@ -12,7 +12,14 @@ from typing import Any
 
 from edge.config import load_config
 from edge.demo.hq import Hq
-from edge.remote_config import APPLIED_SUFFIX, config_hash, running_identity
+from edge.remote_config import (
+    APPLIED_SUFFIX,
+    ConfigSetArgs,
+    config_hash,
+    desired_config,
+    running_identity,
+)
+from edge.sync.commands import CommandError
 from tests.conftest import wait_online
 
 
@@ -164,3 +171,26 @@ def test_a_configuration_that_fails_to_start_is_rolled_back(broker: Any, daemon_
     assert not Path(f"{daemon.config}.last-good").exists()  # used up: a second failure is the administrator's
     daemon.terminate()
     taken.close()
+
+
+def test_config_set_bad_documents_are_refused_with_their_key_path(tmp_path: Path) -> None:
+    path = tmp_path / "store.toml"
+    path.write_text('[store]\nid = "s1"\n[data]\ndir = "data"\n')
+    before = _files(path)
+    running = running_identity(load_config(path, env={}), path)
+
+    def refused(**body: Any) -> str:
+        """The invalid_argument message for one config.set body."""
+        try:
+            desired_config(path, running, ConfigSetArgs(version=2, **body))
+        except CommandError as err:
+            assert err.code == "invalid_argument"
+            return err.message
+        raise AssertionError(f"accepted: {body}")
+
+    assert refused(config={"store": {"id": "s1", "name": None}}).startswith("config: not a TOML document")
+    assert refused(config={"store": 5}).startswith("store: Input should be a valid dictionary")
+    assert refused(patch={"store": None}) == "store: required value is missing"  # null removes a key (RFC 7386)
+    assert refused(patch={"broker": {"ca_file": "-----BEGIN RSA PRIVATE KEY-----\n…"}}).startswith("broker.ca_file: secrets")
+    assert refused(patch={"screen": [{"api_token": "x"}]}).startswith("screen[0].api_token: secrets")
+    assert _files(path) == before
