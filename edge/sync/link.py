@@ -21,10 +21,23 @@ from devices.backoff import Backoff
 from devices.reconnect import Reconnect, ReconnectEvents, ReconnectState
 from edge.config import BrokerAddress, Config
 from edge.store import Store, Tx
-from edge.store.db import DISK_TOPIC, get_meta, outbox_depth, save_birth, set_meta, utc_now
+from edge.store.db import (
+    DISK_TOPIC,
+    get_meta,
+    outbox_depth,
+    save_birth,
+    set_meta,
+    utc_now,
+)
 from edge.store.errors import DiskFull
 from edge.sync.commands import Dispatcher, encode_reply
-from edge.sync.mqtt_session import SESSION_TAKEN_OVER, Incoming, MqttError, MqttSession, SessionSettings
+from edge.sync.mqtt_session import (
+    SESSION_TAKEN_OVER,
+    Incoming,
+    MqttError,
+    MqttSession,
+    SessionSettings,
+)
 from edge.sync.topics import Topics
 
 log = structlog.get_logger("sync")
