@@ -79,7 +79,7 @@ class App:
         register_core_commands(self.registry, config, self.started, self.identity, config_path, self.request_restart)
         self.scheduler = Scheduler(config.database_path)
         catalog.Catalog(self.store, self.scheduler, config).register(self.registry)
-        self.link = SyncLink(config, self.store, Dispatcher(self.registry, self.store), __version__)
+        self.link = SyncLink(config, self.store, Dispatcher(self.registry, self.store), __version__, self.identity.as_json())
         self._built: list[tuple[JobSpec, Component]] = [
             (spec, spec.build(JobContext(config, section, self.store, self.scheduler, self.registry, self.link.set_telemetry)))
             for spec, section in enabled_sections(config)

@@ -192,7 +192,7 @@ def _tls(found: Findings, config: Config, usable: dict[str, bool]) -> None:
     b = config.broker
     tls_keys = [k for k in ("ca_file", "cert_file", "key_file") if getattr(b, k) is not None]
     if tls_keys and not b.tls:
-        found.problems.append(f"broker.{tls_keys[0]}: set, but broker.url {b.url} is not TLS; use mqtts://")
+        found.problems.append(f"broker.{tls_keys[0]}: set, but the broker ({','.join(a.url for a in b.addresses)}) is not TLS; use mqtts://")
     if b.key_file is not None and b.cert_file is None:
         found.problems.append("broker.key_file: set without broker.cert_file (the client certificate it belongs to)")
     try:

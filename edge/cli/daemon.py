@@ -112,7 +112,7 @@ def _check(args: argparse.Namespace) -> int:
     if found.problems:
         print(ConfigError(str(args.config), found.problems), file=sys.stderr)
         return 2
-    print(f"{args.config}: OK (store {config.store.id}, broker {config.broker.url}, data {config.data.dir})")
+    print(f"{args.config}: OK (store {config.store.id}, broker {','.join(a.url for a in config.broker.addresses)}, data {config.data.dir})")
     return 0
 
 

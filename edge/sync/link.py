@@ -133,8 +133,12 @@ class SyncLink:
 
     name = "sync"
 
-    def __init__(self, config: Config, store: Store, dispatcher: Dispatcher, version: str) -> None:
+    def __init__(
+        self, config: Config, store: Store, dispatcher: Dispatcher, version: str,
+        config_identity: dict[str, Any] | None = None,
+    ) -> None:
         self._config = config
+        self._config_identity = config_identity  # the running configuration's version and hash, for the retained status
         self._store = store
         self._dispatcher = dispatcher
         self._version = version
@@ -224,9 +228,12 @@ class SyncLink:
     # -- one session -------------------------------------------------------------------------
 
     def _status_payload(self, state: str, birth: int) -> bytes:
-        """The retained status: the contract's fields, the birth, and whether the store's disk is full."""
-        return json.dumps({"state": state, "version": self._version, "since": utc_now(), "birth": birth,
-                           "disk_full": self._store.disk_full}).encode()
+        """The retained status: the contract's fields, the birth, whether the store's disk is full, the config's identity."""
+        payload: dict[str, Any] = {"state": state, "version": self._version, "since": utc_now(), "birth": birth,
+                                   "disk_full": self._store.disk_full}
+        if self._config_identity is not None:
+            payload["config"] = self._config_identity
+        return json.dumps(payload).encode()
 
     async def _open(self) -> MqttSession:
         """Connect to this attempt's broker node (docs/brokers.md: the list is tried in order, wrapping round)."""

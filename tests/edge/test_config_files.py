@@ -107,7 +107,7 @@ CASES: list[tuple[str, FileCase, str]] = [
     ("password relative and missing", lambda t: {"broker": {"password_file": "broker.password"}},
      "broker.password_file: {t}/broker.password does not exist (relative paths are read from {t}/); create it: sh -c 'umask 027;"),
     ("huge password file", lambda t: {"broker": {"password_file": str(secret(t / "p", text="x" * 10_000))}}, "too large for a secret"),
-    ("CA with plain MQTT", lambda t: {"broker": {"ca_file": str(_pair(t)["ca"])}}, "broker.ca_file: set, but broker.url"),
+    ("CA with plain MQTT", lambda t: {"broker": {"ca_file": str(_pair(t)["ca"])}}, "broker.ca_file: set, but the broker (mqtt://"),
     ("CA that is not PEM", lambda t: {"broker": {"url": "mqtts://127.0.0.1:8883", "ca_file": str(secret(t / "ca.pem", mode=0o644))}},
      "is not a PEM certificate the TLS library accepts"),
     ("key without its certificate", lambda t: {"broker": {"url": "mqtts://127.0.0.1:8883", "key_file": str(_pair(t)["other_key"])}},

@@ -103,6 +103,7 @@ def test_last_will_marks_offline_and_restart_marks_online(broker, daemon_factory
     daemon = daemon_factory(broker.url).start()
     hq = hq_factory(broker.port)
     first = wait_online(hq)
+    assert set(first["config"]) == {"version", "sha256", "source"} and len(first["config"]["sha256"]) == 64
     daemon.kill()
     offline = hq.wait(lambda _: [s for s in hq.statuses() if s["state"] == "offline"], timeout=20)[-1]
     assert offline["birth"] == first["birth"]  # the will of that session, recognisable as such
