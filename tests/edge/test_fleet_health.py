@@ -33,16 +33,6 @@ def _health(hq) -> list[dict]:  # noqa: ANN001
     return [json.loads(p) for t, p, _ in list(hq.messages) if t.endswith("/telemetry/health")]
 
 
-def _port(daemon) -> int:  # noqa: ANN001
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        found = re.search(r"event=web.listening host=\S+ port=(\d+)", daemon.log())
-        if found:
-            return int(found.group(1))
-        time.sleep(0.1)
-    raise AssertionError(daemon.log())
-
-
 def _get(url: str, token: str | None = "s3cret") -> tuple[int, str]:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
@@ -106,7 +96,7 @@ def test_metrics_parse_carry_the_figures_and_survive_odd_requests(tmp_path, brok
     daemon = _daemon(tmp_path, broker, daemon_factory)
     hq = hq_factory(broker.port)
     wait_online(hq)
-    url = f"http://127.0.0.1:{_port(daemon)}/metrics"
+    url = f"http://127.0.0.1:{daemon.web_port()}/metrics"
     assert _get(url, token=None)[0] == 401
     status, text = _get(url)
     assert status == 200
@@ -186,7 +176,7 @@ def test_outbox_age_grows_while_events_wait(tmp_path, broker, daemon_factory, hq
     daemon = _daemon(tmp_path, broker, daemon_factory, f"mqtt://127.0.0.1:{proxy.port}")
     hq = hq_factory(broker.port, client_id="hq-age")
     wait_online(hq)
-    url = f"http://127.0.0.1:{_port(daemon)}/metrics"
+    url = f"http://127.0.0.1:{daemon.web_port()}/metrics"
     proxy.reset(refuse=True)
     emit_from_job(tmp_path / "d-data" / "store-edge.db", "job.test", 5)
     time.sleep(3)

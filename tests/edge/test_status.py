@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,16 +22,6 @@ from tests.edge.web.conftest import TOKEN, client, raise_alert, seed, store  # n
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _port(daemon) -> int:  # noqa: ANN001
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        found = re.search(r"event=web.listening host=\S+ port=(\d+)", daemon.log())
-        if found:
-            return int(found.group(1))
-        time.sleep(0.1)
-    raise AssertionError(daemon.log())
-
-
 def status(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "edge.cli", "status", *args], cwd=REPO, capture_output=True, text=True, timeout=30)
 
@@ -44,7 +33,7 @@ def test_status_shows_link_outbox_and_components(tmp_path, broker, daemon_factor
     daemon = daemon_factory(broker.url, http={"listen": "127.0.0.1:0", "token_file": str(token)}).start()
     hq = hq_factory(broker.port)
     wait_online(hq)
-    url = f"http://127.0.0.1:{_port(daemon)}"
+    url = f"http://127.0.0.1:{daemon.web_port()}"
 
     refused = status("--url", url)
     assert refused.returncode == 1 and "401" in refused.stderr

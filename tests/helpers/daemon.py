@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -72,3 +73,13 @@ class DaemonProcess:
     def log(self) -> str:
         """Everything the daemon printed."""
         return self.log_path.read_text(errors="replace")
+
+    def web_port(self, timeout: float = 15.0) -> int:
+        """The port its web server listens on, read from its `web.listening` log line (it binds port 0 in tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(r"event=web.listening host=\S+ port=(\d+)", self.log())
+            if found:
+                return int(found.group(1))
+            time.sleep(0.1)
+        raise AssertionError(self.log())

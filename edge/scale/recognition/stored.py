@@ -61,6 +61,15 @@ def counts(db: sqlite_utils.Database, model_version: str) -> dict[str, int]:
     return {row[0]: int(row[1]) for row in rows}
 
 
+def _keep_newest(tx: Tx, model_version: str, sku: str, max_per_product: int) -> None:
+    """The per-product bound, learned and imported alike: the newest `max_per_product` examples stay."""
+    tx.conn.execute(
+        "DELETE FROM scale_gallery WHERE model_version = ? AND sku = ? AND id NOT IN "
+        "(SELECT id FROM scale_gallery WHERE model_version = ? AND sku = ? ORDER BY created_at DESC, id DESC LIMIT ?)",
+        (model_version, sku, model_version, sku, max_per_product),
+    )
+
+
 def add(
     tx: Tx,
     sku: str,
@@ -91,11 +100,7 @@ def add(
         )
         kept.append(e)
         added += 1
-    tx.conn.execute(
-        "DELETE FROM scale_gallery WHERE model_version = ? AND sku = ? AND id NOT IN "
-        "(SELECT id FROM scale_gallery WHERE model_version = ? AND sku = ? ORDER BY created_at DESC, id DESC LIMIT ?)",
-        (model_version, sku, model_version, sku, max_per_product),
-    )
+    _keep_newest(tx, model_version, sku, max_per_product)
     return added
 
 
@@ -220,11 +225,7 @@ def add_imported(
             )
             kept.append(e)
             added += 1
-        tx.conn.execute(
-            "DELETE FROM scale_gallery WHERE model_version = ? AND sku = ? AND id NOT IN "
-            "(SELECT id FROM scale_gallery WHERE model_version = ? AND sku = ? ORDER BY created_at DESC, id DESC LIMIT ?)",
-            (model_version, sku, model_version, sku, max_per_product),
-        )
+        _keep_newest(tx, model_version, sku, max_per_product)
     return added, duplicates
 
 
