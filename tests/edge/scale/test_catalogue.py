@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +32,7 @@ ROWS = [
 @pytest.fixture
 async def store(tmp_path: Path) -> Any:
     """A store with the catalogue above and one enrolled example of X-ENROLLED."""
-    s = Store(tmp_path / "edge.db", schemas=schemas())
+    s = await asyncio.to_thread(Store, tmp_path / "edge.db", schemas=schemas())  # every job's migrations: off the loop
 
     def fill(tx: Any) -> None:
         tx.db["products"].insert_all({"tare_g": 0, **row, "revision": n + 1} for n, row in enumerate(ROWS))
