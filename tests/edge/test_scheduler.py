@@ -11,7 +11,7 @@ from edge.store import Store
 
 async def test_scheduled_action_survives_restart_and_fires_once(tmp_path):
     db = tmp_path / "s.db"
-    store = Store(db)
+    store = await asyncio.to_thread(Store, db)
 
     async def apply_change(change_id: int) -> None:
         def once(tx):  # noqa: ANN001, ANN202 - idempotent: applied only while pending

@@ -59,7 +59,7 @@ def test_refuses_a_newer_schema(tmp_path):
 
 
 async def test_a_failing_write_does_not_spoil_its_batch(tmp_path):
-    store = Store(tmp_path / "s.db")
+    store = await asyncio.to_thread(Store, tmp_path / "s.db")
 
     def bad(tx):  # noqa: ANN001, ANN202
         tx.emit("x", {"doomed": True})
@@ -78,18 +78,18 @@ async def test_a_failing_write_does_not_spoil_its_batch(tmp_path):
 
 
 async def test_seq_increases_by_one_and_never_repeats(tmp_path):
-    store = Store(tmp_path / "s.db")
+    store = await asyncio.to_thread(Store, tmp_path / "s.db")
     first = [await store.write(lambda tx: tx.emit("x", {})) for _ in range(5)]
     await store.write(lambda tx: tx.conn.execute("DELETE FROM outbox"))
     await store.aclose()
-    store = Store(tmp_path / "s.db")
+    store = await asyncio.to_thread(Store, tmp_path / "s.db")
     later = [await store.write(lambda tx: tx.emit("x", {})) for _ in range(3)]
     assert first + later == list(range(1, 9))
     await store.aclose()
 
 
 async def test_full_outbox_drops_oldest_and_reports_the_gap(tmp_path):
-    store = Store(tmp_path / "s.db", max_outbox=100)
+    store = await asyncio.to_thread(Store, tmp_path / "s.db", max_outbox=100)
     for i in range(150):
         await store.write(lambda tx, i=i: tx.emit("reading", {"i": i}))
     rows = await store.read(lambda db: db.execute("SELECT kind, data FROM outbox ORDER BY seq").fetchall())
@@ -136,7 +136,7 @@ def test_kill_9_keeps_every_acknowledged_write(tmp_path: Path, run_s: float):
 
 
 async def test_after_commit_runs_only_for_committed_writes(tmp_path):
-    store = Store(tmp_path / "s.db")
+    store = await asyncio.to_thread(Store, tmp_path / "s.db")
     ran: list[str] = []
 
     def ok(tx):  # noqa: ANN001, ANN202

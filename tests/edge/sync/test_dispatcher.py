@@ -16,7 +16,7 @@ class CountArgs(Args):
 
 
 async def test_prepare_runs_off_the_writer_and_its_failure_is_remembered(tmp_path):
-    store = Store(tmp_path / "s.db")
+    store = await asyncio.to_thread(Store, tmp_path / "s.db")
     registry = CommandRegistry()
     prepared_on: list[str] = []
 
@@ -48,7 +48,7 @@ async def test_prepare_runs_off_the_writer_and_its_failure_is_remembered(tmp_pat
 
 
 async def test_internal_errors_are_not_remembered(tmp_path):
-    store = Store(tmp_path / "s.db")
+    store = await asyncio.to_thread(Store, tmp_path / "s.db")
     registry = CommandRegistry()
     calls = []
 

@@ -89,7 +89,7 @@ async def test_retention_and_an_open_alert_survives_a_restart(tmp_path):
     config = EslSection.model_validate({"simulated": {"labels": 0, "time_scale": 0.001}, "coldchain": {
         "retention_days": 1, "sections": [{**SECTIONS[0], "min_duration_s": 0}]}})
     backend = simulated(config)
-    store = Store(tmp_path / "db.sqlite", schemas={"catalog": catalog.STEPS, **schemas()})
+    store = await asyncio.to_thread(Store, tmp_path / "db.sqlite", schemas={"catalog": catalog.STEPS, **schemas()})
     now = [1_000_000.0]
     try:
         await store.write(lambda tx: register_labels(tx, backend.labels))
@@ -117,7 +117,7 @@ async def _monitor_with_one_label(tmp_path: Path, now: list[float], **section: o
     config = EslSection.model_validate({"simulated": {"labels": 0, "time_scale": 0.001}, "coldchain": {"sections": [
         {"id": "dairy", "labels": ["F0:00:00:00:00:01"], "min_c": -1, "max_c": 8, "min_duration_s": 0, **section}]}})
     backend = simulated(config)
-    store = Store(tmp_path / "db.sqlite", schemas={"catalog": catalog.STEPS, **schemas()})
+    store = await asyncio.to_thread(Store, tmp_path / "db.sqlite", schemas={"catalog": catalog.STEPS, **schemas()})
     await store.write(lambda tx: register_labels(tx, backend.labels))
     monitor = ColdChainMonitor(store, backend.radio, config.coldchain, tmp_path, "s", ZoneInfo("UTC"), clock=lambda: now[0])
     return store, monitor, backend.fleet.label("F0:00:00:00:00:01")

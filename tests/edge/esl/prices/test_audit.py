@@ -69,7 +69,7 @@ class Trail:
 @pytest.fixture
 async def trail(tmp_path: Path) -> AsyncIterator[Trail]:
     """A fresh store with the catalogue's and the jobs' tables."""
-    store = await asyncio.to_thread(lambda: Store(tmp_path / "s.db", schemas={"catalog": catalog.STEPS, **schemas()}))
+    store = await asyncio.to_thread(Store, tmp_path / "s.db", schemas={"catalog": catalog.STEPS, **schemas()})
     yield Trail(store)
     await store.aclose()
 

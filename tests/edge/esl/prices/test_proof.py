@@ -179,7 +179,7 @@ async def test_on_demand_bad_arguments(broker, tmp_path, monkeypatch: pytest.Mon
 @pytest.fixture
 async def bare(tmp_path: Path) -> AsyncIterator[Store]:
     """A store with the catalogue's and the jobs' tables and no daemon."""
-    store = await asyncio.to_thread(lambda: Store(tmp_path / "s.db", schemas={"catalog": catalog.STEPS, **schemas()}))
+    store = await asyncio.to_thread(Store, tmp_path / "s.db", schemas={"catalog": catalog.STEPS, **schemas()})
     yield store
     await store.aclose()
 

@@ -26,7 +26,7 @@ TIMEOUT_MS = 10_000
 @pytest.fixture
 async def shop(tmp_path: Path) -> AsyncIterator[Store]:
     """A store with two products and two bound labels, one recorded as showing an image no product renders to."""
-    store = await asyncio.to_thread(lambda: Store(tmp_path / "s.db", schemas={"catalog": catalog.STEPS, **schemas()}))
+    store = await asyncio.to_thread(Store, tmp_path / "s.db", schemas={"catalog": catalog.STEPS, **schemas()})
 
     def fill(tx: Any) -> None:
         """Products and labels."""

@@ -92,7 +92,7 @@ async def test_promotion_end_schedules_a_redraw(broker, tmp_path):
 
 
 async def test_a_failed_push_is_retried_after_the_shared_back_off(tmp_path):
-    store = Store(tmp_path / "db.sqlite", schemas={"catalog": catalog.STEPS, **schemas()})
+    store = await asyncio.to_thread(Store, tmp_path / "db.sqlite", schemas={"catalog": catalog.STEPS, **schemas()})
     retry = Retry(max_attempts=5, base_s=2.0, max_s=5.0)
     pusher = Pusher(store, None, PushSettings(1, 1.0, retry, "https://x/p/", None), None, clock=lambda: 1000.0, seed=7)  # type: ignore[arg-type]
     expected = Backoff(initial=2.0, maximum=5.0)

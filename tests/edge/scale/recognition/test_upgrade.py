@@ -46,7 +46,7 @@ async def _learned(tmp_path: Path) -> tuple[Store, RecognitionWorker, list[tuple
     crops = [await asyncio.wrap_future(old.keep_crop(p)) for p in photos]
     embeddings = await old.embed([(c, p) for c, p in zip(CLASSES, photos)])
     rows = [(old.produce.skus[c], p, crop) for c, p, crop in zip(CLASSES, photos, crops)]
-    store = Store(tmp_path / "edge.db", schemas={"scale": schema.STEPS})
+    store = await asyncio.to_thread(Store, tmp_path / "edge.db", schemas={"scale": schema.STEPS})
     for (sku, _, crop), e in zip(rows, embeddings):
         await store.write(lambda tx, sku=sku, e=e, crop=crop: stored.add(
             tx, sku, old.model_version, [e], source="confirm", max_per_product=32, dedupe_cosine=0.98, crops=[crop]))
