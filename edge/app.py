@@ -21,14 +21,16 @@ from typing import Any
 import structlog
 
 from edge import __version__, catalog, fleet
+from edge.artifacts.commands import RolledBack as ArtifactRolledBack
+from edge.artifacts.commands import Rollout
 from edge.component import Component, Supervised, supervise
 from edge.config import Config
 from edge.config_files import open_beyond_loopback
 from edge.core_commands import register_core_commands
-from edge.jobs import JobContext, JobSpec, enabled_sections, schemas
+from edge.jobs import JobContext, JobSpec, artifact_kinds, enabled_sections, schemas
 from edge.remote_config import RESTART_EXIT_STATUS, RolledBack, running_identity
 from edge.scheduler import Scheduler
-from edge.store import Store
+from edge.store import Store, Tx
 from edge.store.db import utc_now
 from edge.store.errors import StoreError
 from edge.sync import deadletters
@@ -80,15 +82,27 @@ class App:
         self.scheduler = Scheduler(config.database_path)
         catalog.Catalog(self.store, self.scheduler, config).register(self.registry)
         self.link = SyncLink(config, self.store, Dispatcher(self.registry, self.store), __version__, self.identity.as_json())
-        self._built: list[tuple[JobSpec, Component]] = [
-            (spec, spec.build(JobContext(config, section, self.store, self.scheduler, self.registry, self.link.set_telemetry)))
-            for spec, section in enabled_sections(config)
-        ]
+        self.rollout = Rollout(config, artifact_kinds(config), self.request_restart)
+        self.rollout.register(self.registry)
+        self.artifacts_rolled_back: list[ArtifactRolledBack] = []  # said by events once running
+        self._built: list[tuple[JobSpec, Component]] = [(spec, self._build(spec, section)) for spec, section in enabled_sections(config)]
         self.jobs: list[Component] = [job for _, job in self._built]
         self._supervised: list[Supervised] = []
         self.web: WebServer | None = None
         self._cpu = fleet.CpuMeter()
         self._stopping = asyncio.Event()
+
+    def _build(self, spec: JobSpec, section: Any) -> Component:
+        """Build one job; one that fails while running an installed artifact is built again with the previous version."""
+        ctx = JobContext(self.config, section, self.store, self.scheduler, self.registry, self.link.set_telemetry)
+        try:
+            return spec.build(ctx)
+        except Exception as err:
+            back = self.rollout.roll_back_job(spec.name, f"{type(err).__name__}: {err}")
+            if not back:
+                raise
+            self.artifacts_rolled_back += back
+            return spec.build(ctx)
 
     @classmethod
     async def create(cls, config: Config, notifier: Notifier | None = None, config_path: Path | None = None,
@@ -135,6 +149,9 @@ class App:
                  config_version=self.identity.version, config_sha256=self.identity.sha256)
         if self.rolled_back is not None:
             await self._say_rolled_back(self.rolled_back)
+        if self.artifacts_rolled_back:
+            await self.store.write(self._say_artifacts_rolled_back)
+        await asyncio.to_thread(self.rollout.confirm)  # this start worked: new versions are kept, old ones pruned
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
         try:
             await self._stopping.wait()
@@ -148,6 +165,11 @@ class App:
                 "sha256": self.identity.sha256}
         await self.store.write(lambda tx: tx.emit("config.rolled_back", data))
         log.warning("config.rolled_back", **data)
+
+    def _say_artifacts_rolled_back(self, tx: Tx) -> None:
+        """`artifact.rolled_back`: a job could not start with an installed version, the previous one runs."""
+        for back in self.artifacts_rolled_back:
+            tx.emit("artifact.rolled_back", back.as_json())
 
     async def _start_web(self) -> None:
         """The web server, if enabled: warn (or refuse, with `require_token_beyond_loopback`) when it is open to the network without a token."""

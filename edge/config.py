@@ -256,6 +256,30 @@ class PricesSection(_Section):
         return max(self.history_days, self.lookback_days)
 
 
+class ArtifactsSection(_Section):
+    """`[artifacts]`: who may sign the files headquarters installs (edge/artifacts/) and how much a store keeps and stages."""
+
+    public_keys: Annotated[list[Path], Field(max_length=8)] = []  # headquarters' Ed25519 public keys (PEM); none: installs refused
+    keep_versions: Annotated[int, Field(ge=2, le=10)] = 3  # installed versions kept per kind (active and previous always)
+    max_bytes: Annotated[int, Field(ge=1, le=8 * 1024**3)] = 1024**3  # largest artifact (all its files) accepted
+    reserve_bytes: Annotated[int, Field(ge=0, le=64 * 1024**3)] = 256 * 1024**2  # free disk left after staging one
+
+    def key_problems(self) -> list[str]:
+        """One line per public key file that cannot be used (missing, unreadable, not an Ed25519 PEM public key); blocking."""
+        from edge.artifacts.errors import ArtifactError
+        from edge.artifacts.manifest import (
+            load_public_key,  # cryptography loads only where keys are used
+        )
+
+        problems = []
+        for i, path in enumerate(self.public_keys):
+            try:
+                load_public_key(path)
+            except ArtifactError as err:
+                problems.append(f"artifacts.public_keys[{i}]: {err}")
+        return problems
+
+
 class Config(_Section):
     """The whole daemon configuration: the core sections here, one optional table per job (see `config_model`)."""
 
@@ -269,6 +293,7 @@ class Config(_Section):
     http: HttpSection = HttpSection()
     prices: PricesSection = PricesSection()
     telemetry: TelemetrySection = TelemetrySection()
+    artifacts: ArtifactsSection = ArtifactsSection()
 
     @property
     def database_path(self) -> Path:

@@ -120,6 +120,7 @@ def check_files(config: Config, source: Path) -> Findings:
             found.problems.append(f"http.token_file: {named['http.token_file']} holds characters an HTTP header cannot carry "
                                   f"(spaces, non-ASCII); make a new one: store-edge init --config {shlex.quote(str(source))}")
     _tls(found, config, usable)
+    found.problems += config.artifacts.key_problems()
     _http(found, config)
     _data_dir(found, service, config.data.dir)
     for spec in config.jobs:

@@ -17,7 +17,7 @@ import argparse
 import functools
 import importlib
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from edge.component import Component
 from edge.store.migrations import Step
 
 if TYPE_CHECKING:
+    from edge.artifacts.kinds import ArtifactKind
     from edge.config import Config
     from edge.demo.story_base import Scene
     from edge.prices.rules import Check
@@ -77,6 +78,11 @@ class JobSpec:
     - `fleet(job)`: the job's small part of `telemetry/health` and `/metrics` (edge/fleet.py), if any: an awaitable
       dict with any of `devices` ({device id: state}), `labels` ({state: count}), `low_batteries`, `open_alerts`
       (counts) and `models` ({name: version}); counts, never lists of labels, and nothing about a person.
+    - `artifacts(config, section)`: the kinds of shipped files the job runs from and headquarters may replace with
+      `artifact.install` / `artifact.activate` (edge/artifacts/), if any: each `ArtifactKind` names its required and
+      optional files and a blocking `self_check(candidate_dir, current_dir)` the core runs on a worker thread before
+      switching. The job reads the active version's folder itself (`edge.artifacts.installed.active_dir`); a job that
+      fails to build while one is active is started again with the previous version (`artifact.rolled_back`).
     """
 
     name: str
@@ -88,6 +94,7 @@ class JobSpec:
     demo: Callable[[], Sequence[Scene]] | None = None
     catalog_check: Callable[[Config, Any], Check | None] | None = None
     fleet: Callable[[Any], Awaitable[dict[str, Any]]] | None = None
+    artifacts: Callable[[Config, Any], Sequence[ArtifactKind]] | None = None
 
     def __post_init__(self) -> None:
         """A job's name is a TOML table, a migration owner and a topic segment: keep it simple."""
@@ -136,6 +143,17 @@ def catalog_checks(config: Config) -> list[Check]:
     """The label content checks the enabled jobs add to the catalogue's rules (see `JobSpec.catalog_check`)."""
     found = (spec.catalog_check(config, section) for spec, section in enabled_sections(config) if spec.catalog_check is not None)
     return [check for check in found if check is not None]
+
+
+def artifact_kinds(config: Config) -> dict[str, ArtifactKind]:
+    """The artifact kinds the enabled jobs declare (see `JobSpec.artifacts`), by name, each marked with its job."""
+    kinds: dict[str, ArtifactKind] = {}
+    for spec, section in enabled_sections(config):
+        for kind in spec.artifacts(config, section) if spec.artifacts is not None else ():
+            if kind.name in kinds:
+                raise ValueError(f"artifact kind {kind.name!r} declared by {kinds[kind.name].job} and {spec.name}")
+            kinds[kind.name] = replace(kind, job=spec.name)
+    return kinds
 
 
 def enabled_sections(config: Config) -> list[tuple[JobSpec, Any]]:

@@ -17,7 +17,7 @@ import numpy as np
 import structlog
 
 from edge.jobs import JobContext
-from edge.scale import learning, suspicion
+from edge.scale import artifacts, learning, suspicion
 from edge.scale.commands import GalleryCommands
 from edge.scale.config import ScaleSection
 from edge.scale.errors import ScaleJobError
@@ -50,8 +50,11 @@ class ScaleJob:
     def __init__(self, ctx: JobContext) -> None:
         """Load the model and base gallery, build the stations and register the commands (blocking: built off the loop)."""
         self.ctx = ctx
-        self.cfg: ScaleSection = ctx.section
+        self.cfg: ScaleSection = artifacts.with_active(ctx.section, ctx.data_dir)
         self.recognition = RecognitionWorker(self.cfg)
+        if self.cfg is not ctx.section and self.recognition.problem is not None:
+            self.recognition.shutdown()  # the core starts the job again with the previous version (artifact.rolled_back)
+            raise RecognitionError(f"the active {artifacts.KIND} cannot run: {self.recognition.problem}")
         try:
             tz: Any = ZoneInfo(ctx.config.store.timezone)
         except (ZoneInfoNotFoundError, ValueError):

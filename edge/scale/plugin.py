@@ -15,4 +15,5 @@ JOB = JobSpec(
     cli=lazy("edge.scale.cli:register"),
     demo=lazy("edge.scale.demo:SCENES"),
     fleet=lazy("edge.scale.fleet:figures"),
+    artifacts=lazy("edge.scale.artifacts:kinds"),
 )

@@ -1,0 +1,130 @@
+"""The scale job's artifact kind, `produce-model`: the embedding model, its gallery and a probe set, with the self-check.
+
+An installed version holds `model.onnx`, `gallery.npz` (made by that model: its `model_version` is the model's
+`version` metadata) and `probe.npz` (`crops`: N x 224 x 224 x 3 uint8 RGB model views, N <= MAX_PROBES; `labels`: the
+gallery class each crop shows). Before a switch the candidate must load in onnxruntime, its gallery must be the
+model's (version and embedding size), its embeddings finite, and its top-1 on the probes must not fall below what the
+running model and gallery score on the very same probes. The job runs the active version's files while `[scale]`
+sets neither `model` nor `gallery`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.artifacts.installed import active_dir
+from edge.artifacts.kinds import ArtifactKind, CheckResult
+from edge.scale.config import ScaleSection
+from edge.scale.recognition.errors import RecognitionError
+from edge.scale.recognition.gallery import Gallery
+from edge.scale.recognition.model import (
+    DEFAULT_GALLERY,
+    DEFAULT_MODEL,
+    INPUT_SIZE,
+    ProduceModel,
+    normalise,
+)
+
+KIND = "produce-model"
+MODEL, GALLERY, PROBE = "model.onnx", "gallery.npz", "probe.npz"
+MAX_PROBES = 64  # about 64 x 2 inferences per check: a few seconds on one core for the int8 and fp32 ensembles
+
+
+def kinds(config: Any, section: ScaleSection) -> Sequence[ArtifactKind]:
+    """`JobSpec.artifacts`: the one kind the scale job runs from."""
+    return [ArtifactKind(KIND, (MODEL, GALLERY, PROBE), functools.partial(self_check, section))]
+
+
+def with_active(section: ScaleSection, data_dir: Path) -> ScaleSection:
+    """The section to run with: the active version's model and gallery unless `[scale]` names its own (blocking)."""
+    if section.model is not None or section.gallery is not None:
+        return section
+    folder = active_dir(data_dir, KIND)
+    if folder is None:
+        return section
+    return section.model_copy(update={"model": folder / MODEL, "gallery": folder / GALLERY})
+
+
+def _running(section: ScaleSection, current: Path | None) -> tuple[Path, Path | None]:
+    """The model and gallery the job runs now: the active version's, else the configured or committed ones."""
+    if current is not None:
+        return current / MODEL, current / GALLERY
+    model = section.model or DEFAULT_MODEL
+    return model, section.gallery or (DEFAULT_GALLERY if model == DEFAULT_MODEL else None)
+
+
+def load_probes(path: Path) -> tuple[np.ndarray, list[str]]:
+    """A probe set's crops and labels; ValueError when it is not one."""
+    with np.load(path, allow_pickle=False) as z:
+        crops, labels = z["crops"], [str(x) for x in z["labels"]]
+    if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 3):
+        raise ValueError(f"crops must be N x {INPUT_SIZE} x {INPUT_SIZE} x 3 uint8, got {crops.dtype} {crops.shape}")
+    if not 1 <= len(crops) <= MAX_PROBES or len(labels) != len(crops):
+        raise ValueError(f"1-{MAX_PROBES} crops with one label each, got {len(crops)} crops and {len(labels)} labels")
+    return crops, labels
+
+
+def top1(model: ProduceModel, gallery: Gallery, crops: np.ndarray, labels: list[str]) -> tuple[int, int]:
+    """(right top-1 answers, embeddings that were not finite) of a model and its gallery on the probes."""
+    right = bad = 0
+    for crop, label in zip(crops, labels):
+        emb = model.run(normalise(crop))
+        if not np.all(np.isfinite(emb)):
+            bad += 1
+            continue
+        ids, sims, _ = gallery.scores(emb)
+        right += ids[int(np.argmax(sims))] == label
+    return right, bad
+
+
+def _load(model_path: Path, gallery_path: Path | None) -> tuple[ProduceModel, Gallery | None]:
+    """A model and its gallery, checked to belong together (version, embedding size)."""
+    model = ProduceModel(model_path)
+    if gallery_path is None:
+        return model, None
+    try:
+        gallery = Gallery.load(gallery_path)
+    except (OSError, ValueError, KeyError) as err:
+        raise RecognitionError(f"{gallery_path.name} does not load ({err})") from err
+    if gallery.model_version != model.model_version:
+        raise RecognitionError(f"{gallery_path.name} was made by {gallery.model_version or 'an unnamed model'}, "
+                               f"the model is {model.model_version}")
+    dim = model.run(np.zeros((1, 3, INPUT_SIZE, INPUT_SIZE), np.float32)).shape[0]
+    if not len(gallery) or gallery.prototypes()[1].shape[1] != dim:
+        raise RecognitionError(f"{gallery_path.name} holds {gallery.prototypes()[1].shape[1] if len(gallery) else 0}-d "
+                               f"embeddings, the model makes {dim}-d ones")
+    return model, gallery
+
+
+def self_check(section: ScaleSection, candidate: Path, current: Path | None) -> CheckResult:
+    """The candidate loads, its gallery is its own, and its probe top-1 is not below the running model's (blocking)."""
+    if section.model is not None or section.gallery is not None:
+        return CheckResult(False, ["[scale] sets model or gallery, so the job would not run an installed version; remove them first"])
+    try:
+        crops, labels = load_probes(candidate / PROBE)
+    except (OSError, ValueError, KeyError) as err:
+        return CheckResult(False, [f"{PROBE}: not a probe set ({err})"])
+    try:
+        model, gallery = _load(candidate / MODEL, candidate / GALLERY)
+    except RecognitionError as err:
+        return CheckResult(False, [str(err)])
+    assert gallery is not None
+    right, bad = top1(model, gallery, crops, labels)
+    figures: dict[str, Any] = {"model_version": model.model_version, "probes": len(crops), "top1": right}
+    reasons = [f"{bad} of {len(crops)} probe embeddings are not finite"] if bad else []
+    try:
+        running_model, running_gallery = _load(*_running(section, current))
+    except RecognitionError as err:  # nothing usable runs now: the candidate is measured alone
+        figures["running_top1"] = None
+        figures["running_problem"] = str(err)
+    else:
+        if running_gallery is not None:
+            figures["running_top1"] = before = top1(running_model, running_gallery, crops, labels)[0]
+            if right < before:
+                reasons.append(f"probe top-1 {right}/{len(crops)} is worse than the running model's {before}/{len(crops)}")
+    return CheckResult(not reasons, reasons, figures)
