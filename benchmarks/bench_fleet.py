@@ -61,6 +61,7 @@ class StoreSeen:
     """What HQ has received from one store."""
 
     online: bool = False
+    online_at: float = 0.0  # when HQ last heard `online` (every connect publishes it)
     event_ids: set[str] = field(default_factory=set)
     seqs: list[int] = field(default_factory=list)
     duplicates: int = 0
@@ -114,6 +115,8 @@ class FleetHq:
             seen = self.stores[store_id]
             if kind == "status":
                 seen.online = body.get("state") == "online"
+                if seen.online:
+                    seen.online_at = now
             elif kind == "reply":
                 seen.replies[body.get("id")].append((now, bool(body.get("ok"))))
                 seen.results.setdefault(body.get("id"), body.get("result") or body.get("error"))
@@ -291,6 +294,7 @@ def price_batch(hq: FleetHq, fleet: Fleet, broker: FleetBroker, stores: list[str
         with hq.cond:
             fault["acked_before"] = len(acked())
         fault |= broker.disturb()
+        disturbed = time.monotonic()
     limit = 90 + 2 * len(stores)
     hq.wait(lambda: len(acked()) == len(stores), limit, "every store's ack", fleet.check_alive)
     refused = [s for s in stores if not hq.stores[s].replies[rid[s]][0][1]]
@@ -303,6 +307,9 @@ def price_batch(hq: FleetHq, fleet: Fleet, broker: FleetBroker, stores: list[str
         label_s = max(t for s in stores for _, t in hq.stores[s].labels.values()) - t0
         events = len(hq.event_times) - events0
         repeated_replies = sum(len(hq.stores[s].replies[rid[s]]) - 1 for s in stores)
+        if disturb:  # the stores that connected again after the fault (all of them on one broker), and the last one's delay
+            back = [hq.stores[s].online_at - disturbed for s in stores if hq.stores[s].online_at > disturbed]
+            fault |= {"reconnected": len(back), "last_reconnect_s": round(max(back), 2) if back else None}
     return {"ack_s": round(ack_s, 2), "labels_s": round(label_s, 2), "sent_s": round(sent, 2), "events": events,
             "events_per_s": round(events / label_s), "daemon_cpu_s": round(fleet.cpu_s() - cpu0, 1),
             "broker_cpu_s": round(broker.cpu_s() - broker0, 2), "hq_cpu_s": round(hq.cpu_s() - hq0, 2),
