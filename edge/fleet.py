@@ -174,6 +174,7 @@ def message(status: dict[str, Any], host_figures: dict[str, Any], oldest_s: floa
     return {
         "store_id": status["store_id"],
         "version": status["version"],
+        "config": status["config"],  # version, sha256, source: which stores run HQ's last config.set
         "uptime_s": status["uptime_s"],
         **host_figures,
         "outbox": {"depth": link["outbox_depth"], "oldest_age_s": oldest_s, "disk_full": link["disk_full"]},

@@ -58,13 +58,14 @@ def test_health_reaches_hq_with_the_documented_fields(tmp_path, broker, daemon_f
     body = hq.wait(lambda _: (found := _health(hq)) and found[-1], timeout=INTERVAL_S + 10)
     assert set(body) >= {"ts", "sampled_at", "store_id", "version", "uptime_s", "cpu", "memory", "disk", "outbox", "link", "jobs"}
     assert body["store_id"] == "s1" and body["link"]["state"] == "connected"
+    assert body["config"]["source"] == "local" and body["config"]["version"] == 0 and len(body["config"]["sha256"]) == 64
     assert body["memory"]["rss_bytes"] > 10_000_000 and body["memory"]["system_available_bytes"] > 0
     assert body["disk"]["data_free_bytes"] > 0 and body["cpu"]["process_pct"] >= 0
     assert body["outbox"]["depth"] == 0 and body["outbox"]["oldest_age_s"] is None
     documented = json.loads(re.search(r"### Telemetry `telemetry/health`.*?```json\n(.*?)\n```", (REPO / "docs/mqtt-api.md").read_text(),
                                       re.S).group(1))
     assert set(body) == set(documented)  # the page's example has every field, and only those
-    for key in ("cpu", "memory", "disk", "outbox", "link"):
+    for key in ("config", "cpu", "memory", "disk", "outbox", "link"):
         assert set(body[key]) == set(documented[key]), key
     retained = [r for t, _, r in hq.messages if t.endswith("/telemetry/health")]
     assert not any(retained)
@@ -144,7 +145,8 @@ async def test_a_raising_or_hanging_hook_does_not_stop_the_others(monkeypatch):
 
 def _snapshot(jobs: dict) -> dict:
     """A health body as `App.fleet_health` builds it."""
-    status = {"store_id": "s1", "version": "0.1.0", "uptime_s": 1.0, "components": {},
+    status = {"store_id": "s1", "version": "0.1.0", "config": {"version": 0, "sha256": "0" * 64, "source": "local"}, "uptime_s": 1.0,
+              "components": {},
               "link": {"outbox_depth": 0, "disk_full": False, "state": "connected", "events_sent": 0, "commands_handled": 0}}
     body = fleet.message(status, {"cpu": {"process_pct": 1.0, "system_pct": None}, "memory": {"rss_bytes": 1, "system_available_bytes": None},
                                   "disk": {"data_free_bytes": 1}}, None, {})
