@@ -511,8 +511,9 @@ def outbox_depth(db: Path) -> int:
         conn.close()
 
 
-def failover_figures(daemon: DaemonProcess, stopped_at: float, seen: list[tuple[float, int]]) -> dict[str, Any]:
-    """One store's failover after the stop: node stop → link lost → reconnected (to which node) → next event at HQ."""
+def failover_figures(daemon: DaemonProcess, stopped_at: float, seen: list[tuple[float, int]],
+                     nodes: dict[str, int]) -> dict[str, Any]:
+    """One store's failover after the stop: node stop → link lost → reconnected (to which nodes) → next event at HQ."""
     lost = [t for t, _ in log_times(daemon, "link.lost") if t >= stopped_at - 0.5]
     if not lost:
         return {"lost": False}
@@ -521,7 +522,10 @@ def failover_figures(daemon: DaemonProcess, stopped_at: float, seen: list[tuple[
     before = [t for t, _ in seen if t <= stopped_at]
     out: dict[str, Any] = {"lost": True, "stop_to_lost_ms": round((lost[0] - stopped_at) * 1000)}
     if connected:
-        out |= {"reconnected_to": connected[0][1], "lost_to_connected_ms": round((connected[0][0] - lost[0]) * 1000)}
+        # A node may drop a fresh connection again (3.10: a publish nacked during a quorum queue's leader election
+        # ends the MQTT connection): every node connected to after the loss is listed, in order.
+        out |= {"connected_to_nodes": [nodes[url] for _, url in connected],
+                "lost_to_connected_ms": round((connected[0][0] - lost[0]) * 1000)}
     if after:
         out["connected_to_first_event_ms"] = round((after[0] - connected[0][0]) * 1000)
         out["hq_silence_ms"] = round((after[0] - (before[-1] if before else stopped_at)) * 1000)
@@ -632,7 +636,8 @@ def run_scenario(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         entry: dict[str, Any] = {"node": homes[store] + 1, "events": len(seqs), "last_seq": last,
                                  "gaps": len(missing), "duplicates": got.duplicates.get(store, 0)}
         if homes[store] == 0:
-            entry["failover"] = failover_figures(daemons[store], stopped_at, got.first_seen.get(store, []))
+            entry["failover"] = failover_figures(daemons[store], stopped_at, got.first_seen.get(store, []),
+                                                 {url: i + 1 for i, url in enumerate(cluster.mqtt_urls)})
             if not entry["failover"].get("connected_to_first_event_ms") and entry["failover"].get("lost"):
                 failures.append(f"{store}: no event reached HQ after its reconnect")
         else:
