@@ -32,6 +32,11 @@ Importable (bench_fleet.py --broker rabbitmq uses it):
         cluster.stop_node(0)                           # SIGKILL node 1 (how="stop_app": rabbitmqctl stop_app)
         cluster.start_node(0)                          # back, and rejoined (waits until the cluster runs it)
         cluster.running_nodes()                        # names `rabbitmqctl cluster_status` calls running
+    routing_key("store-edge/v1", "s1", "event", "#")   # the AMQP form of an MQTT topic ("/" -> ".")
+    hq = Hq(cluster.amqp_urls, "store-edge/v1"); hq.start()   # HQ thread: consumes hq.events + hq.replies (declared first)
+    hq.send("s1", "ping", {"id": "p-1"}); hq.got.events / hq.got.replies; hq.stop()
+
+A node needs ~10 s to start on a 2-core machine; the three joined take 27-45 s.
 """
 
 from __future__ import annotations
@@ -467,6 +472,7 @@ def ticker(db: Path, stop: threading.Event, every_s: float) -> threading.Thread:
     from edge.store import Store
 
     def run() -> None:
+        """Emit until stopped, one write transaction per event (as a job's state change would be)."""
         store = Store(db)
         try:
             n = 0
@@ -557,6 +563,13 @@ def run_scenario(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         ticks: list[threading.Thread] = []
         sent: dict[str, dict[str, Any]] = {}
         sends: dict[str, int] = {}
+
+        def publish(store: str, name: str, body: dict[str, Any]) -> None:
+            """Send a command through HQ and remember it (and how often its id was sent)."""
+            sent[body["id"]] = {"store": store, "name": name, "body": body, "at": time.time()}
+            sends[body["id"]] = sends.get(body["id"], 0) + 1
+            hq.send(store, name, body)
+
         try:
             for daemon in daemons.values():
                 daemon.start()
@@ -564,14 +577,10 @@ def run_scenario(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
                 wait_for(lambda d=daemon: log_times(d, "link.connected"), 90, f"{store} to connect")
             for store in stores:
                 ticks.append(ticker(root / store / "store-edge.db", stop_ticks, args.tick_s))
-                hq.send(store, "ping", {"id": f"{store}-ping-1"})
-
-            def publish(store: str, name: str, body: dict[str, Any]) -> None:
-                sent[body["id"]] = {"store": store, "name": name, "body": body, "at": time.time()}
-                sends[body["id"]] = sends.get(body["id"], 0) + 1
-                hq.send(store, name, body)
+                publish(store, "ping", {"id": f"{store}-ping-1"})
 
             def resend_unanswered(older_than: float) -> None:
+                """Send again, with the same id, every command unanswered for `older_than` seconds."""
                 with hq.lock:
                     answered = set(hq.got.replies)
                 for rid, cmd in list(sent.items()):
@@ -597,6 +606,7 @@ def run_scenario(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
             batches = k
 
             def quiet() -> bool:
+                """Every command answered, no event for 2 s and every store's outbox empty."""
                 resend_unanswered(args.resend_s)
                 with hq.lock:
                     answered = all(rid in hq.got.replies for rid in sent)
