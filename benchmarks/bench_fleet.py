@@ -4,7 +4,7 @@ Why: headquarters runs hundreds of stores through one broker; this measures what
 grows with the store count, on one machine, with every store a real `store-edge run` process (sync,
 catalogue and a small simulated label set each, in reduced-memory settings).
 
-Run: .venv/bin/python benchmarks/bench_fleet.py [--ramp 10,50,100] [--labels 8] [--idle-s 20] [--broker mosquitto]
+Run: .venv/bin/python benchmarks/bench_fleet.py [--ramp 10,50,100] [--labels 8] [--idle-s 30] [--broker mosquitto]
      .venv/bin/python benchmarks/bench_fleet.py --study [--study-daemons 4]   (what each reduced-memory setting saves)
 
 The ramp grows one fleet: at each step it starts the stores missing (in parallel batches of --batch,
@@ -448,7 +448,7 @@ def main() -> None:
     parser.add_argument("--ramp", default="10,50,100", help="store counts, comma-separated, growing (default 10,50,100)")
     parser.add_argument("--labels", type=int, default=8, help="simulated labels (and demo products) per store")
     parser.add_argument("--batch", type=int, default=10, help="daemons started at once")
-    parser.add_argument("--idle-s", type=float, default=20.0, help="idle CPU measured over this long at each step")
+    parser.add_argument("--idle-s", type=float, default=30.0, help="idle CPU measured over this long at each step")
     parser.add_argument("--broker", default="mosquitto", choices=("mosquitto", "rabbitmq"))
     parser.add_argument("--study", action="store_true", help="measure the reduced-memory settings instead of the ramp")
     parser.add_argument("--study-daemons", type=int, default=4)
