@@ -81,6 +81,7 @@ class Opened:
     state: str
     new: bool
     missing: dict[str, list[int]]
+    finished: staging.Finished | None = None  # the install's last step, when this resume did it
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class Stored:
     stored: bool
     state: str
     missing: int
-    problems: list[str]
+    finished: staging.Finished | None = None  # the install's last step, when this chunk led to it
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,13 @@ class Rollout:
                 folder = staging.open_install(self.root, manifest, manifest.total() + self.settings.reserve_bytes)
             except ArtifactError as err:
                 raise CommandError("conflict" if "another manifest" in str(err) else "busy", str(err)) from None
-            return Opened(manifest, "staging", not existed, staging.missing(folder, manifest))
+            missing = staging.missing(folder, manifest)
+            if existed and not missing:  # every chunk was in when the daemon stopped, before the install's last step
+                done = staging.finish(self.root, folder, manifest)
+                if done.installed:
+                    return Opened(manifest, "installed", False, {}, done)
+                return Opened(manifest, "staging", False, staging.missing(folder, manifest), done)
+            return Opened(manifest, "staging", not existed, missing)
 
     def _install(self, tx: Tx, args: InstallArgs, opened: Opened) -> dict[str, Any]:
         """Reply with the chunk size and the chunks to send; `artifact.installing` when the install is new."""
@@ -198,6 +205,8 @@ class Rollout:
         if opened.new:
             tx.emit("artifact.installing", {"kind": m.kind, "version": m.version, "bytes": m.total(),
                                             "chunks": sum(f.chunks() for f in m.files)})
+        if opened.finished is not None:
+            _say_finished(tx, m.kind, m.version, opened.finished)
         return {"kind": m.kind, "version": m.version, "state": opened.state, "chunk_size": CHUNK_SIZE,
                 "missing": opened.missing}
 
@@ -212,7 +221,7 @@ class Rollout:
             raise CommandError("invalid_argument", f"data: {len(data)} bytes, over the chunk size {CHUNK_SIZE}")
         with self._lock:
             if args.version in inst.installed(self.root, args.kind):
-                return Stored(False, "installed", 0, [])
+                return Stored(False, "installed", 0)
             try:
                 folder, manifest = staging.require(self.root, args.kind, args.version)
                 stored = staging.put_chunk(folder, manifest, args.file, args.index, data)
@@ -222,21 +231,20 @@ class Rollout:
                 raise CommandError("conflict" if "other bytes" in str(err) else "invalid_argument", str(err)) from None
             left = staging.missing(folder, manifest)
             if left:
-                return Stored(stored, "staging", sum(map(len, left.values())), [])
+                return Stored(stored, "staging", sum(map(len, left.values())))
             done = staging.finish(self.root, folder, manifest)
             if done.installed:
-                return Stored(stored, "installed", 0, [])
-            return Stored(stored, "staging", sum(map(len, staging.missing(folder, manifest).values())), done.problems)
+                return Stored(stored, "installed", 0, done)
+            return Stored(stored, "staging", sum(map(len, staging.missing(folder, manifest).values())), done)
 
     def _chunk(self, tx: Tx, args: ChunkArgs, stored: Stored) -> dict[str, Any]:
         """Acknowledge the chunk; the last one emits `artifact.installed`, or `artifact.failed` for files whose hash was wrong."""
         head = {"kind": args.kind, "version": args.version}
-        if stored.problems:
-            tx.emit("artifact.failed", {**head, "reason": "hash_mismatch", "problems": stored.problems})
-        elif stored.state == "installed" and stored.stored:
-            tx.emit("artifact.installed", head)
+        if stored.finished is not None:
+            _say_finished(tx, args.kind, args.version, stored.finished)
+        problems = stored.finished.problems if stored.finished is not None else []
         return {**head, "file": args.file, "index": args.index, "duplicate": not stored.stored, "state": stored.state,
-                "missing": stored.missing, "problems": stored.problems}
+                "missing": stored.missing, "problems": problems}
 
     # ----- artifact.activate / artifact.rollback --------------------------------------------
     def _check(self, args: KindVersionArgs) -> Checked:
@@ -341,3 +349,10 @@ class Rollout:
                 done.append(name)
         return done
 
+
+def _say_finished(tx: Tx, kind: str, version: str, done: staging.Finished) -> None:
+    """`artifact.installed`, or `artifact.failed` naming the files whose hash was wrong."""
+    if done.installed:
+        tx.emit("artifact.installed", {"kind": kind, "version": version})
+    else:
+        tx.emit("artifact.failed", {"kind": kind, "version": version, "reason": "hash_mismatch", "problems": done.problems})

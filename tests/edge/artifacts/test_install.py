@@ -210,3 +210,30 @@ async def test_activate_checks_switches_lists_and_rolls_back(tmp_path: Path, sig
     assert back["result"]["to_version"] == "v1" and (await s.events("artifact.rolled_back"))[0]["reason"] == "requested"
     assert json.loads((tmp_path / "data" / "artifacts" / "blob" / "active.json").read_text())["version"] == "v1"
     await s.store.aclose()
+
+
+async def test_a_stop_after_the_last_chunk_but_before_the_install_finished_is_finished_by_the_resume(
+    tmp_path: Path, signer: Signer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from edge.artifacts import staging
+
+    s = await _store(tmp_path, signer)
+    manifest = signer.install("blob", "v1", FILES)
+    await s.send("artifact.install", manifest)
+    finish = staging.finish
+
+    def stopped(root: Path, folder: Path, m: Any) -> staging.Finished:
+        """The daemon stops right after the last chunk is durable (as kill -9 would)."""
+        raise OSError("killed")
+
+    monkeypatch.setattr(staging, "finish", stopped)
+    for part in chunks("blob", "v1", FILES):
+        last = await s.send("artifact.chunk", part)
+    assert last["error"]["code"] == "internal" and s.versions() == []
+    monkeypatch.setattr(staging, "finish", finish)
+    await s.store.aclose()
+    s = await _store(tmp_path, signer)
+    resumed = await s.send("artifact.install", manifest)  # nothing is missing: the resume does the last step
+    assert resumed["result"]["state"] == "installed" and resumed["result"]["missing"] == {}
+    assert s.versions() == ["v1"] and await s.events("artifact.installed") == [{"kind": "blob", "version": "v1"}]
+    await s.store.aclose()
