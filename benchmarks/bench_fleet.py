@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import tempfile
@@ -255,6 +256,17 @@ def start_stores(hq: FleetHq, fleet: Fleet, new: list[str], batch: int) -> dict[
             "cpu_s_per_new_daemon": round((fleet.cpu_s() - cpu0) / len(new), 2)}
 
 
+def room_for(daemons: int, mb_each: float, reserve_gb: float) -> float:
+    """Raise Broke unless `daemons` more daemons of `mb_each` MB leave `reserve_gb` free (the machine is shared); returns GiB available now."""
+    meminfo = Path("/proc/meminfo").read_text()
+    available_gb = int(re.search(r"^MemAvailable:\s+(\d+) kB", meminfo, re.MULTILINE).group(1)) / 2**20  # type: ignore[union-attr]
+    needed_gb = daemons * mb_each * 1.2 / 1024
+    if available_gb - needed_gb < reserve_gb:
+        raise Broke(f"memory: {daemons} more daemons need about {needed_gb:.1f} GiB and {available_gb:.1f} GiB is available, "
+                    f"less the {reserve_gb} GiB kept for the rest of the machine (--reserve-gb)")
+    return round(available_gb, 1)
+
+
 def idle_cpu(fleet: Fleet, broker: FleetBroker, seconds: float) -> dict[str, float]:
     """CPU of the whole fleet and of the broker while nothing is asked of them, as % of one core."""
     daemons0, broker0, t0 = fleet.cpu_s(), broker.cpu_s(), time.monotonic()
@@ -361,6 +373,8 @@ def ramp(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             steps.append(step)
             try:
                 new = store_ids(len(fleet.daemons), n)
+                step["host_available_gb"] = room_for(len(new), steps[-2]["memory"]["pss_mb_mean"] if len(steps) > 1 else 80.0,
+                                                     args.reserve_gb)
                 step["start"] = start_stores(hq, fleet, new, args.batch)
                 step["idle"] = idle_cpu(fleet, broker, args.idle_s)
                 stores = list(fleet.daemons)
@@ -382,7 +396,10 @@ def ramp(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 step["broke"] = str(err)
                 print(f"broke at {n} stores: {err}", flush=True)
                 break
-        checked = audit(hq, list(fleet.daemons), batches, args.labels) if fleet.daemons else {}
+        try:
+            checked = audit(hq, list(fleet.daemons), batches, args.labels) if fleet.daemons else {}
+        except Broke as err:
+            checked = {"broke": str(err)}
     finally:
         stop_s = fleet.stop()
         hq.close()
@@ -450,6 +467,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10, help="daemons started at once")
     parser.add_argument("--idle-s", type=float, default=30.0, help="idle CPU measured over this long at each step")
     parser.add_argument("--broker", default="mosquitto", choices=("mosquitto", "rabbitmq"))
+    parser.add_argument("--reserve-gb", type=float, default=4.0, help="stop the ramp rather than leave less memory than this")
     parser.add_argument("--study", action="store_true", help="measure the reduced-memory settings instead of the ramp")
     parser.add_argument("--study-daemons", type=int, default=4)
     parser.add_argument("--keep", action="store_true", help="keep the work folder (daemon logs) and print its path")
