@@ -4,22 +4,29 @@ An installed version holds `model.onnx`, `gallery.npz` (made by that model: its 
 `version` metadata) and `probe.npz` (`crops`: N x 224 x 224 x 3 uint8 RGB model views, N <= MAX_PROBES; `labels`: the
 gallery class each crop shows). Before a switch the candidate must load in onnxruntime, its gallery must be the
 model's (version and embedding size), its embeddings finite, and its top-1 on the probes must not fall below what the
-running model and gallery score on the very same probes. The job runs the active version's files while `[scale]`
-sets neither `model` nor `gallery`.
+running model and gallery score on the very same probes. The probes are the artifact's set plus up to
+MAX_STORE_PROBES of the crops this store kept for its newest learned examples (its own cameras and light, which
+headquarters did not choose), labelled by the produce file's class of their SKU. The job runs the active version's
+files while `[scale]` sets neither `model` nor `gallery`.
 """
 
 from __future__ import annotations
 
 import functools
+import io
+import sqlite3
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from edge.artifacts.installed import active_dir
 from edge.artifacts.kinds import ArtifactKind, CheckResult
 from edge.scale.config import ScaleSection
+from edge.scale.recognition import produce_map
 from edge.scale.recognition.errors import RecognitionError
 from edge.scale.recognition.gallery import Gallery
 from edge.scale.recognition.model import (
@@ -29,15 +36,17 @@ from edge.scale.recognition.model import (
     ProduceModel,
     normalise,
 )
+from edge.scale.recognition.stored import MAX_CROP_BYTES
 
 KIND = "produce-model"
 MODEL, GALLERY, PROBE = "model.onnx", "gallery.npz", "probe.npz"
 MAX_PROBES = 64  # about 64 x 2 inferences per check: a few seconds on one core for the int8 and fp32 ensembles
+MAX_STORE_PROBES = 32  # the store's own kept crops added to them (newest learned examples first)
 
 
 def kinds(config: Any, section: ScaleSection) -> Sequence[ArtifactKind]:
     """`JobSpec.artifacts`: the one kind the scale job runs from."""
-    return [ArtifactKind(KIND, (MODEL, GALLERY, PROBE), functools.partial(self_check, section))]
+    return [ArtifactKind(KIND, (MODEL, GALLERY, PROBE), functools.partial(self_check, section, database=config.database_path))]
 
 
 def with_active(section: ScaleSection, data_dir: Path) -> ScaleSection:
@@ -66,6 +75,29 @@ def load_probes(path: Path) -> tuple[np.ndarray, list[str]]:
         raise ValueError(f"crops must be N x {INPUT_SIZE} x {INPUT_SIZE} x 3 uint8, got {crops.dtype} {crops.shape}")
     if not 1 <= len(crops) <= MAX_PROBES or len(labels) != len(crops):
         raise ValueError(f"1-{MAX_PROBES} crops with one label each, got {len(crops)} crops and {len(labels)} labels")
+    return crops, labels
+
+
+def store_probes(database: Path, section: ScaleSection) -> tuple[list[np.ndarray], list[str]]:
+    """The crops kept with the store's newest learned examples, each once, labelled with its SKU's class (blocking, read-only)."""
+    if section.produce_file is None or not database.exists():
+        return [], []
+    classes = {sku: name for name, sku in produce_map.load(section.produce_file).skus.items()}
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)) as db:
+        rows = db.execute("SELECT sku, crop FROM scale_gallery WHERE crop IS NOT NULL AND length(crop) <= ? ORDER BY id DESC LIMIT ?",
+                          (MAX_CROP_BYTES, 8 * MAX_STORE_PROBES)).fetchall()
+    crops, labels, seen = [], [], set()
+    for sku, crop in rows:
+        if sku not in classes or crop in seen or len(crops) == MAX_STORE_PROBES:
+            continue
+        seen.add(crop)  # a re-embedded example keeps the very same crop under each model version
+        try:
+            view = np.asarray(Image.open(io.BytesIO(crop)).convert("RGB"))
+        except (OSError, ValueError, Image.DecompressionBombError):
+            continue
+        if view.shape == (INPUT_SIZE, INPUT_SIZE, 3):
+            crops.append(view)
+            labels.append(classes[sku])
     return crops, labels
 
 
@@ -101,7 +133,7 @@ def _load(model_path: Path, gallery_path: Path | None) -> tuple[ProduceModel, Ga
     return model, gallery
 
 
-def self_check(section: ScaleSection, candidate: Path, current: Path | None) -> CheckResult:
+def self_check(section: ScaleSection, candidate: Path, current: Path | None, database: Path | None = None) -> CheckResult:
     """The candidate loads, its gallery is its own, and its probe top-1 is not below the running model's (blocking)."""
     if section.model is not None or section.gallery is not None:
         return CheckResult(False, ["[scale] sets model or gallery, so the job would not run an installed version; remove them first"])
@@ -110,12 +142,18 @@ def self_check(section: ScaleSection, candidate: Path, current: Path | None) -> 
     except (OSError, ValueError, KeyError) as err:
         return CheckResult(False, [f"{PROBE}: not a probe set ({err})"])
     try:
+        own, own_labels = store_probes(database, section) if database is not None else ([], [])
+    except (sqlite3.Error, produce_map.ProduceFileError, OSError) as err:
+        return CheckResult(False, [f"the store's kept crops cannot be read ({err})"])
+    if own:
+        crops, labels = np.concatenate([crops, np.stack(own)]), labels + own_labels
+    try:
         model, gallery = _load(candidate / MODEL, candidate / GALLERY)
     except RecognitionError as err:
         return CheckResult(False, [str(err)])
     assert gallery is not None
     right, bad = top1(model, gallery, crops, labels)
-    figures: dict[str, Any] = {"model_version": model.model_version, "probes": len(crops), "top1": right}
+    figures: dict[str, Any] = {"model_version": model.model_version, "probes": len(crops), "store_probes": len(own), "top1": right}
     reasons = [f"{bad} of {len(crops)} probe embeddings are not finite"] if bad else []
     try:
         running_model, running_gallery = _load(*_running(section, current))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import random
 import shutil
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,7 @@ from PIL import Image
 
 from edge.scale import artifacts
 from edge.scale.config import ScaleSection
+from edge.scale.recognition import produce_map
 from edge.scale.recognition.gallery import Gallery
 from edge.scale.recognition.model import (
     DEFAULT_GALLERY,
@@ -21,7 +25,10 @@ from edge.scale.recognition.model import (
     FP32_MODEL,
     crop_resize,
 )
+from edge.scale.schema import STEPS
+from edge.store import Store
 from tests.edge.artifacts.onnx_wire import scrambled
+from tests.edge.scale.conftest import PRODUCE
 
 DATASET = Path(__file__).resolve().parents[3] / "../shared/datasets/grocerystore/test"
 
@@ -102,3 +109,27 @@ def test_the_job_runs_the_active_version_unless_the_section_names_its_files(tmp_
     assert active.model == tmp_path / "artifacts/produce-model/v2-fp32/model.onnx"
     assert active.gallery == tmp_path / "artifacts/produce-model/v2-fp32/gallery.npz"
     assert artifacts.with_active(ScaleSection(model=DEFAULT_MODEL), tmp_path).model == DEFAULT_MODEL
+
+
+
+def _keep_crops(database: Path) -> None:
+    """Five learned examples with their crops, one of them re-embedded under a second version (the same crop twice)."""
+    skus = produce_map.load(PRODUCE).skus
+    with closing(sqlite3.connect(database)) as db, db:
+        for i, f in enumerate(sorted(DATASET.rglob("*.jpg"))[::97][:5]):
+            out = io.BytesIO()
+            Image.fromarray(crop_resize(Image.open(f))).save(out, "JPEG", quality=85)
+            for version in ("produce-ensemble-v2-int8", "produce-ensemble-v2-fp32")[: 2 if i == 0 else 1]:
+                db.execute("INSERT INTO scale_gallery (sku, model_version, source, embedding, created_at, crop) "
+                           "VALUES (?, ?, 'learned', ?, '2026-12-01T00:00:00Z', ?)",
+                           (skus[f.parent.name], version, np.ones(512, np.float32).tobytes(), out.getvalue()))
+
+
+async def test_the_stores_own_kept_crops_are_probes_too(tmp_path: Path, probes: bytes) -> None:
+    store = await asyncio.to_thread(Store, tmp_path / "s.db", schemas={"scale": STEPS})
+    await store.aclose()
+    await asyncio.to_thread(_keep_crops, tmp_path / "s.db")
+    folder = await asyncio.to_thread(candidate, tmp_path / "v2-fp32", FP32_MODEL, FP32_GALLERY, probes)
+    result = await asyncio.to_thread(artifacts.self_check, ScaleSection(produce_file=PRODUCE), folder, None, database=tmp_path / "s.db")
+    assert result.passed, result
+    assert (result.figures["probes"], result.figures["store_probes"]) == (37, 5)  # the re-embedded crop counted once
