@@ -595,8 +595,8 @@ def run_scenario(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
                 for store in stores:
                     publish(store, "price.update", price_batch(store, k, args.labels))
                 if not stopped_at and time.time() - stream_started >= args.stream_s / 3:
+                    stopped_at = time.time()  # before: `rabbitmqctl stop_app` returns after the node has stopped
                     cluster.stop_node(0, args.stop)
-                    stopped_at = time.time()
                 resend_unanswered(args.resend_s)
                 time.sleep(max(0.0, stream_started + k * args.batch_every_s - time.time()))
             stop_ticks.set()
