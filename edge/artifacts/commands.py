@@ -13,6 +13,7 @@ import asyncio
 import base64
 import binascii
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -22,7 +23,15 @@ from pydantic import Field
 
 from edge.artifacts import installed as inst
 from edge.artifacts import staging
-from edge.artifacts.errors import ArtifactError, BadSignature, ChunkRefused, NotStaging
+from edge.artifacts.errors import (
+    ArtifactError,
+    BadSignature,
+    ChunkConflict,
+    ChunkRefused,
+    NoRoom,
+    NotStaging,
+    VersionConflict,
+)
 from edge.artifacts.kinds import ArtifactKind, CheckResult
 from edge.artifacts.manifest import (
     CHUNK_SIZE,
@@ -189,8 +198,10 @@ class Rollout:
             existed = staging.staging_dir(self.root, manifest.kind, manifest.version).exists()
             try:
                 folder = staging.open_install(self.root, manifest, manifest.total() + self.settings.reserve_bytes)
-            except ArtifactError as err:
-                raise CommandError("conflict" if "another manifest" in str(err) else "busy", str(err)) from None
+            except VersionConflict as err:
+                raise CommandError("conflict", str(err)) from None
+            except NoRoom as err:
+                raise CommandError("busy", str(err)) from None
             missing = staging.missing(folder, manifest)
             if existed and not missing:  # every chunk was in when the daemon stopped, before the install's last step
                 done = staging.finish(self.root, folder, manifest)
@@ -227,8 +238,10 @@ class Rollout:
                 stored = staging.put_chunk(folder, manifest, args.file, args.index, data)
             except NotStaging as err:
                 raise CommandError("not_found", str(err)) from None
+            except ChunkConflict as err:
+                raise CommandError("conflict", str(err)) from None
             except ChunkRefused as err:
-                raise CommandError("conflict" if "other bytes" in str(err) else "invalid_argument", str(err)) from None
+                raise CommandError("invalid_argument", str(err)) from None
             left = staging.missing(folder, manifest)
             if left:
                 return Stored(stored, "staging", sum(map(len, left.values())))
@@ -338,7 +351,10 @@ class Rollout:
         return back
 
     def confirm(self) -> list[str]:
-        """The daemon started: every unconfirmed pointer is confirmed and older versions are pruned (blocking); kinds confirmed."""
+        """The daemon started: unconfirmed pointers are confirmed, older versions pruned, stale installs dropped (blocking)."""
+        for manifest in staging.drop_stale(self.root, time.time()):
+            log.warning("artifact.staging.dropped", kind=manifest.kind, version=manifest.version,
+                        reason=f"no chunk for {staging.STALE_S // 86400} days")
         done = []
         for name in self.kinds:
             p = inst.pointer(self.root, name)

@@ -17,3 +17,15 @@ class ChunkRefused(ArtifactError):
 
 class NotStaging(ArtifactError):
     """A chunk for an install that was never opened (or has finished)."""
+
+
+class ChunkConflict(ChunkRefused):
+    """A chunk stored already, sent again with other bytes."""
+
+
+class VersionConflict(ArtifactError):
+    """Another manifest under a version being installed or installed."""
+
+
+class NoRoom(ArtifactError):
+    """Not enough disk space, or too many installs in progress: retry later."""

@@ -17,11 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from edge.artifacts.errors import ArtifactError, ChunkRefused, NotStaging
+from edge.artifacts.errors import (
+    ChunkConflict,
+    ChunkRefused,
+    NoRoom,
+    NotStaging,
+    VersionConflict,
+)
 from edge.artifacts.files import fsync_dir, write_atomically
 from edge.artifacts.manifest import CHUNK_SIZE, FileEntry, Manifest
 
 STAGING = ".staging"
+#: Installs in progress at once (all kinds); another is refused until one finishes or goes stale.
+MAX_INSTALLS = 4
+#: An install no chunk reached for this long is dropped when the daemon starts.
+STALE_S = 7 * 24 * 3600
 _RECORD = re.compile(rb"^(\d{1,9}):([0-9a-f]{64})$")
 
 
@@ -80,11 +90,16 @@ def open_install(root: Path, manifest: Manifest, free_needed: int) -> Path:
         if kept is not None and kept.digest() == manifest.digest():
             return folder
         if kept is not None:
-            raise ArtifactError(f"{manifest.kind} {manifest.version}: another manifest is being installed under this version")
+            raise VersionConflict(f"{manifest.kind} {manifest.version}: another manifest is being installed under this version")
         shutil.rmtree(folder)  # a folder without its manifest was never accepted: nothing of it can be trusted
+    busy = in_progress(root)
+    if len(busy) >= MAX_INSTALLS:
+        names = ", ".join(f"{m.kind} {m.version}" for m, _ in busy)
+        raise NoRoom(f"{len(busy)} installs are in progress ({names}): finish one first; "
+                            f"one no chunk reaches for {STALE_S // 86400} days is dropped at the next start")
     free = shutil.disk_usage(root if root.exists() else root.parent).free
     if free < free_needed:
-        raise ArtifactError(f"not enough disk space: {free} bytes free, {free_needed} needed (the artifact and the reserve)")
+        raise NoRoom(f"not enough disk space: {free} bytes free, {free_needed} needed (the artifact and the reserve)")
     folder.parent.mkdir(parents=True, exist_ok=True)
     temp = folder.with_name(f".{folder.name}.new")
     shutil.rmtree(temp, ignore_errors=True)
@@ -110,7 +125,7 @@ def put_chunk(folder: Path, manifest: Manifest, name: str, index: int, data: byt
     if stored is not None:
         if stored in ("", digest):
             return False
-        raise ChunkRefused(f"data: chunk {index} of {name} was stored with other bytes (replayed with a change)")
+        raise ChunkConflict(f"data: chunk {index} of {name} was stored with other bytes (replayed with a change)")
     fd = os.open(folder / f"{name}.part", os.O_WRONLY | os.O_CREAT, 0o640)
     try:
         os.pwrite(fd, data, index * CHUNK_SIZE)
@@ -191,3 +206,17 @@ def require(root: Path, kind: str, version: str) -> tuple[Path, Manifest]:
         raise NotStaging(f"{kind} {version}: no install in progress; send artifact.install first")
     return folder, manifest
 
+
+def last_touched(folder: Path) -> float:
+    """When a chunk last reached an install (its newest file's mtime)."""
+    return max([p.stat().st_mtime for p in folder.iterdir()] or [folder.stat().st_mtime])
+
+
+def drop_stale(root: Path, now: float, older_than_s: float = STALE_S) -> list[Manifest]:
+    """Remove the installs no chunk reached for `older_than_s`; their manifests."""
+    dropped = []
+    for manifest, folder in in_progress(root):
+        if now - last_touched(folder) > older_than_s:
+            shutil.rmtree(folder, ignore_errors=True)
+            dropped.append(manifest)
+    return dropped

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,13 @@ FILES = {"a.bin": os.urandom(2 * CHUNK + 1000), "b.bin": b"small file"}
 def _kind() -> ArtifactKind:
     """A kind whose self-check passes unless its file says `bad`."""
     def check(candidate: Path, current: Path | None) -> CheckResult:
+        """Fail on a b.bin saying bad."""
         bad = (candidate / "b.bin").read_bytes() == b"bad"
         return CheckResult(not bad, ["b.bin says bad"] if bad else [], {"current": current.name if current else None})
     return ArtifactKind("blob", ("a.bin", "b.bin"), check, job="test")
 
 
-class Store_:
+class Harness:
     """A store with the artifact commands, a dispatcher to send them through, and the events it emitted."""
 
     def __init__(self, tmp: Path, keys: list[Path]) -> None:
@@ -42,34 +44,41 @@ class Store_:
         self.rollout.register(self.registry)
 
     def _restart(self) -> None:
+        """Count the controlled restarts asked for."""
         self.restarts += 1
 
-    async def open(self) -> Store_:
+    async def open(self) -> Harness:
+        """Open the store off the loop."""
         (self.tmp / "data").mkdir(exist_ok=True)
         self.store = await asyncio.to_thread(Store, self.tmp / "data" / "s.db")
         self.dispatcher = Dispatcher(self.registry, self.store)
         return self
 
     async def send(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One request with a fresh id, as the link would hand it over."""
         payload = await asyncio.to_thread(lambda: json.dumps({"id": uuid.uuid4().hex[:12], **body}).encode())
         return await self.dispatcher.handle(name, payload)
 
     async def events(self, kind: str) -> list[dict[str, Any]]:
+        """The data of every queued event of one kind."""
         rows = await self.store.read(lambda db: db.execute("SELECT kind, data FROM outbox ORDER BY seq").fetchall())
         return [json.loads(d) for k, d in rows if k == kind]
 
     def versions(self) -> list[str]:
+        """The version folders under artifacts/blob/."""
         base = self.tmp / "data" / "artifacts" / "blob"
         return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.exists() else []
 
 
 @pytest.fixture
-def signer(tmp_path: Path) -> Signer:
+def signer() -> Signer:
+    """Headquarters' key for this test."""
     return Signer()
 
 
-async def _store(tmp_path: Path, signer: Signer) -> Store_:
-    return await Store_(tmp_path, [signer.public_pem(tmp_path / "hq.pub")]).open()
+async def _store(tmp_path: Path, signer: Signer) -> Harness:
+    """A store trusting `signer`'s public key."""
+    return await Harness(tmp_path, [signer.public_pem(tmp_path / "hq.pub")]).open()
 
 
 async def test_only_a_manifest_signed_by_a_configured_key_opens_an_install(tmp_path: Path, signer: Signer) -> None:
@@ -100,7 +109,7 @@ async def test_only_a_manifest_signed_by_a_configured_key_opens_an_install(tmp_p
 
 
 async def test_without_a_public_key_nothing_is_accepted(tmp_path: Path, signer: Signer) -> None:
-    s = await Store_(tmp_path, []).open()
+    s = await Harness(tmp_path, []).open()
     refused = await s.send("artifact.install", signer.install("blob", "v1", FILES))
     assert refused["error"]["code"] == "invalid_argument" and "unsigned artifacts are never accepted" in refused["error"]["message"]
     await s.store.aclose()
@@ -236,4 +245,20 @@ async def test_a_stop_after_the_last_chunk_but_before_the_install_finished_is_fi
     resumed = await s.send("artifact.install", manifest)  # nothing is missing: the resume does the last step
     assert resumed["result"]["state"] == "installed" and resumed["result"]["missing"] == {}
     assert s.versions() == ["v1"] and await s.events("artifact.installed") == [{"kind": "blob", "version": "v1"}]
+    await s.store.aclose()
+
+
+async def test_installs_in_progress_are_bounded_and_stale_ones_dropped_at_start(tmp_path: Path, signer: Signer) -> None:
+    s = await _store(tmp_path, signer)
+    for n in range(4):
+        assert (await s.send("artifact.install", signer.install("blob", f"v{n}", FILES)))["ok"]
+    refused = await s.send("artifact.install", signer.install("blob", "v9", FILES))
+    assert refused["error"]["code"] == "busy" and refused["error"]["message"].startswith(
+        "4 installs are in progress (blob v0, blob v1, blob v2, blob v3): finish one first")
+    old = tmp_path / "data" / "artifacts" / ".staging" / "blob" / "v0"
+    week = time.time() - 8 * 86400
+    await asyncio.to_thread(lambda: [os.utime(p, (week, week)) for p in [old, *old.iterdir()]])
+    await asyncio.to_thread(s.rollout.confirm)  # what a start does
+    assert not old.exists()
+    assert (await s.send("artifact.install", signer.install("blob", "v9", FILES)))["ok"]
     await s.store.aclose()

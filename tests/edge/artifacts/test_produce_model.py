@@ -45,6 +45,7 @@ def probe_set(n: int = 32, seed: int = 1) -> bytes:
 
 @pytest.fixture(scope="module")
 def probes() -> bytes:
+    """One probe set for the module (decoding 32 photos takes a moment)."""
     return probe_set()
 
 

@@ -32,6 +32,7 @@ class Watcher(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
+        """Poll every 5 ms until told to stop."""
         while not self.done.is_set():
             for folder in (self.root.iterdir() if self.root.is_dir() else []):
                 if folder.is_dir() and not folder.name.startswith("."):
@@ -53,6 +54,7 @@ def _send_all(hq: Hq, parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _exit_status(daemon: Any, timeout: float = 20.0) -> int:
+    """The daemon's exit status once it stopped by itself."""
     code = daemon.proc.wait(timeout)
     daemon.proc = None
     return int(code)
