@@ -27,6 +27,7 @@ import os
 import re
 import resource
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -79,6 +80,7 @@ class FleetHq:
         self.cond = threading.Condition()
         self.stores: dict[str, StoreSeen] = defaultdict(StoreSeen)
         self.event_times: list[float] = []
+        self._subscribed = False
         v5 = protocol == "5"
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="hq-fleet-bench",
                                    protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, clean_session=None if v5 else False)
@@ -94,8 +96,6 @@ class FleetHq:
             self._client.connect("127.0.0.1", port, keepalive=30)
         self._client.loop_start()
         self.wait(lambda: self._subscribed, 10, "HQ subscribed")
-
-    _subscribed = False
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         """(Re)subscribe on every connect: harmless on a kept session, needed on a lost one."""
@@ -221,19 +221,23 @@ class Fleet:
                 "rss_mb_mean": round(sum(m["rss"] for m in found) / 1024 / len(found), 1),
                 "pss_mb_sum": round(sum(pss), 1), "threads": len(os.listdir(f"/proc/{first}/task"))}
 
-    def stop(self) -> float:
-        """SIGTERM every daemon at once and wait for all (SIGKILL after 30 s); returns the wall time."""
+    def stop(self) -> dict[str, Any]:
+        """SIGTERM every daemon at once and wait for all (SIGKILL after 30 s); the wall time and who did not exit 0."""
         started = time.monotonic()
-        running = [d for d in self.daemons.values() if d.proc is not None]
-        for daemon in running:
+        running = {s: d for s, d in self.daemons.items() if d.proc is not None}
+        for daemon in running.values():
             daemon.proc.terminate()  # type: ignore[union-attr]
-        for daemon in running:
+        unclean = {}
+        for store_id, daemon in running.items():
             try:
-                daemon.proc.wait(max(1.0, 30 - (time.monotonic() - started)))  # type: ignore[union-attr]
-            except Exception:  # noqa: BLE001 - a daemon that will not stop is killed, whatever went wrong
+                code = daemon.proc.wait(max(1.0, 30 - (time.monotonic() - started)))  # type: ignore[union-attr]
+            except subprocess.TimeoutExpired:
                 daemon.kill()
+                code = "killed"
+            if code != 0:
+                unclean[store_id] = code
             daemon.proc = None
-        return time.monotonic() - started
+        return {"stop_s": round(time.monotonic() - started, 1), "unclean": unclean}
 
 
 def store_ids(start: int, stop: int) -> list[str]:
@@ -401,11 +405,11 @@ def ramp(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         except Broke as err:
             checked = {"broke": str(err)}
     finally:
-        stop_s = fleet.stop()
+        stopped = fleet.stop()
         hq.close()
         broker.stop()
     return {"broker": broker.name, "protocol": broker.protocol, "labels_per_store": args.labels, "lean_env": LEAN_ENV,
-            "steps": steps, "audit": checked, "stop_s": round(stop_s, 1), "broke": broke}
+            "steps": steps, "audit": checked, "stop": stopped, "broke": broke}
 
 
 COLUMNS = ("stores", "online s", "ready s", "start CPU-s/d", "idle %core/d", "idle %core broker", "ack s", "labels s", "events/s",
