@@ -204,10 +204,10 @@ class Rollout:
                 raise CommandError("busy", str(err)) from None
             missing = staging.missing(folder, manifest)
             if existed and not missing:  # every chunk was in when the daemon stopped, before the install's last step
-                done = staging.finish(self.root, folder, manifest)
-                if done.installed:
-                    return Opened(manifest, "installed", False, {}, done)
-                return Opened(manifest, "staging", False, staging.missing(folder, manifest), done)
+                finished = staging.finish(self.root, folder, manifest)
+                if finished.installed:
+                    return Opened(manifest, "installed", False, {}, finished)
+                return Opened(manifest, "staging", False, staging.missing(folder, manifest), finished)
             return Opened(manifest, "staging", not existed, missing)
 
     def _install(self, tx: Tx, args: InstallArgs, opened: Opened) -> dict[str, Any]:
@@ -242,6 +242,8 @@ class Rollout:
                 raise CommandError("conflict", str(err)) from None
             except ChunkRefused as err:
                 raise CommandError("invalid_argument", str(err)) from None
+            except OSError as err:  # the disk filled up since the install opened: nothing recorded, send it again later
+                raise CommandError("busy", f"chunk {args.index} of {args.file}: cannot be written ({err.strerror})") from None
             left = staging.missing(folder, manifest)
             if left:
                 return Stored(stored, "staging", sum(map(len, left.values())))

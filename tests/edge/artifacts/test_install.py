@@ -262,3 +262,26 @@ async def test_installs_in_progress_are_bounded_and_stale_ones_dropped_at_start(
     assert not old.exists()
     assert (await s.send("artifact.install", signer.install("blob", "v9", FILES)))["ok"]
     await s.store.aclose()
+
+
+async def test_a_chunk_the_disk_cannot_take_is_busy_and_not_recorded(tmp_path: Path, signer: Signer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from edge.artifacts import staging
+
+    s = await _store(tmp_path, signer)
+    await s.send("artifact.install", signer.install("blob", "v1", FILES))
+    part = next(chunks("blob", "v1", FILES))
+
+    def full(fd: int, data: bytes, offset: int) -> int:
+        """A disk with no room left."""
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(staging.os, "pwrite", full)
+    refused = await s.send("artifact.chunk", part)
+    assert refused["error"] == {"code": "busy", "message": "chunk 0 of a.bin: cannot be written (No space left on device)"}
+    monkeypatch.undo()
+    resumed = await s.send("artifact.install", signer.install("blob", "v1", FILES))
+    assert resumed["result"]["missing"]["a.bin"] == [0, 1, 2]  # not recorded: asked for again
+    assert (await s.send("artifact.chunk", part))["result"]["duplicate"] is False
+    await s.store.aclose()
