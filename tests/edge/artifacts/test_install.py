@@ -285,3 +285,19 @@ async def test_a_chunk_the_disk_cannot_take_is_busy_and_not_recorded(tmp_path: P
     assert resumed["result"]["missing"]["a.bin"] == [0, 1, 2]  # not recorded: asked for again
     assert (await s.send("artifact.chunk", part))["result"]["duplicate"] is False
     await s.store.aclose()
+
+
+async def test_a_confirmed_start_prunes_versions_beyond_keep_versions(tmp_path: Path, signer: Signer) -> None:
+    s = await _store(tmp_path, signer)  # keep_versions = 3 (the default)
+    for n in range(1, 6):
+        await s.send("artifact.install", signer.install("blob", f"v{n}", FILES))
+        for part in chunks("blob", f"v{n}", FILES):
+            await s.send("artifact.chunk", part)
+    for version in ("v1", "v4"):
+        assert (await s.send("artifact.activate", {"kind": "blob", "version": version}))["result"]["activated"]
+        await asyncio.to_thread(s.rollout.confirm)
+    # v4 active, v1 previous, and the newest other one (v5) kept; v2 and v3 removed, whole
+    assert s.versions() == ["v1", "v4", "v5"]
+    listing = (await s.send("artifact.list", {"kind": "blob"}))["result"]["kinds"]["blob"]
+    assert (listing["active"], listing["previous"]) == ("v4", "v1")
+    await s.store.aclose()
