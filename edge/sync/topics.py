@@ -32,9 +32,14 @@ class Topics:
         return f"{self.root}/cmd/{name}"
 
     def command_name(self, topic: str) -> str | None:
-        """The command name of a `cmd/<name>` topic, or None for anything else."""
+        """The command name of a `cmd/<name>` topic, or None for anything else.
+
+        A `/` in the name reads as `.`: RabbitMQ's MQTT plugin (3.10) turns every `.` of a topic into
+        `/` on the way out, so `cmd/price.update` reaches a store as `cmd/price/update` (command
+        names never hold a `/`).
+        """
         head = f"{self.root}/cmd/"
-        return topic[len(head):] if topic.startswith(head) and len(topic) > len(head) else None
+        return topic[len(head):].replace("/", ".") if topic.startswith(head) and len(topic) > len(head) else None
 
     def reply(self, name: str) -> str:
         """Where the reply to command `name` goes."""

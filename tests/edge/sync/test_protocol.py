@@ -115,6 +115,21 @@ async def test_the_daemon_connects_with_broker_protocol(broker, daemon_factory, 
         await sniffer.close()
 
 
+async def test_a_command_whose_dots_a_broker_turned_into_slashes_is_answered(broker, daemon_factory):
+    """RabbitMQ 3.10 delivers `cmd/config.get` as `cmd/config/get` (docs/brokers.md): the store still answers config.get."""
+    daemon = daemon_factory(broker.url, broker={"protocol": "3.1.1"})
+    await asyncio.to_thread(daemon.start)
+    hq = await asyncio.to_thread(Hq, broker.port, "s1", client_id="hq-slashes")
+    try:
+        await asyncio.to_thread(wait_online, hq)
+        rid = await asyncio.to_thread(hq.send, "config/get", {})
+        replies = await asyncio.to_thread(hq.wait, lambda _: [r for r in hq.replies("config.get") if r["id"] == rid])
+        assert replies[0]["ok"], replies  # and on reply/config.get, which RabbitMQ hands an MQTT consumer as reply/config/get
+    finally:
+        await asyncio.to_thread(hq.close)
+        await asyncio.to_thread(daemon.terminate)
+
+
 async def test_a_311_session_keeps_its_queued_messages_across_a_reconnect(broker):
     """clean_session=False: a QoS 1 message sent while the store was away is delivered when it is back."""
     settings = SessionSettings(host="127.0.0.1", port=broker.port, client_id="proto-persist", keepalive_s=10,
