@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import stat
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
+from edge.atomic_files import write_atomically
 from edge.config import Config, ConfigError, parse_config, resolve_paths
 from edge.config_files import check_files
 from edge.sync.commands import Args, CommandError
@@ -165,31 +163,10 @@ def desired_config(path: Path, running: Identity, args: ConfigSetArgs) -> Desire
 def write_desired(path: Path, running: Identity, desired: Desired) -> None:
     """Keep the running file as last-good, then replace the file atomically (temp file, fsync, rename) and record the version."""
     last_good = Path(f"{path}{LAST_GOOD_SUFFIX}")
-    _write_atomically(last_good, path.read_bytes())
-    _write_atomically(Path(f"{last_good}{APPLIED_SUFFIX}"), json.dumps(running.as_json()).encode())
-    _write_atomically(path, desired.text.encode())
-    _write_atomically(Path(f"{path}{APPLIED_SUFFIX}"), json.dumps(desired.identity.as_json()).encode())
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write beside, fsync, rename over, fsync the folder: a reader sees the old file or the new one, never half of one."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():
-            os.chmod(temp, stat.S_IMODE(path.stat().st_mode))
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    write_atomically(last_good, path.read_bytes())
+    write_atomically(Path(f"{last_good}{APPLIED_SUFFIX}"), json.dumps(running.as_json()).encode())
+    write_atomically(path, desired.text.encode())
+    write_atomically(Path(f"{path}{APPLIED_SUFFIX}"), json.dumps(desired.identity.as_json()).encode())
 
 
 @dataclass(frozen=True)
@@ -207,7 +184,7 @@ def roll_back(path: Path, problems: list[str]) -> RolledBack | None:
     if applied is None or not last_good.exists():
         return None  # not written by config.set: a local mistake stays the administrator's to fix
     previous = _read_applied(last_good) or {}
-    _write_atomically(path, last_good.read_bytes())
-    _write_atomically(Path(f"{path}{APPLIED_SUFFIX}"), json.dumps(previous).encode())
+    write_atomically(path, last_good.read_bytes())
+    write_atomically(Path(f"{path}{APPLIED_SUFFIX}"), json.dumps(previous).encode())
     last_good.unlink()
     return RolledBack(int(applied.get("version", 0)), int(previous.get("version", LOCAL_VERSION)), problems)

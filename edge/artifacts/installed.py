@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.artifacts.files import write_atomically
+from edge.atomic_files import write_atomically
 from edge.artifacts.manifest import Manifest
 from edge.artifacts.staging import STAGING, read_manifest
 

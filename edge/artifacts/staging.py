@@ -24,7 +24,7 @@ from edge.artifacts.errors import (
     NotStaging,
     VersionConflict,
 )
-from edge.artifacts.files import fsync_dir, write_atomically
+from edge.atomic_files import fsync_dir, write_atomically
 from edge.artifacts.manifest import CHUNK_SIZE, FileEntry, Manifest
 
 STAGING = ".staging"
