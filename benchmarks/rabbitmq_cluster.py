@@ -6,7 +6,7 @@ nothing twice (docs/brokers.md, "Clustered deployment (RabbitMQ)"; issue 17 item
 
 Run: .venv/bin/python benchmarks/rabbitmq_cluster.py [--stores 6] [--stream-s 20] [--batch-every-s 1.0]
      [--labels 4] [--stop kill|stop_app] [--keep DIR]
-Needs Debian's `rabbitmq-server` (3.10) and `pika` in the venv. Everything runs on loopback as the current user:
+Needs Debian's `rabbitmq-server` (3.10) and pika (`.venv/bin/pip install -e '.[rabbitmq]'`). Everything runs on loopback as the current user:
 the cluster's nodes are started by this script under a temporary folder (their own ports, Erlang port mapper and
 cookie), never the package's own service. Prints the figures as one JSON object and exits 1 when a check fails
 (an event seq missing, a command without a reply or applied twice).
