@@ -28,7 +28,8 @@ from edge.config import Config
 from edge.config_files import open_beyond_loopback
 from edge.core_commands import register_core_commands
 from edge.jobs import JobContext, JobSpec, artifact_kinds, enabled_sections, schemas
-from edge.remote_config import RESTART_EXIT_STATUS, RolledBack, running_identity
+from edge.logs import configure as configure_logs
+from edge.remote_config import RESTART_EXIT_STATUS, Desired, Identity, RolledBack, Running, running_identity
 from edge.scheduler import Scheduler
 from edge.store import Store, Tx
 from edge.store.db import utc_now
@@ -67,7 +68,7 @@ class App:
         self.exit_status = 0  # RESTART_EXIT_STATUS after config.set: systemd starts the daemon again with the new file
         self.rolled_back = rolled_back  # the start fell back to the last good configuration: said by an event once running
         self.config_path = config_path  # the file it was read from (None in-process): where `config.set` writes
-        self.identity = running_identity(config, config_path)
+        self.running = Running(config, running_identity(config, config_path))  # replaced in place by a hot config.set
         self.started = time.monotonic()
         self.notifier = notifier or Notifier()
         try:
@@ -78,9 +79,10 @@ class App:
         except StoreError as err:  # missing, empty, damaged, another store's: one line, no restart loop (edge/store/identity.py)
             raise StartupError(str(err), exit_status=getattr(err, "exit_status", 1)) from None
         self.registry = CommandRegistry()
-        register_core_commands(self.registry, config, self.started, self.identity, config_path, self.request_restart)
+        register_core_commands(self.registry, config, self.started, self.running, config_path, self.apply_config)
         self.scheduler = Scheduler(config.database_path)
-        catalog.Catalog(self.store, self.scheduler, config).register(self.registry)
+        self.catalog = catalog.Catalog(self.store, self.scheduler, config)
+        self.catalog.register(self.registry)
         self.link = SyncLink(config, self.store, Dispatcher(self.registry, self.store), __version__, self.identity.as_json())
         self.rollout = Rollout(config, artifact_kinds(config), self.request_restart)
         self.rollout.register(self.registry)
@@ -117,6 +119,33 @@ class App:
     def request_stop(self) -> None:
         """Begin a clean stop (SIGTERM, SIGINT, or the demo ending)."""
         self._stopping.set()
+
+    @property
+    def identity(self) -> Identity:
+        """The running configuration's version, hash and source."""
+        return self.running.identity
+
+    def apply_config(self, desired: Desired) -> None:
+        """After `config.set` committed (on the loop): reload its keys hot (`desired.apply == "hot"`) or restart to apply it."""
+        if desired.apply != "hot":
+            self.request_restart()
+            return
+        old, new = self.config, desired.config
+        self.config = self.running.config = new
+        self.running.identity = desired.identity
+        if old.log != new.log:
+            configure_logs(new.log.level, new.log.format)
+        if old.telemetry != new.telemetry:
+            self.scheduler.every("telemetry.health", new.telemetry.health_interval_s, self._send_health)
+        if old.prices != new.prices:
+            self.catalog.reload(new.prices)
+        for spec, job in self._built:
+            section = getattr(new, spec.name)
+            if section != getattr(old, spec.name) and spec.reload is not None:
+                spec.reload(job, section)
+        self.link.set_config_identity(desired.identity.as_json())
+        log.info("config.reloaded", config_version=desired.identity.version, config_sha256=desired.identity.sha256,
+                 changed=desired.changed)
 
     def request_restart(self) -> None:
         """A controlled restart (`config.set`, from its worker thread): stop cleanly shortly after the reply, with RESTART_EXIT_STATUS."""

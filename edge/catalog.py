@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from edge.config import Config
+from edge.config import Config, PricesSection
 from edge.jobs import catalog_checks
 from edge.prices import history, promotions, rules
 from edge.prices.history import Entry, money_text, stamp
@@ -271,6 +271,10 @@ class Catalog:
         self._rules = LabelRules(config.prices.rules, catalog_checks(config))
         scheduler.action(self.ACTION, self._apply_change)
         scheduler.every("price.history.prune", PRUNE_EVERY_S, self.prune)
+
+    def reload(self, prices: PricesSection) -> None:
+        """`config.set` changed `[prices]` keys that are read per command (edge/remote_config.py CORE_HOT_KEYS): use them from now."""
+        self._prices = prices.model_copy(update={"rules": self._prices.rules})  # the rules were built into LabelRules at start
 
     def register(self, registry: CommandRegistry) -> None:
         """Add `product.upsert`, `price.update` and `price.history`."""

@@ -17,7 +17,7 @@ from edge.jobs import installed_jobs
 from edge.remote_config import (
     ConfigSetArgs,
     Desired,
-    Identity,
+    Running,
     desired_config,
     running_identity,
     write_desired,
@@ -66,34 +66,36 @@ async def _fetch_logs(args: LogsFetchArgs) -> log_ring.Chunk:
 
 
 def register_core_commands(
-    registry: CommandRegistry, config: Config, started: float, identity: Identity | None = None,
-    config_path: Path | None = None, restart: Callable[[], None] | None = None,
+    registry: CommandRegistry, config: Config, started: float, running: Running | None = None,
+    config_path: Path | None = None, apply: Callable[[Desired], None] | None = None,
 ) -> None:
-    """Add the always-present commands; `identity` is the running configuration's version and hash (local when not given).
+    """Add the always-present commands; `running` is the configuration the daemon runs and its identity (local when not given).
 
-    `config.set` writes `config_path` and calls `restart` (a controlled restart) once it replied.
+    `config.set` writes `config_path` and, once its reply is committed, calls `apply` on the event loop: the daemon
+    reloads it hot or restarts (`Desired.apply`).
     """
-    running = identity or running_identity(config, None)
+    now = running or Running(config, running_identity(config, None))
 
     async def check_desired(args: ConfigSetArgs) -> Desired:
         """The prepare phase of `config.set`: validate as `store-edge check` does (effect-free, off the event loop)."""
         if config_path is None:
             raise CommandError("invalid_argument", "config: this daemon was not started from a configuration file")
-        return await asyncio.to_thread(desired_config, config_path, running, args)
+        return await asyncio.to_thread(desired_config, config_path, now, args)
 
     def config_set(tx: Tx, args: ConfigSetArgs, desired: Desired) -> dict[str, Any]:
-        """Write the desired configuration (keeping the last good one) and restart to apply it; the same version again is a no-op."""
+        """Write the desired configuration (keeping the last good one), then apply it hot or by a restart; the same again is a no-op."""
         done = {"version": desired.identity.version, "sha256": desired.identity.sha256}
-        if desired.identity.version == running.version and desired.identity.sha256 == running.sha256:
+        if desired.identity == now.identity:
             return {**done, "changed": [], "apply": "none"}
-        assert config_path is not None and restart is not None
+        assert config_path is not None and apply is not None
         try:
-            write_desired(config_path, running, desired)
+            write_desired(config_path, now.identity, desired)
         except OSError as err:
             raise CommandError("busy", f"config: cannot write {config_path} ({err.strerror}); nothing changed") from None
-        tx.emit("config.applied", {**done, "previous_version": running.version, "changed": desired.changed, "apply": "restart"})
-        restart()
-        return {**done, "changed": desired.changed, "apply": "restart"}
+        tx.emit("config.applied", {**done, "previous_version": now.identity.version, "changed": desired.changed,
+                                   "apply": desired.apply})
+        tx.after_commit(lambda: apply(desired))
+        return {**done, "changed": desired.changed, "apply": desired.apply}
 
     def ping(tx: Tx, args: NoArgs) -> dict[str, Any]:
         """Liveness and version."""
@@ -101,8 +103,8 @@ def register_core_commands(
 
     def config_get(tx: Tx, args: NoArgs) -> dict[str, Any]:
         """The running configuration, secrets removed (only the paths of secret files appear), with its version and hash."""
-        return {**config.redacted(), "config_version": running.version, "config_sha256": running.sha256,
-                "config_source": running.source}
+        return {**now.config.redacted(), "config_version": now.identity.version, "config_sha256": now.identity.sha256,
+                "config_source": now.identity.source}
 
     def link_test(tx: Tx, args: LinkTestArgs) -> dict[str, Any]:
         """Queue numbered `link.test` events through the durable outbox, like any job's events."""

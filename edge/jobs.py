@@ -83,6 +83,9 @@ class JobSpec:
       optional files and a blocking `self_check(candidate_dir, current_dir)` the core runs on a worker thread before
       switching. The job reads the active version's folder itself (`edge.artifacts.installed.active_dir`); a job that
       fails to build while one is active is started again with the previous version (`artifact.rolled_back`).
+    - `hot_keys` and `reload(job, section)`: keys of `[name]` the running job can take without a restart. When a
+      `config.set` changes only such keys (and core keys that are hot, edge/remote_config.py), the core calls
+      `reload` on the event loop with the new section instead of restarting the daemon; it must not block.
     """
 
     name: str
@@ -95,6 +98,8 @@ class JobSpec:
     catalog_check: Callable[[Config, Any], Check | None] | None = None
     fleet: Callable[[Any], Awaitable[dict[str, Any]]] | None = None
     artifacts: Callable[[Config, Any], Sequence[ArtifactKind]] | None = None
+    hot_keys: frozenset[str] = frozenset()
+    reload: Callable[[Any, Any], None] | None = None
 
     def __post_init__(self) -> None:
         """A job's name is a TOML table, a migration owner and a topic segment: keep it simple."""
@@ -102,6 +107,8 @@ class JobSpec:
             raise ValueError(f"job name {self.name!r} must be a lower-case identifier")
         if "enabled" not in self.section.model_fields:
             raise ValueError(f"job {self.name!r}: its section model needs an `enabled` field")
+        if (self.reload is None) != (not self.hot_keys) or not self.hot_keys <= set(self.section.model_fields) - {"enabled"}:
+            raise ValueError(f"job {self.name!r}: hot_keys must be keys of its section, given with a reload hook")
 
 
 def lazy(target: str) -> Callable[..., Any]:

@@ -8,7 +8,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -90,13 +90,52 @@ class ConfigSetArgs(Args):
         return self
 
 
+#: Core keys the running daemon applies without a restart (`App.apply_hot`): read where they are used, nothing built from them.
+CORE_HOT_KEYS: dict[str, frozenset[str]] = {
+    "log": frozenset({"level", "format"}),
+    "telemetry": frozenset({"health_interval_s"}),
+    "prices": frozenset({"lookback_days", "fake_promotion", "min_history_hours", "history_days"}),
+}
+
+
 @dataclass(frozen=True)
 class Desired:
-    """A validated desired configuration, ready to be written: its TOML text, identity and the sections that differ."""
+    """A validated desired configuration, ready to be written: its TOML text, the parsed configuration, its identity,
+    the sections that differ and how it is applied (`hot`: every differing key is one the running daemon reloads)."""
 
     text: str
+    config: Config
     identity: Identity
     changed: list[str]
+    apply: Literal["hot", "restart"]
+
+
+@dataclass
+class Running:
+    """The configuration the daemon runs now and its identity; replaced in place when `config.set` applies one hot."""
+
+    config: Config
+    identity: Identity
+
+
+def hot_keys(config: Config) -> dict[str, frozenset[str]]:
+    """Per section, the keys a change of which the running daemon applies without a restart (core ones and each job's)."""
+    return {**CORE_HOT_KEYS, **{spec.name: spec.hot_keys for spec in config.jobs if spec.reload is not None}}
+
+
+def how_applied(running: Config, desired: Config) -> Literal["hot", "restart"]:
+    """`hot` when every key that differs (defaults filled) is hot and no job is added, removed, enabled or disabled."""
+    old, new, hot = running.model_dump(mode="json"), desired.model_dump(mode="json"), hot_keys(desired)
+    for section in set(old) | set(new):
+        before, after = old.get(section), new.get(section)
+        if before == after:
+            continue
+        if not isinstance(before, dict) or not isinstance(after, dict) or before.get("enabled") != after.get("enabled"):
+            return "restart"
+        differing = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+        if not differing <= hot.get(section, frozenset()):
+            return "restart"
+    return "hot"
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -130,7 +169,7 @@ def secret_paths(value: Any, path: str = "") -> list[str]:
     return found
 
 
-def desired_config(path: Path, running: Identity, args: ConfigSetArgs) -> Desired:
+def desired_config(path: Path, running: Running, args: ConfigSetArgs) -> Desired:
     """Check a `config.set` as `store-edge check` checks a file (blocking: reads the file and the files it names)."""
     secrets = secret_paths(args.config if args.config is not None else args.patch)
     if secrets:
@@ -152,12 +191,11 @@ def desired_config(path: Path, running: Identity, args: ConfigSetArgs) -> Desire
     found = check_files(config, path)
     if found.problems:
         raise CommandError("invalid_argument", "; ".join(found.problems))
-    digest = config_hash(config)
-    if args.version < running.version or (args.version == running.version and digest != running.sha256):
-        raise CommandError("invalid_argument",
-                           f"version: {args.version} is not newer than the running version {running.version}")
+    digest, version = config_hash(config), running.identity.version
+    if args.version < version or (args.version == version and digest != running.identity.sha256):
+        raise CommandError("invalid_argument", f"version: {args.version} is not newer than the running version {version}")
     changed = sorted(k for k in set(raw) | set(current) if raw.get(k) != current.get(k))
-    return Desired(text, Identity(args.version, digest, "hq"), changed)
+    return Desired(text, config, Identity(args.version, digest, "hq"), changed, how_applied(running.config, config))
 
 
 def write_desired(path: Path, running: Identity, desired: Desired) -> None:

@@ -13,6 +13,10 @@ from edge.scale.pricing import barcode
 _PORT = re.compile(r"^simulated:(mt-sics|toledo-8217)$")
 
 
+#: `[scale]` keys a running job takes from `config.set` without a restart: read at each weighing, nothing is built from them.
+HOT_KEYS = frozenset({"unsure_score", "unrecognised_score"})
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -19,7 +19,7 @@ import structlog
 from edge.jobs import JobContext
 from edge.scale import artifacts, learning, suspicion
 from edge.scale.commands import GalleryCommands
-from edge.scale.config import ScaleSection
+from edge.scale.config import HOT_KEYS, ScaleSection
 from edge.scale.errors import ScaleJobError
 from edge.scale.pricing.quote import Product, Quote, money, unit_money
 from edge.scale.products import ProductView
@@ -115,6 +115,13 @@ class ScaleJob:
             group.create_task(self.products.follow(store), name="scale-catalog")
             for station in self.stations.values():
                 group.create_task(station.run(), name=f"scale-station:{station.id}")
+
+    def reload(self, section: ScaleSection) -> None:
+        """Take a `config.set`'s new thresholds (`JobSpec.hot_keys`) without a restart; the next weighing uses them."""
+        self.cfg = self.cfg.model_copy(update={key: getattr(section, key) for key in HOT_KEYS})
+        self.recognition.cfg = self.cfg
+        self.unrecognised_score = UNRECOGNISED_SCORE if self.cfg.unrecognised_score is None else self.cfg.unrecognised_score
+        log.info("scale.reloaded", unsure_score=self.recognition.unsure_score, unrecognised_score=self.unrecognised_score)
 
     async def stop(self) -> None:
         """Close the devices; recognition in flight is abandoned (no label without a confirmation)."""
@@ -380,3 +387,8 @@ class ScaleJob:
             kept = stored.examples(tx.db, version, sale.sku)
         tx.emit("weighing", event)
         return kept
+
+
+def reload(job: ScaleJob, section: ScaleSection) -> None:
+    """`JobSpec.reload`: the running job takes the new section's hot keys."""
+    job.reload(section)

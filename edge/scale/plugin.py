@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.scale.config import ScaleSection
+from edge.scale.config import HOT_KEYS, ScaleSection
 from edge.scale.schema import STEPS
 from edge.jobs import JobSpec, lazy
 
@@ -16,4 +16,6 @@ JOB = JobSpec(
     demo=lazy("edge.scale.demo:SCENES"),
     fleet=lazy("edge.scale.fleet:figures"),
     artifacts=lazy("edge.scale.artifacts:kinds"),
+    hot_keys=HOT_KEYS,
+    reload=lazy("edge.scale.job:reload"),
 )

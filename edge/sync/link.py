@@ -225,6 +225,15 @@ class SyncLink:
         self._depth = await self._store.read(lambda db: outbox_depth(db.conn))
         return self._depth
 
+    def set_config_identity(self, identity: dict[str, Any]) -> None:
+        """A configuration applied hot: the retained `online` status says so now (the will keeps the old one until the next session)."""
+        self._config_identity = identity
+        if self._session is not None and self._connected_since is not None:
+            try:
+                self._session.publish(self.topics.status, self._status_payload("online", self._birth), qos=1, retain=True)
+            except MqttError as err:
+                log.debug("status.publish.failed", error=str(err))
+
     # -- one session -------------------------------------------------------------------------
 
     def _status_payload(self, state: str, birth: int) -> bytes:

@@ -15,6 +15,7 @@ from edge.demo.hq import Hq
 from edge.remote_config import (
     APPLIED_SUFFIX,
     ConfigSetArgs,
+    Running,
     config_hash,
     desired_config,
     running_identity,
@@ -177,7 +178,8 @@ def test_config_set_bad_documents_are_refused_with_their_key_path(tmp_path: Path
     path = tmp_path / "store.toml"
     path.write_text('[store]\nid = "s1"\n[data]\ndir = "data"\n')
     before = _files(path)
-    running = running_identity(load_config(path, env={}), path)
+    config = load_config(path, env={})
+    running = Running(config, running_identity(config, path))
 
     def refused(**body: Any) -> str:
         """The invalid_argument message for one config.set body."""
@@ -194,3 +196,46 @@ def test_config_set_bad_documents_are_refused_with_their_key_path(tmp_path: Path
     assert refused(patch={"broker": {"ca_file": "-----BEGIN RSA PRIVATE KEY-----\n…"}}).startswith("broker.ca_file: secrets")
     assert refused(patch={"screen": [{"api_token": "x"}]}).startswith("screen[0].api_token: secrets")
     assert _files(path) == before
+
+
+def test_only_keys_the_daemon_reads_where_it_uses_them_apply_hot(tmp_path: Path) -> None:
+    path = tmp_path / "store.toml"
+    path.write_text('[store]\nid = "s1"\n[data]\ndir = "data"\n[scale]\nenabled = true\n')
+    config = load_config(path, env={})
+    running = Running(config, running_identity(config, path))
+
+    def applied(**patch: Any) -> str:
+        """How one merge patch would be applied."""
+        return desired_config(path, running, ConfigSetArgs(version=1, patch=patch)).apply
+
+    assert applied(log={"level": "debug"}) == "hot"
+    assert applied(log={"format": "json"}, telemetry={"health_interval_s": 30}, prices={"lookback_days": 30}) == "hot"
+    assert applied(scale={"unsure_score": 0.7, "unrecognised_score": 0.3}) == "hot"  # the scale job's JobSpec.hot_keys
+    assert applied(log={"level": "info"}) == "hot"  # nothing differs once defaults are filled: nothing to restart for
+    assert applied(prices={"rules": "none"}) == "restart"  # built into the label rules at start
+    assert applied(scale={"confirm_timeout_s": 60}) == "restart"
+    assert applied(scale={"enabled": False}) == "restart"
+    assert applied(screen={"enabled": True}) == "restart"  # a job added
+    assert applied(broker={"url": "mqtt://127.0.0.1:1884"}, log={"level": "debug"}) == "restart"  # one cold key: all by restart
+
+
+def test_config_set_of_hot_keys_applies_without_a_restart(broker: Any, daemon_factory: Any, hq_factory: Any) -> None:
+    daemon = daemon_factory(broker.url, log={"level": "info"}).start()
+    hq: Hq = hq_factory(broker.port)
+    wait_online(hq)
+    pid = daemon.proc.pid
+    hq.request("ping", {})
+    assert "command.replied" not in daemon.log()  # a DEBUG line: not at the default level
+    reply = hq.request("config.set", {"version": 3, "patch": {"log": {"level": "debug"}, "prices": {"lookback_days": 30}}})
+    assert reply["ok"] and reply["result"]["apply"] == "hot" and reply["result"]["changed"] == ["log", "prices"], reply
+    applied = hq.wait(lambda _: hq.events("config.applied"))[0]["data"]
+    assert applied["apply"] == "hot" and applied["version"] == 3
+    status = hq.wait(lambda _: [s for s in hq.statuses() if s.get("config", {}).get("version") == 3])[-1]
+    assert status["state"] == "online" and status["config"]["sha256"] == reply["result"]["sha256"]
+    got = hq.request("config.get", {})["result"]
+    assert (got["config_version"], got["config_source"], got["log"]["level"], got["prices"]["lookback_days"]) == (3, "hq", "debug", 30)
+    hq.request("ping", {})
+    assert "command.replied" in daemon.log() and "config.reloaded" in daemon.log()  # the new level, in the same process
+    assert daemon.proc.poll() is None and daemon.proc.pid == pid and hq.statuses()[-1]["state"] == "online"
+    assert load_config(daemon.config).log.level == "debug"  # written too: a later start runs the same
+    daemon.terminate()
