@@ -7,14 +7,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-
-def fsync_dir(path: Path) -> None:
-    """Make a folder's entries (a rename, a new file) durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+from edge.store.identity import sync_folder
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -31,4 +24,4 @@ def write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    sync_folder(path.parent)

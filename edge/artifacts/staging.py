@@ -24,8 +24,9 @@ from edge.artifacts.errors import (
     NotStaging,
     VersionConflict,
 )
-from edge.atomic_files import fsync_dir, write_atomically
 from edge.artifacts.manifest import CHUNK_SIZE, FileEntry, Manifest
+from edge.atomic_files import write_atomically
+from edge.store.identity import sync_folder
 
 STAGING = ".staging"
 #: Installs in progress at once (all kinds); another is refused until one finishes or goes stale.
@@ -106,7 +107,7 @@ def open_install(root: Path, manifest: Manifest, free_needed: int) -> Path:
     temp.mkdir()
     write_atomically(temp / "manifest.json", manifest.canonical())
     os.rename(temp, folder)
-    fsync_dir(folder.parent)
+    sync_folder(folder.parent)
     return folder
 
 
@@ -162,18 +163,18 @@ def finish(root: Path, folder: Path, manifest: Manifest) -> Finished:
             whole.unlink(missing_ok=True)
             (folder / f"{entry.name}.have").unlink(missing_ok=True)
     if problems:
-        fsync_dir(folder)
+        sync_folder(folder)
         return Finished(False, problems)
     for entry in manifest.files:
         if not (folder / entry.name).exists():
             os.rename(folder / f"{entry.name}.part", folder / entry.name)
         (folder / f"{entry.name}.have").unlink(missing_ok=True)
-    fsync_dir(folder)
+    sync_folder(folder)
     target = root / manifest.kind / manifest.version
     target.parent.mkdir(parents=True, exist_ok=True)
     os.rename(folder, target)
-    fsync_dir(target.parent)
-    fsync_dir(folder.parent)
+    sync_folder(target.parent)
+    sync_folder(folder.parent)
     return Finished(True, [])
 
 
