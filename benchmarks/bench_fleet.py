@@ -315,9 +315,7 @@ def price_batch(hq: FleetHq, fleet: Fleet, broker: FleetBroker, stores: list[str
     hq.wait(lambda: len(acked()) == len(stores), limit, "every store's ack", fleet.check_alive)
     refused = [s for s in stores if not hq.stores[s].replies[rid[s]][0][1]]
     if refused:
-        error = hq.stores[refused[0]].results.get(rid[refused[0]])
-        hint = " (RabbitMQ 3.10 hands a dot in a topic on as a slash: BENCHMARKS.md, bench_fleet.py)" if "price/update" in str(error) else ""
-        raise Broke(f"price.update refused by {refused[:5]}: {error}{hint}")
+        raise Broke(f"price.update refused by {refused[:5]}: {hq.stores[refused[0]].results.get(rid[refused[0]])}")
     hq.wait(lambda: all(sum(p in wanted for p, _ in hq.stores[s].labels.values()) >= fleet.labels for s in stores),
             limit, "every label's new price", fleet.check_alive)
     with hq.cond:
