@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -98,21 +97,23 @@ def test_the_learned_flag_survives_save_and_old_files_load_as_base(tmp_path: Pat
     assert Gallery.load(tmp_path / "old.npz").learned("pear") == 0
 
 
-def test_scoring_a_full_gallery_stays_cheap() -> None:
-    # 81 products x (80 base + 32 learned): one query's scores well under a millisecond each (budget 50 ms per weighing)
+def test_scoring_a_full_gallery_reuses_one_index_until_it_changes() -> None:
+    # 81 products x (80 base + 32 learned): each query is two matrix products over an index built once, not per weighing
+    # (its cost is in benchmarks/bench_produce.py, not timed here)
     rng = np.random.default_rng(0)
     g = Gallery.live("m")
     for p in range(81):
         centre = rng.normal(size=DIM)
         g.replace(f"p{p}", around(centre, 80, 0.5, p), around(centre, 32, 0.5, 1000 + p))
     query = unit(rng.normal(size=DIM))
-    g.scores(query)  # builds the cached index once
-    t0 = time.perf_counter()
-    for _ in range(200):
-        ids, sims, _ = g.scores(query)
-    per_call_ms = (time.perf_counter() - t0) / 200 * 1e3
-    assert len(ids) == 81 and sims.shape == (81,)
-    assert per_call_ms < 2.0, per_call_ms
+    ids, sims, _ = g.scores(query)
+    index = g._index()
+    assert len(ids) == 81 and sims.shape == (81,) and index[1].shape == (81, DIM) and len(index[3]) == 81 * 32
+    for _ in range(3):
+        g.scores(query)
+    assert g._index() is index  # reused
+    g.replace("p0", around(rng.normal(size=DIM), 80, 0.5, 7))
+    assert g._index() is not index and g.scores(query)[1].shape == (81,)  # rebuilt once the gallery changed
 
 
 def test_an_unknown_item_near_a_learned_example_is_still_unrecognised(axes: np.ndarray) -> None:
