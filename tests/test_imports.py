@@ -26,9 +26,9 @@ PROBE = textwrap.dedent(
 )
 
 
-def _modules_of_a_daemon(tmp_path: Path, broker_url: str) -> set[str]:
-    """Start the daemon (no job tables), wait until it is ready, stop it cleanly and return its sys.modules."""
-    config = write_config(tmp_path / "store.toml", "s1", tmp_path / "data", broker_url, log={"level": "info"})
+def _modules_of_a_daemon(tmp_path: Path, broker_url: str, **sections: object) -> set[str]:
+    """Start the daemon (no job tables unless given), wait until it is ready, stop it cleanly and return its sys.modules."""
+    config = write_config(tmp_path / "store.toml", "s1", tmp_path / "data", broker_url, log={"level": "info"}, **sections)
     out, log_path = tmp_path / "modules.json", tmp_path / "daemon.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-c", PROBE, str(out), str(config)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
@@ -53,3 +53,11 @@ def test_a_daemon_without_job_tables_imports_no_heavy_library(tmp_path, broker):
     assert {"edge.esl.config", "edge.scale.config", "edge.screen.config", "edge.app", "aiohttp"} <= modules
     loaded = sorted(name for name in modules if name.split(".")[0] in HEAVY)
     assert loaded == [], f"an idle daemon with no [esl]/[scale]/[screen] table imported {loaded}"
+
+
+def test_a_fleet_daemon_without_a_map_or_web_server_imports_neither(tmp_path, broker):
+    """What bench_fleet.py runs (shelf labels, no store map, `[http] enabled = false`): no graph library, no aiohttp."""
+    modules = _modules_of_a_daemon(tmp_path, broker.url, esl={"backend": "simulated", "simulated": {"labels": 2}},
+                                   http={"enabled": False})
+    assert "edge.esl.job" in modules and "edge.esl.picking.routing" in modules  # the job and its pick routes are loaded
+    assert {"networkx", "aiohttp"}.isdisjoint(m.split(".")[0] for m in modules)

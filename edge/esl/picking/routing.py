@@ -12,11 +12,14 @@ from __future__ import annotations
 import random
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 
 from edge.esl.map.storemap import Point, StoreMap
+
+if TYPE_CHECKING:
+    import networkx as nx  # imported where a route is planned: ~12 MB a store without a map never pays (bench_fleet.py)
 
 EXACT_MAX = 12
 RESTARTS = 5
@@ -44,6 +47,8 @@ class Walk:
 
 def distance_matrix(graph: nx.Graph, nodes: Sequence[Point]) -> np.ndarray:
     """Walking distance between every pair of `nodes` (inf where no path exists)."""
+    import networkx as nx
+
     index = {n: i for i, n in enumerate(nodes)}
     out = np.full((len(nodes), len(nodes)), np.inf)
     for i, source in enumerate(nodes):
@@ -175,6 +180,8 @@ class Router:
 
 def s_shape(store_map: StoreMap, nodes: Sequence[Point]) -> float:
     """Length of the S-shape walk: every aisle holding a stop walked end to end, left to right, then to packing."""
+    import networkx as nx
+
     aisles = sorted((w for w in store_map.walkways if w.kind == "aisle"), key=lambda w: w.start[0])
     if not aisles:
         raise ValueError("the S-shape walk needs aisle walkways")
