@@ -56,8 +56,9 @@ def test_a_daemon_without_job_tables_imports_no_heavy_library(tmp_path, broker):
 
 
 def test_a_fleet_daemon_without_a_map_or_web_server_imports_neither(tmp_path, broker):
-    """What bench_fleet.py runs (shelf labels, no store map, `[http] enabled = false`): no graph library, no aiohttp."""
+    """What bench_fleet.py runs (shelf labels, no store map, `[http] enabled = false`, no artifact keys): no graph library,
+    no aiohttp, no cryptography (together about 23 MB a daemon, BENCHMARKS.md)."""
     modules = _modules_of_a_daemon(tmp_path, broker.url, esl={"backend": "simulated", "simulated": {"labels": 2}},
                                    http={"enabled": False})
     assert "edge.esl.job" in modules and "edge.esl.picking.routing" in modules  # the job and its pick routes are loaded
-    assert {"networkx", "aiohttp"}.isdisjoint(m.split(".")[0] for m in modules)
+    assert {"networkx", "aiohttp", "cryptography"}.isdisjoint(m.split(".")[0] for m in modules)

@@ -13,15 +13,15 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from pydantic import Field, field_validator
 
 from edge.artifacts.errors import ArtifactError, BadSignature
 from edge.sync.commands import Args
+
+if TYPE_CHECKING:  # cryptography is imported where a key is read or a signature checked: a store without keys never loads it
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 #: Every chunk but a file's last holds exactly this many bytes (decoded); the last holds the rest.
 CHUNK_SIZE = 256 * 1024
@@ -98,6 +98,10 @@ class InstallArgs(Manifest):
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
     """Headquarters' public key from a PEM file (blocking: reads a small file)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_KEY_BYTES + 1)
@@ -116,6 +120,8 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
 
 def verify(manifest: Manifest, signature: str, keys: Sequence[Ed25519PublicKey]) -> None:
     """Accept the manifest only when one of `keys` signed its canonical JSON; BadSignature otherwise."""
+    from cryptography.exceptions import InvalidSignature
+
     if not keys:
         raise BadSignature("no headquarters public key is configured ([artifacts] public_keys); unsigned artifacts are never accepted")
     try:
