@@ -360,7 +360,7 @@ class Rollout:
         done = []
         for name in self.kinds:
             p = inst.pointer(self.root, name)
-            if p.version is not None and not p.confirmed:
+            if not p.confirmed:  # an installed version, or the job's shipped files after a rollback to them
                 inst.set_pointer(self.root, name, inst.Pointer(p.version, p.previous, confirmed=True))
                 removed = inst.prune(self.root, name, self.settings.keep_versions)
                 log.info("artifact.confirmed", kind=name, version=p.version, pruned=removed)

@@ -221,6 +221,21 @@ async def test_activate_checks_switches_lists_and_rolls_back(tmp_path: Path, sig
     await s.store.aclose()
 
 
+async def test_a_rollback_to_the_shipped_files_is_confirmed_by_the_next_start(tmp_path: Path, signer: Signer) -> None:
+    s = await _store(tmp_path, signer)
+    await s.send("artifact.install", signer.install("blob", "v1", FILES))
+    for part in chunks("blob", "v1", FILES):
+        await s.send("artifact.chunk", part)
+    assert (await s.send("artifact.activate", {"kind": "blob", "version": "v1"}))["result"]["activated"]
+    assert s.rollout.confirm() == ["blob"]
+    shipped = await s.send("artifact.rollback", {"kind": "blob"})  # v1 had no previous: back to the job's shipped files
+    assert shipped["ok"] and shipped["result"]["to_version"] is None, shipped
+    assert s.rollout.confirm() == ["blob"]  # the start with the shipped files confirms that pointer (bench_artifacts.py found it stuck)
+    listing = (await s.send("artifact.list", {"kind": "blob"}))["result"]["kinds"]["blob"]
+    assert (listing["active"], listing["previous"], listing["confirmed"]) == (None, "v1", True)
+    await s.store.aclose()
+
+
 async def test_a_stop_after_the_last_chunk_but_before_the_install_finished_is_finished_by_the_resume(
     tmp_path: Path, signer: Signer, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
