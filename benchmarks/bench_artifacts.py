@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import io
 import json
 import os
 import random
@@ -38,17 +37,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import paho.mqtt.client as mqtt
 import tomli_w  # type: ignore[import-not-found]
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fleet_brokers import cpu_seconds
 from paho.mqtt.enums import CallbackAPIVersion
-from PIL import Image
 
 from edge.demo.broker import Mosquitto
-from edge.scale.recognition.model import FP32_GALLERY, FP32_MODEL, crop_resize
+from edge.scale.artifacts import probe_npz
+from edge.scale.recognition.model import FP32_GALLERY, FP32_MODEL
 from tests.helpers.daemon import DaemonProcess
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,10 +125,7 @@ def probe_set(n: int, seed: int = 1) -> bytes:
     """A probe.npz of `n` test photos (not in the gallery), as HQ would ship it (as tests/edge/artifacts build it)."""
     files = sorted(DATASET.rglob("*.jpg"))
     random.Random(seed).shuffle(files)
-    crops = np.stack([crop_resize(Image.open(f)) for f in files[:n]])
-    out = io.BytesIO()
-    np.savez_compressed(out, crops=crops, labels=np.array([f.parent.name for f in files[:n]]))
-    return out.getvalue()
+    return probe_npz(files[:n])
 
 
 def signed_install(key: Ed25519PrivateKey, version: str, files: dict[str, bytes]) -> dict[str, Any]:

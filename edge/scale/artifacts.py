@@ -34,6 +34,7 @@ from edge.scale.recognition.model import (
     DEFAULT_MODEL,
     INPUT_SIZE,
     ProduceModel,
+    crop_resize,
     normalise,
 )
 from edge.scale.recognition.stored import MAX_CROP_BYTES
@@ -65,6 +66,14 @@ def _running(section: ScaleSection, current: Path | None) -> tuple[Path, Path | 
         return current / MODEL, current / GALLERY
     model = section.model or DEFAULT_MODEL
     return model, section.gallery or (DEFAULT_GALLERY if model == DEFAULT_MODEL else None)
+
+
+def probe_npz(photos: Sequence[Path]) -> bytes:
+    """An artifact's `probe.npz` from photos in folders named by their gallery class (what HQ packs; `load_probes` reads it)."""
+    crops = np.stack([crop_resize(Image.open(photo)) for photo in photos])
+    out = io.BytesIO()
+    np.savez_compressed(out, crops=crops, labels=np.array([photo.parent.name for photo in photos]))
+    return out.getvalue()
 
 
 def load_probes(path: Path) -> tuple[np.ndarray, list[str]]:

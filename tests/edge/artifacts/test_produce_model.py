@@ -37,10 +37,7 @@ def probe_set(n: int = 32, seed: int = 1) -> bytes:
     """A probe.npz of `n` test photos (not in the gallery), as HQ would ship it."""
     files = sorted(DATASET.rglob("*.jpg"))
     random.Random(seed).shuffle(files)
-    crops = np.stack([crop_resize(Image.open(f)) for f in files[:n]])
-    out = io.BytesIO()
-    np.savez_compressed(out, crops=crops, labels=np.array([f.parent.name for f in files[:n]]))
-    return out.getvalue()
+    return artifacts.probe_npz(files[:n])
 
 
 @pytest.fixture(scope="module")
