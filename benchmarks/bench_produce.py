@@ -204,8 +204,9 @@ def val_study(data: Path, model: Path, frames: int = 4) -> dict[str, object]:
     rec = ProduceModel(model)
     train, val = read_list(data, "train.txt"), read_list(data, "val.txt")
     gallery = Gallery(max_per_product=80)
-    for (_, fine, _), v in zip(train, views(data, train, bagged=False)):
-        gallery.add(str(fine), rec.run(normalise(v)))
+    train_emb = embed_all(rec, views(data, train, bagged=False))
+    for (_, fine, _), e in zip(train, train_emb):
+        gallery.add(str(fine), e)
     ids, protos = gallery.prototypes()
     cls = np.array([int(i) for i in ids])
     y = np.array([r[1] for r in val])
@@ -230,18 +231,23 @@ def val_study(data: Path, model: Path, frames: int = 4) -> dict[str, object]:
         f"fused_{frames}_frames": ranked(fused, protos, cls, y),
         f"fused_{frames}_frames_flip": ranked(fused_flip, protos, cls, y),
     }
-    # Open set: the 20 classes left out of the train-only gallery; unknown rules swept on val.
-    known_cols = ~np.isin(cls, OPEN_SET)
-    sims = plain @ protos[known_cols].T
-    top = -np.sort(-sims, axis=1)
+    # Open set: the 20 classes left out of the train-only gallery; unknown rules swept on val, each "how known" score
+    # from the recogniser's own Gallery.scores: the best prototype cosine (one member), or the weakest member's.
+    known_gallery = Gallery(max_per_product=80)
+    for (_, fine, _), e in zip(train, train_emb):
+        if fine not in OPEN_SET:
+            known_gallery.add(str(fine), e)
+    known_cls = np.array([int(i) for i in known_gallery.products()])
     outside = np.isin(y, OPEN_SET)
-    right = cls[known_cols][sims.argmax(1)] == y
     rules = []
-    for score in np.arange(0.40, 0.76, 0.05):
-        for margin in (0.0, 0.05, 0.1, 0.15):
-            unknown = (top[:, 0] < score) | (top[:, 0] - top[:, 1] < margin)
+    for members in sorted({1, rec.members}):
+        looks = [known_gallery.scores(q, members) for q in plain]
+        right = np.array([known_cls[int(np.argmax(s))] for _, s, _ in looks]) == y
+        top = np.array([k for _, _, k in looks])
+        for score in np.arange(0.40, 0.61, 0.01):
+            unknown = top < score
             rules.append({
-                "score_below": round(float(score), 2), "margin_below": margin,
+                "members": members, "score_below": round(float(score), 2),
                 "excluded_unknown": round(float(unknown[outside].mean()), 3),
                 "known_unknown": round(float(unknown[~outside].mean()), 3),
                 "right_hidden": round(float((unknown & right)[~outside].sum() / max(1, right[~outside].sum())), 3),

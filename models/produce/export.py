@@ -92,20 +92,22 @@ def merge_members(members: list[Path], out: Path, version: str) -> None:
     model.ir_version = loaded[0].ir_version
     onnx.checker.check_model(model)
     onnx.save(model, str(out))
-    set_version(out, version)
+    set_version(out, version, len(members))
 
 
-def set_version(path: Path, version: str) -> None:
-    """Store the model version in the ONNX metadata, where ProduceModel reads it."""
+def set_version(path: Path, version: str, members: int = 1) -> None:
+    """Store the model version and member count in the ONNX metadata, where ProduceModel reads them."""
     model = onnx.load(str(path))
     del model.metadata_props[:]
     model.metadata_props.add(key="version", value=version)
+    model.metadata_props.add(key="members", value=str(members))
     model.metadata_props.add(key="input", value="1x3x224x224 RGB float32 (pixel-127)/128, centre square, bicubic")
     onnx.save(model, str(path))
 
 
 def quantise(fp32: Path, out: Path, reader: CalibrationDataReader, version: str) -> None:
-    """Static int8 QDQ, per-channel weights, MinMax calibration."""
+    """Static int8 QDQ, per-channel weights, MinMax calibration; the member count carried over from `fp32`."""
+    members = int({p.key: p.value for p in onnx.load(str(fp32), load_external_data=False).metadata_props}.get("members", "1"))
     pre = out.with_suffix(".pre.onnx")
     quant_pre_process(str(fp32), str(pre))
     quantize_static(
@@ -118,7 +120,7 @@ def quantise(fp32: Path, out: Path, reader: CalibrationDataReader, version: str)
         weight_type=QuantType.QInt8,
     )
     pre.unlink()
-    set_version(out, version)
+    set_version(out, version, members)
 
 
 def class_table(data: Path) -> dict[int, dict[str, object]]:

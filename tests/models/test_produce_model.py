@@ -75,3 +75,14 @@ def test_bag_glare_is_reproducible_and_changes_the_image() -> None:
     assert not np.array_equal(a, c)
     assert float(np.abs(a.astype(int) - img).mean()) > 5
     assert a.mean() > img.mean()  # a milky veil and highlights brighten on average
+
+
+@pytest.mark.parametrize("path", [DEFAULT_MODEL, FP32], ids=["int8", "fp32"])
+def test_the_shipped_ensemble_says_how_many_members_it_has(path: Path) -> None:
+    # the unrecognised rule reads each member's slice of the embedding (Gallery.scores), so the count must be right
+    rec = ProduceModel(path)
+    assert rec.members == 2
+    frame = np.random.default_rng(3).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    emb = rec.embed(frame)
+    halves = emb.reshape(2, -1)
+    np.testing.assert_allclose(np.linalg.norm(halves, axis=1), 2 ** -0.5, atol=1e-2)  # each member unit, / sqrt(2) (int8: ±0.3 %)

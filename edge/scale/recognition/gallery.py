@@ -112,19 +112,35 @@ class Gallery:
         ids, protos, _, _ = self._index()
         return ids, protos
 
-    def scores(self, embedding: np.ndarray) -> tuple[list[str], np.ndarray, float]:
-        """(product ids, each product's score for this L2-normalised query: the class rule above, the best prototype score).
+    def scores(self, embedding: np.ndarray, members: int = 1) -> tuple[list[str], np.ndarray, float]:
+        """(product ids, each product's score for this L2-normalised query: the class rule above, how known it looks).
 
-        The best prototype score says whether the item looks like anything the store sells at all:
-        a learned example of some product can lift an unknown item's score above the unrecognised
-        threshold, a prototype (the mean of many photos) much less.
+        "How known" says whether the item looks like anything the store sells at all. It is judged on
+        prototypes (means of many photos) alone: a learned example of some product can lift an unknown
+        item's class score, a prototype much less. For an ensemble model (`members` equal slices of the
+        embedding, one per member, ProduceModel.members) it is the lowest over the members of each
+        member's best prototype cosine: an unknown item rarely looks known to every member at once
+        (chosen on val, MODEL_CARD.md "Unknown items"). One member: the best prototype cosine.
         """
         ids, protos, learned, owner = self._index()
         sims = protos @ embedding
-        known = float(sims.max())
+        known = float(sims.max()) if members == 1 else self._member_known(protos, embedding, members)
         if len(owner):
             np.maximum.at(sims, owner, learned @ embedding)
         return ids, sims, known
+
+    @staticmethod
+    def _member_known(protos: np.ndarray, embedding: np.ndarray, members: int) -> float:
+        """min over members of the best cosine between the member's slice of the query and of each prototype."""
+        dim = protos.shape[1]
+        if dim % members:
+            raise ValueError(f"a {dim}-d embedding does not split into {members} members")
+        lows = []
+        for part in np.split(np.arange(dim), members):
+            p, q = protos[:, part], embedding[part]
+            cos = (p @ q) / (np.linalg.norm(p, axis=1) * max(float(np.linalg.norm(q)), 1e-12))
+            lows.append(float(cos.max()))
+        return min(lows)
 
     def to_arrays(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Flatten to (product id per row, embeddings n x dim float32, learned flag per row) for persistence."""

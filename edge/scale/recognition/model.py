@@ -33,15 +33,12 @@ FP32_GALLERY = MODELS_DIR / "gallery-fp32.npz"
 # >= 95 % of the answers left "sure" are right. They belong to the shipped model; re-run it after retraining.
 UNSURE_SCORE = 0.60
 UNSURE_MARGIN = 0.06
-# "unrecognised": the best product's score is below this, so the screen shows no tiles ("无法识别") and offers search.
-# Chosen for the shipped model and gallery on test_dev (not in the gallery) against 23 photos with no produce (people,
-# a dog, street scenes of the faces dataset) and synthetic platters: 0.50 hides 0.6 % of the right top-1 answers (6 of
-# 1077) and 11 % of the wrong ones, and 70 % of the non-produce frames (0.55 would hide 2.2 % of right answers).
-# Re-checked for the nearest-learned-example rule (issue 14 part 2, MODEL_CARD.md): unchanged scores without learned
-# examples; once a store has learned, an unknown item's nearest learned example lifts its top score (val stream:
-# unknown items refused 0.66 -> 0.36 at 0.50; 0.60 restores 0.63 but refuses 16 % of known items before any learning),
-# so the value is kept and the test looks at the best prototype score alone (Recognition.known), which learned
-# examples do not move.
+# "unrecognised": the item looks known below this (Recognition.known: the weakest ensemble member's best prototype
+# cosine), so the screen shows no tiles ("无法识别") and offers search. Judged on prototypes alone, which what a store
+# learns does not move (a learned example near a hand would lift its product's score). Chosen on val
+# (`benchmarks/bench_produce.py --val-study`, train-only gallery, 20 classes left out): the most unknown items refused
+# with <= 10 % of known ones refused, ties to the fewer known ones: 0.50 refuses 85.7 % / 8.7 %, hiding 0.5 % of right
+# answers (the best full-embedding cosine below 0.50: 78.6 % / 9.2 %). MODEL_CARD.md, "Unknown items".
 UNRECOGNISED_SCORE = 0.50
 # frames whose 224x224 view has a grey-level standard deviation below this are blank (lens cap, black, white)
 BLANK_STD = 6.0
@@ -141,7 +138,7 @@ class Recognition:
     model_version: str
     timings: dict[str, float]
     embedding: np.ndarray
-    known: float  # the best cosine to any product's prototype (Gallery.scores): what "unrecognised" is judged on
+    known: float  # how known the item looks (Gallery.scores: prototypes only, the weakest member): what "unrecognised" is judged on
 
 
 def is_unsure(scores: list[float], min_score: float = UNSURE_SCORE) -> bool:
@@ -155,6 +152,16 @@ def is_unsure(scores: list[float], min_score: float = UNSURE_SCORE) -> bool:
 def is_unrecognised(found: Recognition, threshold: float = UNRECOGNISED_SCORE) -> bool:
     """The scale screen's "无法识别": no candidate, or nothing's prototype within `threshold` (default UNRECOGNISED_SCORE)."""
     return not found.candidates or found.known < threshold
+
+
+MAX_MEMBERS = 16  # far more than a 50 ms budget could run; a larger count is a damaged or foreign file
+
+
+def _member_count(text: str, model_path: Path) -> int:
+    """The 'members' metadata as a count of 1 to MAX_MEMBERS; RecognitionError for anything else."""
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_MEMBERS:
+        raise RecognitionError(f"model {model_path} has an unusable 'members' metadata value {text[:40]!r}")
+    return int(text)
 
 
 class ProduceModel:
@@ -172,6 +179,8 @@ class ProduceModel:
             raise RecognitionError(f"cannot load model {model_path}: {err}") from err
         meta = self._session.get_modelmeta().custom_metadata_map
         self.model_version = meta.get("version", Path(model_path).stem)
+        # an ensemble's embedding is its members' side by side (models/produce/export.py writes the count)
+        self.members = _member_count(meta.get("members", "1"), model_path)
         self._input = self._session.get_inputs()[0].name
 
     def run(self, x: np.ndarray) -> np.ndarray:
@@ -197,8 +206,10 @@ class ProduceModel:
         x = preprocess(image)
         t1 = time.perf_counter()
         emb = self.run(x)
+        if emb.shape[0] % self.members:
+            raise RecognitionError(f"a {emb.shape[0]}-d embedding does not split into {self.members} members")
         t2 = time.perf_counter()
-        ids, sims, known = gallery.scores(emb)
+        ids, sims, known = gallery.scores(emb, self.members)
         top = np.argsort(-sims)[:k]
         candidates = [(ids[i], float(sims[i])) for i in top]
         t3 = time.perf_counter()

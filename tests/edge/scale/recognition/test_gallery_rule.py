@@ -134,3 +134,27 @@ def test_an_unknown_item_near_a_learned_example_is_still_unrecognised(axes: np.n
     near_apple = around(axes[0], 1, 0.02, 9)[0]
     ids, sims, known = g.scores(near_apple)
     assert not is_unrecognised(Recognition([(ids[int(np.argmax(sims))], float(max(sims)))], False, "m", {}, near_apple, known))
+
+
+def test_an_ensemble_item_is_known_only_as_well_as_its_weakest_member_sees_it() -> None:
+    """A two-member embedding (two 128-d halves side by side): an item like the apple to the first member and like
+    nothing to the second has a full cosine (the mean of the members') above the unrecognised threshold, yet the
+    second member's best prototype cosine is near 0, so it is unrecognised; an apple seen as one by both is known."""
+    from edge.scale.recognition.model import UNRECOGNISED_SCORE
+
+    half = DIM // 2
+    a, b = np.eye(2, half, dtype=np.float32), np.eye(4, half, dtype=np.float32)[2:]
+    apple = np.concatenate([a[0], b[0]]) / np.sqrt(2)
+    pear = np.concatenate([a[1], b[1]]) / np.sqrt(2)
+    g = Gallery.live("m")
+    g.replace("apple", around(apple, 20, 0.002, 1))
+    g.replace("pear", around(pear, 20, 0.002, 2))
+    odd = unit(np.concatenate([a[0], np.eye(1, half, 40, dtype=np.float32)[0]]))  # member 1: apple; member 2: unseen
+    ids, sims, one = g.scores(odd)
+    _, _, two = g.scores(odd, members=2)
+    assert one == pytest.approx(float(max(sims))) and one > UNRECOGNISED_SCORE  # one member: looks known
+    assert two < 0.05  # its weakest member has never seen it
+    assert g.scores(unit(apple), members=2)[2] > 0.99
+    np.testing.assert_allclose(g.scores(odd, members=2)[1], sims)  # ranking is the same rule either way
+    with pytest.raises(ValueError, match="members"):
+        g.scores(odd, members=3)

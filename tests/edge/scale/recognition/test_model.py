@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from edge.cli import main as cli_main
-from edge.scale.recognition.errors import EmptyGallery, ModelMismatch, UnusableFrame
+from edge.scale.recognition.errors import EmptyGallery, ModelMismatch, RecognitionError, UnusableFrame
 from edge.scale.recognition.gallery import Gallery
 from edge.scale.recognition.model import DEFAULT_GALLERY, DEFAULT_MODEL, UNSURE_MARGIN, UNSURE_SCORE, ProduceModel, is_unsure, preprocess
 
@@ -255,3 +255,21 @@ def test_a_decompression_bomb_is_an_unusable_frame_not_a_crash(recognizer: Produ
     Image.new("1", (20000, 20000)).save(buf, "PNG")
     with pytest.raises(UnusableFrame, match="cannot decode"):
         recognizer.recognize(buf.getvalue(), gallery)
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "two", "", "2.5", "17", "9" * 50, "\u0662"])
+def test_an_unusable_member_count_in_a_model_file_is_a_recognition_error(text: str, tmp_path: Path) -> None:
+    # the 'members' metadata splits every embedding (Gallery.scores); a damaged or foreign value must not load
+    from edge.scale.recognition.model import _member_count
+
+    with pytest.raises(RecognitionError, match="members"):
+        _member_count(text, tmp_path / "m.onnx")
+    assert _member_count("2", tmp_path / "m.onnx") == 2
+
+
+def test_a_member_count_that_does_not_split_the_embedding_is_a_recognition_error(gallery: Gallery) -> None:
+    frame = np.random.default_rng(4).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    rec = ProduceModel(DEFAULT_MODEL)
+    rec.members = 3  # as a damaged file's metadata would set it: 512 does not split in 3
+    with pytest.raises(RecognitionError, match="members"):
+        rec.recognize(frame, gallery)
