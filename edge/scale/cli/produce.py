@@ -19,6 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--seed", type=int, default=0, help="order of the --learn stream")
     ev.add_argument("--produce-file", type=Path, default=None, help="with --learn: class -> product prices, for the suspicion rule")
     ev.add_argument("--exclude-classes", type=_class_ids, default=set(), metavar="ID,ID,...", help="fine ids left out of the gallery (open set)")
+    ev.add_argument(
+        "--unrecognised-score", type=_cosine, default=None, metavar="S",
+        help="answer unknown below this (as [scale] unrecognised_score; default: the shipped model's)",
+    )
     _model_args(ev)
     ev.set_defaults(handler=run_eval)
     rec = sub.add_parser("recognize", help="top-5 products for image files, one JSON line each")
@@ -72,6 +76,17 @@ def _class_ids(text: str) -> set[int]:
         raise argparse.ArgumentTypeError(f"expected fine class ids like 3,17,40: {err}") from err
 
 
+def _cosine(text: str) -> float:
+    """A threshold on a cosine: a number from -1 to 1."""
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a number from -1 to 1: {err}") from err
+    if not -1.0 <= value <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number from -1 to 1, got {text}")
+    return value
+
+
 def _share(hits: int, n: int) -> float:
     """hits / n, 0.0 for nothing counted."""
     return hits / n if n else 0.0
@@ -82,9 +97,10 @@ def run_eval(args: argparse.Namespace) -> int:
     import random
 
     from edge.scale.recognition.errors import RecognitionError
-    from edge.scale.recognition.model import is_unrecognised
+    from edge.scale.recognition.model import UNRECOGNISED_SCORE, is_unrecognised
 
     rec, gallery = _load(args)
+    threshold = UNRECOGNISED_SCORE if args.unrecognised_score is None else args.unrecognised_score
     excluded = [p for p, m in gallery.meta.items() if int(m["fine_id"]) in args.exclude_classes]
     for product in excluded:
         gallery.remove(product)
@@ -115,7 +131,7 @@ def run_eval(args: argparse.Namespace) -> int:
             print(f"{args.list_file}:{lineno}: {err}", file=sys.stderr)
             continue
         ranked = [fine_of.get(p, -1) for p, _ in result.candidates]
-        refused = is_unrecognised(result)
+        refused = is_unrecognised(result, threshold)
         if fine in args.exclude_classes:
             excluded_n += 1
             excluded_unknown += refused
@@ -125,8 +141,8 @@ def run_eval(args: argparse.Namespace) -> int:
         unsure += result.unsure
         sure_right += not result.unsure and ranked[0] == fine
         unknown += refused
-        if teacher is not None and fine in product_of:
-            teacher.confirm(result.candidates, product_of[fine], result.embedding)
+        if teacher is not None and fine in product_of:  # refused: no tiles, the customer searches, which never teaches
+            teacher.confirm([] if refused else result.candidates, product_of[fine], result.embedding)
     n = len(known)
     report: dict[str, object] = {
         "n": n,

@@ -94,6 +94,22 @@ def test_exclude_classes_measures_open_set(capsys: pytest.CaptureFixture[str], d
     assert 0.0 <= report["excluded_unknown"] <= 1.0 and 0.0 <= report["known_unknown"] <= 1.0
 
 
+def test_a_refused_item_never_teaches_as_on_the_scale(capsys: pytest.CaptureFixture[str], dataset) -> None:
+    # refused (无法识别): the screen shows no tiles, the customer finds the product by searching, which does not teach
+    everything_refused = run_eval(capsys, dataset, "--learn", "--exclude-classes", "0", "--unrecognised-score", "1")
+    assert everything_refused["known_unknown"] == 1.0 and everything_refused["excluded_unknown"] == 1.0
+    assert everything_refused["learned"] == 0
+    nothing_refused = run_eval(capsys, dataset, "--learn", "--exclude-classes", "0", "--unrecognised-score", "-1")
+    assert nothing_refused["known_unknown"] == 0.0 and nothing_refused["learned"] > 0
+
+
+@pytest.mark.parametrize("bad", ["nan", "1.5", "-2", "high"])
+def test_a_bad_unrecognised_score_is_refused(capsys: pytest.CaptureFixture[str], dataset, bad: str) -> None:
+    with pytest.raises(SystemExit):
+        run_eval(capsys, dataset, "--unrecognised-score", bad)
+    assert "from -1 to 1" in capsys.readouterr().err
+
+
 def test_exclude_classes_rejects_a_bad_list(capsys: pytest.CaptureFixture[str], dataset) -> None:
     with pytest.raises(SystemExit):
         run_eval(capsys, dataset, "--exclude-classes", "3,apple")
