@@ -84,13 +84,13 @@ def embed_all(rec: ProduceModel, imgs: list[np.ndarray]) -> np.ndarray:
 
 
 def accuracy(emb: np.ndarray, gallery: Gallery, fine: np.ndarray, coarse: np.ndarray) -> dict[str, float]:
-    """Top-1/top-5 fine, coarse top-1, money errors and unsure rate, ranking by gallery prototypes."""
+    """Top-1/top-5 fine, coarse top-1, money errors and unsure rate, ranking by the gallery's own rule (Gallery.scores)."""
     from edge.scale.recognition.model import is_unsure
 
-    ids, protos = gallery.prototypes()
+    ids = gallery.products()
     fine_of = np.array([gallery.meta[p]["fine_id"] for p in ids])
     coarse_of = np.array([gallery.meta[p]["coarse_id"] for p in ids])
-    sims = emb @ protos.T
+    sims = np.stack([gallery.scores(e)[1] for e in emb])
     order = np.argsort(-sims, axis=1)[:, :5]
     pred5 = fine_of[order]
     top1 = pred5[:, 0] == fine
@@ -138,9 +138,13 @@ def onboarding(data: Path, test_rows: list, test_views: list[np.ndarray]) -> dic
     held = set(OPEN_SET)  # train.py --holdout 20 leaves out these (seeded) classes
     rec = ProduceModel(HOLDOUT_MODEL)
     ref_rows = read_list(data, "train.txt") + read_list(data, "val.txt")
-    ref_emb = embed_all(rec, views(data, ref_rows, bagged=False))
+    ref_views = views(data, ref_rows, bagged=False)
+    ref_emb = embed_all(rec, ref_views)
     ref_y = np.array([r[1] for r in ref_rows])
     is_train = np.arange(len(ref_rows)) < len(read_list(data, "train.txt"))
+    # an enrolled photo's example, as `scale.enroll` makes it (ProduceModel.embed_enrolment: five views)
+    enrol_emb = {int(i): rec.embed_enrolment(Image.fromarray(ref_views[i]))
+                 for i in np.flatnonzero(np.isin(ref_y, list(held)) & is_train)}
     q_emb = embed_all(rec, test_views)
     q_y = np.array([r[1] for r in test_rows])
     new_q = np.isin(q_y, list(held))
@@ -153,7 +157,7 @@ def onboarding(data: Path, test_rows: list, test_views: list[np.ndarray]) -> dic
             for c in range(81):
                 if c in held:  # enrolled, as `scale.enroll` does: learned examples of a product without base ones
                     for i in rng.choice(np.flatnonzero((ref_y == c) & is_train), size=k, replace=False):
-                        g.add(str(c), ref_emb[i], learned=True)
+                        g.add(str(c), enrol_emb[int(i)], learned=True)
                 else:
                     for i in np.flatnonzero(ref_y == c):
                         g.add(str(c), ref_emb[i])
@@ -182,10 +186,11 @@ def jittered(view: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.asarray(crop, np.float32) * rng.uniform(0.9, 1.1), 0, 255).astype(np.uint8)
 
 
-def ranked(emb: np.ndarray, protos: np.ndarray, cls: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Top-1/top-5 of L2-normalised query embeddings against class prototypes."""
+def ranked(emb: np.ndarray, gallery: Gallery, y: np.ndarray) -> dict[str, float]:
+    """Top-1/top-5 of query embeddings (re-normalised: fused ones are sums) by the gallery's own rule."""
     emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
-    order = np.argsort(-(emb @ protos.T), axis=1)[:, :5]
+    cls = np.array([int(i) for i in gallery.products()])
+    order = np.argsort(-np.stack([gallery.scores(e)[1] for e in emb]), axis=1)[:, :5]
     return {"top1": float((cls[order[:, 0]] == y).mean()), "top5": float((cls[order] == y[:, None]).any(1).mean())}
 
 
@@ -207,15 +212,15 @@ def val_study(data: Path, model: Path, frames: int = 4) -> dict[str, object]:
     train_emb = embed_all(rec, views(data, train, bagged=False))
     for (_, fine, _), e in zip(train, train_emb):
         gallery.add(str(fine), e)
-    ids, protos = gallery.prototypes()
-    cls = np.array([int(i) for i in ids])
     y = np.array([r[1] for r in val])
     vv = views(data, val, bagged=False)
     plain = embed_all(rec, vv)
+    with_iconic = Gallery(max_per_product=80)
+    for product in gallery.products():
+        with_iconic.replace(product, gallery.examples(product))
     for fine, v in iconic_views(data):
-        gallery.add(str(fine), rec.run(normalise(v)))
-    iconic_ids, iconic_protos = gallery.prototypes()
-    assert iconic_ids == ids, "the iconic images add no class"
+        with_iconic.add(str(fine), rec.run(normalise(v)))
+    assert with_iconic.products() == gallery.products(), "the iconic images add no class"
     flip = embed_all(rec, [v[:, ::-1] for v in vv])
     rng = np.random.default_rng(7)
     frame_sets = [[jittered(v, rng) for _ in range(frames)] for v in vv]
@@ -224,12 +229,12 @@ def val_study(data: Path, model: Path, frames: int = 4) -> dict[str, object]:
     one_frame = np.stack([rec.run(normalise(fs[0])) for fs in frame_sets])
     out: dict[str, object] = {
         "n_val": len(val),
-        "single_view": ranked(plain, protos, cls, y),
-        "single_view_gallery_with_iconic": ranked(plain, iconic_protos, cls, y),
-        "flip": ranked(plain + flip, protos, cls, y),
-        "one_jittered_frame": ranked(one_frame, protos, cls, y),
-        f"fused_{frames}_frames": ranked(fused, protos, cls, y),
-        f"fused_{frames}_frames_flip": ranked(fused_flip, protos, cls, y),
+        "single_view": ranked(plain, gallery, y),
+        "single_view_gallery_with_iconic": ranked(plain, with_iconic, y),
+        "flip": ranked(plain + flip, gallery, y),
+        "one_jittered_frame": ranked(one_frame, gallery, y),
+        f"fused_{frames}_frames": ranked(fused, gallery, y),
+        f"fused_{frames}_frames_flip": ranked(fused_flip, gallery, y),
     }
     # Open set: the 20 classes left out of the train-only gallery; unknown rules swept on val, each "how known" score
     # from the recogniser's own Gallery.scores: the best prototype cosine (one member), or the weakest member's.

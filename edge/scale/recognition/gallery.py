@@ -19,8 +19,9 @@ class Gallery:
 
     Base examples are the shipped gallery's; learned ones are what the store confirmed or enrolled. A product's score
     for a query is the larger of the cosine to its prototype (the normalised mean of its base examples, or of its
-    learned ones when it has no base) and the cosine to its nearest learned example, so what a store teaches counts
-    at once instead of barely moving a mean of many base examples (chosen on validation, see MODEL_CARD.md).
+    learned ones when it has no base) and the cosine to its nearest example, base or learned: what a store teaches
+    counts at once instead of barely moving a mean of many base examples, and a product whose photos look several
+    ways is found by the way it looks now (both chosen on validation, see MODEL_CARD.md).
     """
 
     model_version: str = ""
@@ -94,17 +95,17 @@ class Gallery:
         return self._items.pop(product_id, None) is not None
 
     def _index(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-        """(ids, prototypes, learned examples stacked, the product row of each), cached until the gallery changes."""
+        """(ids, prototypes, every example stacked product by product, where each product's rows start), cached until the gallery changes."""
         if not self._items:
             raise EmptyGallery("the gallery has no products")
         if self._cache is None:
             ids = list(self._items)
             protos = np.stack([np.mean(self._items[p] or self._learned[p], axis=0) for p in ids])
             protos /= np.linalg.norm(protos, axis=1, keepdims=True)
-            owner = np.array([i for i, p in enumerate(ids) for _ in self._learned.get(p, ())], dtype=np.intp)
-            rows = [e for p in ids for e in self._learned.get(p, ())]
-            learned = np.stack(rows) if rows else np.zeros((0, protos.shape[1]), np.float32)
-            self._cache = (ids, protos, learned, owner)
+            per_product = [(*self._items[p], *self._learned.get(p, ())) for p in ids]  # each has one at least
+            starts = np.cumsum([0, *(len(rows) for rows in per_product[:-1])], dtype=np.intp)
+            examples = np.stack([e for rows in per_product for e in rows])
+            self._cache = (ids, protos, examples, starts)
         return self._cache
 
     def prototypes(self) -> tuple[list[str], np.ndarray]:
@@ -122,11 +123,10 @@ class Gallery:
         member's best prototype cosine: an unknown item rarely looks known to every member at once
         (chosen on val, MODEL_CARD.md "Unknown items"). One member: the best prototype cosine.
         """
-        ids, protos, learned, owner = self._index()
+        ids, protos, examples, starts = self._index()
         sims = protos @ embedding
         known = float(sims.max()) if members == 1 else self._member_known(protos, embedding, members)
-        if len(owner):
-            np.maximum.at(sims, owner, learned @ embedding)
+        np.maximum(sims, np.maximum.reduceat(examples @ embedding, starts), out=sims)
         return ids, sims, known
 
     @staticmethod

@@ -41,7 +41,7 @@ async def step(store: Store, worker: RecognitionWorker, after: int = 0, batch: i
     rows = await store.read(lambda db: stored.pending(db, version, after, batch))
     if not rows:
         return None
-    results = await worker.embed_crops([r.crop for r in rows])
+    results = await worker.embed_crops([r.crop for r in rows], [r.source == "enroll" for r in rows])
     done: list[tuple[stored.Kept, np.ndarray]] = []
     for row, result in zip(rows, results):
         if isinstance(result, str):

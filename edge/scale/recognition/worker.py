@@ -34,7 +34,7 @@ from edge.scale.recognition.model import (
     ImageLike,
     ProduceModel,
     Recognition,
-    preprocess,
+    model_view,
 )
 from edge.scale.recognition.stored import MAX_CROP_BYTES
 from edge.sync.commands import CommandError
@@ -151,7 +151,7 @@ class RecognitionWorker:
         embeddings = []
         for where, data in images:
             try:
-                embeddings.append(self.model.embed(data))
+                embeddings.append(self.model.embed_enrolment(data))
             except UnusableFrame as err:
                 raise CommandError("invalid_argument", f"{where}: {err}") from err
             except RecognitionError as err:
@@ -166,21 +166,23 @@ class RecognitionWorker:
     @staticmethod
     def _crop(image: ImageLike) -> bytes:
         """Worker thread: the model's own 224x224 input view of `image` (the platter crop), as a JPEG."""
-        x = preprocess(image)[0]  # (pixel - 127) / 128 is exact in float32, so this gives back the very pixels
-        rgb = np.rint(x.transpose(1, 2, 0) * 128.0 + 127.0).astype(np.uint8)
         out = io.BytesIO()
-        Image.fromarray(rgb).save(out, "JPEG", quality=CROP_QUALITY)
+        Image.fromarray(model_view(image)).save(out, "JPEG", quality=CROP_QUALITY)
         return out.getvalue()
 
-    async def embed_crops(self, crops: Sequence[bytes]) -> list[np.ndarray | str]:
-        """Embeddings of kept crops with this model, in order; a crop that cannot be used gives the reason instead."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._embed_crops, crops)
+    async def embed_crops(self, crops: Sequence[bytes], enrolled: Sequence[bool] = ()) -> list[np.ndarray | str]:
+        """Embeddings of kept crops with this model, in order; a crop that cannot be used gives the reason instead.
 
-    def _embed_crops(self, crops: Sequence[bytes]) -> list[np.ndarray | str]:
+        An `enrolled` crop (flags in order; none: all False) is embedded as `scale.enroll` embeds an image.
+        """
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._embed_crops, crops, enrolled)
+
+    def _embed_crops(self, crops: Sequence[bytes], enrolled: Sequence[bool]) -> list[np.ndarray | str]:
         """Worker thread: check each crop is a 224x224 JPEG of bounded size, then embed it."""
         assert self.model is not None, "re-embedding needs the model"
         out: list[np.ndarray | str] = []
-        for crop in crops:
+        flags = list(enrolled) + [False] * (len(crops) - len(enrolled))
+        for crop, enrolment in zip(crops, flags):
             if len(crop) > MAX_CROP_BYTES:
                 out.append(f"crop of {len(crop)} bytes, more than {MAX_CROP_BYTES}")
                 continue
@@ -190,7 +192,7 @@ class RecognitionWorker:
                     out.append(f"not a {INPUT_SIZE}x{INPUT_SIZE} JPEG ({img.format} {img.size[0]}x{img.size[1]})")
                     continue
                 img.load()
-                out.append(self.model.embed(img))
+                out.append(self.model.embed_enrolment(img) if enrolment else self.model.embed(img))
             except (UnidentifiedImageError, OSError, ValueError) as err:
                 out.append(f"cannot decode crop: {err}")
             except RecognitionError as err:

@@ -88,7 +88,7 @@ async def test_round_trip_a_to_hq_to_b_raises_b_score_and_refuses_poison(tmp_pat
         assert result["refused"]["closer_to_other_product"] == 1  # the banana: nearer the banana prototype than the kiwi's
         after_score = await _kiwi_score(job_b, query)
         assert job_b.gallery.learned("P-KIWI") == 5
-        assert after_score > before + 0.1 and after_score > 0.95, (before, after_score)
+        assert after_score > before + 0.05 and after_score > 0.99, (before, after_score)  # the very photo A enrolled
 
         replay = await _ask(hq_b, "scale.gallery.import", body)  # a new request id, the same examples
         assert replay["ok"] and (replay["result"]["added"], replay["result"]["duplicates"]) == (0, 5)

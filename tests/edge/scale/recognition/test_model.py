@@ -120,6 +120,24 @@ def test_embed_is_normalised_and_deterministic(recognizer: ProduceModel) -> None
     np.testing.assert_allclose(e1, e2)
 
 
+def test_an_enrolment_embedding_is_the_mean_of_five_views_of_the_model_view(recognizer: ProduceModel) -> None:
+    # computed here independently: the 224x224 centre view, its mirror, and 179 px crops at (22, 22), (4, 4) and
+    # (40, 40) resized back with bicubic; the example is the normalised sum of the five embeddings
+    image = Image.fromarray(textured(300, 400, 2))  # a PIL image is RGB
+    side, room = int(224 * 0.8), 224 - int(224 * 0.8)
+    view = np.asarray(image.convert("RGB").resize((224, 224), Image.Resampling.BICUBIC, box=(50, 0, 350, 300)))
+    views = [view, view[:, ::-1]] + [
+        np.asarray(Image.fromarray(view[int(room * f) : int(room * f) + side, int(room * f) : int(room * f) + side])
+                   .resize((224, 224), Image.Resampling.BICUBIC)) for f in (0.5, 0.1, 0.9)
+    ]
+    total = sum(recognizer.run(preprocess(Image.fromarray(np.ascontiguousarray(v)))) for v in views)
+    got = recognizer.embed_enrolment(image)
+    np.testing.assert_allclose(got, total / np.linalg.norm(total), atol=1e-5)
+    assert float(got @ recognizer.embed(image)) < 0.9999  # not the one view
+    with pytest.raises(UnusableFrame):
+        recognizer.embed_enrolment(Image.new("RGB", (300, 300), (128, 128, 128)))  # blank, as for embed
+
+
 def test_gallery_dedupes_near_identical_examples() -> None:
     g = Gallery()
     base = unit(np.random.default_rng(0).normal(size=64))

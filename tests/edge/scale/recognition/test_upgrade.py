@@ -164,3 +164,30 @@ async def test_the_daemon_keeps_the_crop_and_reembeds_it_when_started_with_anoth
             rows = await again.store.read(lambda db: db.execute("SELECT sku, model_version, crop FROM scale_gallery").fetchall())
             assert rows == [(sku, job.model_version, crop)] and job.model_version != version
     assert [(e["reembedded"], e["dropped"]) for e in logs if e["event"] == "scale.gallery.reembedded"] == [(1, 0)]
+
+
+@needs_dataset
+async def test_an_enrolled_example_is_reembedded_as_enrolment_embeds_it(tmp_path: Path) -> None:
+    # scale.enroll's example is the mean of five views of the image; after an upgrade its kept crop must be embedded
+    # the same way (a confirmed example: the one view), or the upgraded store would hold a different kind of example
+    old = await asyncio.to_thread(_worker, DEFAULT_MODEL)
+    new = await asyncio.to_thread(_worker, FP32)
+    try:
+        photo = await asyncio.to_thread(dataset_image("Kiwi", 2).read_bytes)
+        crop = await asyncio.wrap_future(old.keep_crop(photo))
+        [enrolled] = await old.embed([("kiwi", photo)])
+        store = await asyncio.to_thread(Store, tmp_path / "edge.db", schemas={"scale": schema.STEPS})
+        for sku, source in (("P-A", "enroll"), ("P-B", "confirm")):
+            await store.write(lambda tx, sku=sku, source=source: stored.add(
+                tx, sku, old.model_version, [enrolled], source=source, max_per_product=32, dedupe_cosine=0.98, crops=[crop]))
+        await new.rebuild([])
+        assert (await upgrade.reembed(store, new)).reembedded == 2
+        kept = dict(await store.read(lambda db: stored.examples(db, new.model_version)))
+        img = Image.open(io.BytesIO(crop))
+        as_enrolled, as_confirmed = await asyncio.to_thread(lambda: (new.model.embed_enrolment(img), new.model.embed(img)))
+        np.testing.assert_allclose(kept["P-A"], as_enrolled, atol=1e-6)
+        np.testing.assert_allclose(kept["P-B"], as_confirmed, atol=1e-6)
+        assert float(kept["P-A"] @ kept["P-B"]) < 0.999  # the two ways differ
+    finally:
+        old.shutdown()
+        new.shutdown()
