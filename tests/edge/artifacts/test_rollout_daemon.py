@@ -116,7 +116,7 @@ def test_install_survives_kill_9_then_activates_and_a_broken_start_rolls_back(
 
     on = hq.request("artifact.activate", {"kind": KIND, "version": "v2-fp32"}, timeout=40)
     assert on["ok"] and on["result"]["activated"] is True, on
-    assert on["result"]["check"]["top1"] >= on["result"]["check"]["running_top1"]
+    assert on["result"]["check"]["top1"] >= 28 and on["result"]["check"]["running_top1"] >= 28  # the same network twice
     assert _exit_status(daemon) == 75  # the controlled restart config.set uses
     mark = len(daemon.log())
     daemon.start()
