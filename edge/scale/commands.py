@@ -162,7 +162,7 @@ class GalleryCommands:
         The crops are what a model upgrade re-embeds (edge/scale/recognition/upgrade.py), as for learned examples.
         """
         loaded = await asyncio.to_thread(load_images, args, self._worker.cfg.enroll_dir)
-        embeddings = await self._worker.embed(loaded)
+        embeddings = await self._worker.embed_enrolment(loaded)
         crops = [await asyncio.wrap_future(self._worker.keep_crop(data)) for _, data in loaded]
         return embeddings, crops
 

@@ -140,11 +140,11 @@ class RecognitionWorker:
             raise EmptyGallery(f"recognition unavailable: {self.problem}")
         return self.model.recognize(image, self.gallery, k, self.unsure_score)
 
-    async def embed(self, images: Sequence[tuple[str, bytes]]) -> list[np.ndarray]:
+    async def embed_enrolment(self, images: Sequence[tuple[str, bytes]]) -> list[np.ndarray]:
         """Embeddings of checked enrolment images (where each came from, its bytes), in order; a bad one is a CommandError naming it."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._embed, images)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._embed_enrolment, images)
 
-    def _embed(self, images: Sequence[tuple[str, bytes]]) -> list[np.ndarray]:
+    def _embed_enrolment(self, images: Sequence[tuple[str, bytes]]) -> list[np.ndarray]:
         """Worker thread: decode and embed every image."""
         if self.model is None:
             raise CommandError("busy", f"recognition unavailable on this gateway: {self.problem}")

@@ -37,7 +37,7 @@ def _b64(path: Path) -> str:
 
 async def _kiwi_score(job: Any, query: bytes) -> float:
     """Store B's score for P-KIWI of a kiwi photo B has never seen (the embed call also waits for any queued gallery rebuild)."""
-    [embedding] = await job.recognition.embed([("query", query)])
+    [embedding] = await job.recognition.embed_enrolment([("query", query)])
     ids, sims, _ = job.gallery.scores(embedding)
     return float(sims[ids.index("P-KIWI")])
 

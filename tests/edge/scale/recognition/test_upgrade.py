@@ -44,7 +44,7 @@ async def _learned(tmp_path: Path) -> tuple[Store, RecognitionWorker, list[tuple
     assert old.problem is None and old.model_version.endswith("int8")
     photos = [await asyncio.to_thread(dataset_image(c, 1).read_bytes) for c in CLASSES]
     crops = [await asyncio.wrap_future(old.keep_crop(p)) for p in photos]
-    embeddings = await old.embed([(c, p) for c, p in zip(CLASSES, photos)])
+    embeddings = await old.embed_enrolment([(c, p) for c, p in zip(CLASSES, photos)])
     rows = [(old.produce.skus[c], p, crop) for c, p, crop in zip(CLASSES, photos, crops)]
     store = await asyncio.to_thread(Store, tmp_path / "edge.db", schemas={"scale": schema.STEPS})
     for (sku, _, crop), e in zip(rows, embeddings):
@@ -88,7 +88,7 @@ async def test_a_start_with_another_model_reembeds_every_kept_crop(tmp_path: Pat
         assert [s for s, _ in kept] == [s for s, _, _ in rows]  # never mixed: the crop-less row is not carried over
         again = await new.embed_crops([c for _, _, c in rows])
         assert all(np.allclose(k, a, atol=1e-6) for (_, k), a in zip(kept, again))  # the new model's embeddings
-        fresh = await new.embed([(s, p) for s, p, _ in rows])
+        fresh = await new.embed_enrolment([(s, p) for s, p, _ in rows])
         assert min(float(k @ f) for (_, k), f in zip(kept, fresh)) > 0.95  # the JPEG crop stands for the frame
         # recognition with the new model uses them: each photo now scores its learned example (~1), above its prototype
         for sku, photo, _ in rows:
@@ -175,7 +175,7 @@ async def test_an_enrolled_example_is_reembedded_as_enrolment_embeds_it(tmp_path
     try:
         photo = await asyncio.to_thread(dataset_image("Kiwi", 2).read_bytes)
         crop = await asyncio.wrap_future(old.keep_crop(photo))
-        [enrolled] = await old.embed([("kiwi", photo)])
+        [enrolled] = await old.embed_enrolment([("kiwi", photo)])
         store = await asyncio.to_thread(Store, tmp_path / "edge.db", schemas={"scale": schema.STEPS})
         for sku, source in (("P-A", "enroll"), ("P-B", "confirm")):
             await store.write(lambda tx, sku=sku, source=source: stored.add(
